@@ -1,0 +1,2 @@
+//! doorman: an SMTP proxy/filter that stands in front of an existing MTA.
+pub mod wire;

@@ -1,0 +1,565 @@
+//! Client commands: parsing a command line into a validated [`Command`], and
+//! encoding it again in canonical form for the upstream. The upstream never
+//! sees the client's raw bytes, only what [`Command::encode`] writes.
+
+use bytes::{BufMut, BytesMut};
+
+use super::limits::{AUTH_LINE_MAX, COMMAND_LINE_MAX, DOMAIN_MAX, LOCAL_PART_MAX, PATH_MAX};
+
+/// An ESMTP parameter of MAIL or RCPT (`SIZE=1000`, `BODY=8BITMIME`, `SMTPUTF8`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// Upper-cased keyword.
+    pub keyword: String,
+    /// The value after `=`, if any.
+    pub value: Option<String>,
+}
+
+/// A parsed, validated client command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `HELO domain`
+    Helo { domain: String },
+    /// `EHLO domain`
+    Ehlo { domain: String },
+    /// `MAIL FROM:<path> params`; an empty path is the null sender.
+    Mail { path: String, params: Vec<Param> },
+    /// `RCPT TO:<path> params`
+    Rcpt { path: String, params: Vec<Param> },
+    /// `DATA`
+    Data,
+    /// `RSET`
+    Rset,
+    /// `NOOP [anything]`
+    Noop,
+    /// `QUIT`
+    Quit,
+    /// `VRFY string`
+    Vrfy { arg: String },
+    /// `EXPN string`
+    Expn { arg: String },
+    /// `HELP [topic]`
+    Help { arg: Option<String> },
+    /// `AUTH mechanism [initial-response]`
+    Auth {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    /// `STARTTLS`
+    StartTls,
+}
+
+/// Why a command line was refused. Each variant maps to exactly one reply
+/// (see `replies::command_error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// Longer than [`COMMAND_LINE_MAX`] (AUTH: [`AUTH_LINE_MAX`]).
+    #[error("command line too long")]
+    LineTooLong,
+    /// NUL or a bare CR inside the line.
+    #[error("NUL or bare CR in command")]
+    BadBytes,
+    /// Not UTF-8, or 8-bit where only ASCII is allowed.
+    #[error("8-bit or invalid UTF-8 in command")]
+    NotAscii,
+    /// An empty line or an unknown verb.
+    #[error("unrecognized command")]
+    Unknown,
+    /// A verb doorman knows but does not offer (ETRN, TURN, BDAT, …).
+    #[error("command not implemented")]
+    NotImplemented,
+    /// XCLIENT/XFORWARD from a client: reserved for doorman itself.
+    #[error("privileged command from client")]
+    Forbidden,
+    /// HTTP verbs and header-like lines: content sent as commands.
+    #[error("non-SMTP command")]
+    NonSmtp,
+    /// Wrong arguments for a known verb; `usage` is the expected form.
+    #[error("syntax error, expected {usage}")]
+    Syntax { usage: &'static str },
+    /// MAIL FROM path that is not a valid reverse-path.
+    #[error("bad sender address syntax")]
+    BadSender,
+    /// RCPT TO path that is not a valid forward-path.
+    #[error("bad recipient address syntax")]
+    BadRecipient,
+    /// A malformed or duplicated ESMTP parameter.
+    #[error("bad parameter syntax")]
+    BadParam,
+}
+
+impl Command {
+    /// Parses one command line (without CRLF).
+    ///
+    /// # Errors
+    /// A [`CommandError`] naming what is wrong; the session replies and goes on.
+    pub fn parse(line: &[u8]) -> Result<Self, CommandError> {
+        let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+        let is_auth = line[..verb_end].eq_ignore_ascii_case(b"AUTH");
+        let max = if is_auth {
+            AUTH_LINE_MAX
+        } else {
+            COMMAND_LINE_MAX
+        };
+        if line.len() + 2 > max {
+            return Err(CommandError::LineTooLong);
+        }
+        if line.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+            return Err(CommandError::BadBytes);
+        }
+        let text = std::str::from_utf8(line).map_err(|_| CommandError::NotAscii)?;
+        let text = text.trim_matches([' ', '\t']);
+        let (verb, rest) = match text.split_once([' ', '\t']) {
+            Some((v, r)) => (v, r.trim_start_matches([' ', '\t'])),
+            None => (text, ""),
+        };
+        let upper = verb.to_ascii_uppercase();
+        if !matches!(upper.as_str(), "MAIL" | "RCPT") && !text.is_ascii() {
+            return Err(CommandError::NotAscii);
+        }
+        match upper.as_str() {
+            "HELO" => Ok(Self::Helo {
+                domain: required(rest, "HELO hostname")?,
+            }),
+            "EHLO" => Ok(Self::Ehlo {
+                domain: required(rest, "EHLO hostname")?,
+            }),
+            "MAIL" => parse_mail(rest),
+            "RCPT" => parse_rcpt(rest),
+            "DATA" => no_args(rest, Self::Data, "DATA"),
+            "RSET" => no_args(rest, Self::Rset, "RSET"),
+            "QUIT" => no_args(rest, Self::Quit, "QUIT"),
+            "STARTTLS" => no_args(rest, Self::StartTls, "STARTTLS"),
+            "NOOP" => Ok(Self::Noop),
+            "VRFY" => Ok(Self::Vrfy {
+                arg: required(rest, "VRFY address")?,
+            }),
+            "EXPN" => Ok(Self::Expn {
+                arg: required(rest, "EXPN mailing-list")?,
+            }),
+            "HELP" => Ok(Self::Help {
+                arg: (!rest.is_empty()).then(|| rest.to_owned()),
+            }),
+            "AUTH" => parse_auth(rest),
+            "XCLIENT" | "XFORWARD" => Err(CommandError::Forbidden),
+            "ETRN" | "TURN" | "ATRN" | "XEXCH50" | "BDAT" | "SEND" | "SOML" | "SAML" => {
+                Err(CommandError::NotImplemented)
+            }
+            "GET" | "POST" | "HEAD" | "PUT" | "CONNECT" | "OPTIONS" | "DELETE" => {
+                Err(CommandError::NonSmtp)
+            }
+            _ if looks_like_header(verb) => Err(CommandError::NonSmtp),
+            _ => Err(CommandError::Unknown),
+        }
+    }
+
+    /// The verb, for logs and metrics.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Self::Helo { .. } => "HELO",
+            Self::Ehlo { .. } => "EHLO",
+            Self::Mail { .. } => "MAIL",
+            Self::Rcpt { .. } => "RCPT",
+            Self::Data => "DATA",
+            Self::Rset => "RSET",
+            Self::Noop => "NOOP",
+            Self::Quit => "QUIT",
+            Self::Vrfy { .. } => "VRFY",
+            Self::Expn { .. } => "EXPN",
+            Self::Help { .. } => "HELP",
+            Self::Auth { .. } => "AUTH",
+            Self::StartTls => "STARTTLS",
+        }
+    }
+
+    /// Appends the canonical command line, CRLF included.
+    pub fn encode(&self, dst: &mut BytesMut) {
+        let verb = self.verb().as_bytes();
+        match self {
+            Self::Helo { domain } | Self::Ehlo { domain } => {
+                put_words(dst, &[verb, domain.as_bytes()])
+            }
+            Self::Mail { path, params } => put_path(dst, b"MAIL FROM:<", path, params),
+            Self::Rcpt { path, params } => put_path(dst, b"RCPT TO:<", path, params),
+            Self::Vrfy { arg } | Self::Expn { arg } => put_words(dst, &[verb, arg.as_bytes()]),
+            Self::Help { arg: Some(arg) } => put_words(dst, &[verb, arg.as_bytes()]),
+            Self::Auth { mechanism, initial } => {
+                let mut words = vec![verb, mechanism.as_bytes()];
+                words.extend(initial.as_deref().map(str::as_bytes));
+                put_words(dst, &words);
+            }
+            Self::Data
+            | Self::Rset
+            | Self::Noop
+            | Self::Quit
+            | Self::StartTls
+            | Self::Help { arg: None } => {
+                put_words(dst, &[verb]);
+            }
+        }
+    }
+}
+
+fn put_words(dst: &mut BytesMut, words: &[&[u8]]) {
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            dst.put_u8(b' ');
+        }
+        dst.put_slice(w);
+    }
+    dst.put_slice(b"\r\n");
+}
+
+fn put_path(dst: &mut BytesMut, prefix: &[u8], path: &str, params: &[Param]) {
+    dst.put_slice(prefix);
+    dst.put_slice(path.as_bytes());
+    dst.put_u8(b'>');
+    for p in params {
+        dst.put_u8(b' ');
+        dst.put_slice(p.keyword.as_bytes());
+        if let Some(v) = &p.value {
+            dst.put_u8(b'=');
+            dst.put_slice(v.as_bytes());
+        }
+    }
+    dst.put_slice(b"\r\n");
+}
+
+fn required(rest: &str, usage: &'static str) -> Result<String, CommandError> {
+    if rest.is_empty() {
+        Err(CommandError::Syntax { usage })
+    } else {
+        Ok(rest.to_owned())
+    }
+}
+
+fn no_args(rest: &str, cmd: Command, usage: &'static str) -> Result<Command, CommandError> {
+    if rest.is_empty() {
+        Ok(cmd)
+    } else {
+        Err(CommandError::Syntax { usage })
+    }
+}
+
+/// `From:`, `Subject:`, `Received:`: a header line read as a command.
+fn looks_like_header(verb: &str) -> bool {
+    verb.len() > 1
+        && verb.ends_with(':')
+        && verb[..verb.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Strips a case-insensitive keyword such as `FROM:` and the spaces after it.
+fn strip_keyword<'a>(rest: &'a str, keyword: &str) -> Option<&'a str> {
+    let head = rest.get(..keyword.len())?;
+    head.eq_ignore_ascii_case(keyword)
+        .then(|| rest[keyword.len()..].trim_start_matches([' ', '\t']))
+}
+
+fn parse_mail(rest: &str) -> Result<Command, CommandError> {
+    const USAGE: &str = "MAIL FROM:<address>";
+    let rest = strip_keyword(rest, "FROM:").ok_or(CommandError::Syntax { usage: USAGE })?;
+    let (path, params) = split_path(rest).ok_or(CommandError::BadSender)?;
+    if !path.is_empty() && !valid_mailbox(path) {
+        return Err(CommandError::BadSender);
+    }
+    Ok(Command::Mail {
+        path: path.to_owned(),
+        params: parse_params(params)?,
+    })
+}
+
+fn parse_rcpt(rest: &str) -> Result<Command, CommandError> {
+    const USAGE: &str = "RCPT TO:<address>";
+    let rest = strip_keyword(rest, "TO:").ok_or(CommandError::Syntax { usage: USAGE })?;
+    let (path, params) = split_path(rest).ok_or(CommandError::BadRecipient)?;
+    if path.is_empty() || !valid_mailbox(path) {
+        return Err(CommandError::BadRecipient);
+    }
+    Ok(Command::Rcpt {
+        path: path.to_owned(),
+        params: parse_params(params)?,
+    })
+}
+
+/// Splits `<path> params` (or a bare `path params`, as Postfix accepts) into the
+/// path without brackets and the parameter text.
+fn split_path(s: &str) -> Option<(&str, &str)> {
+    let (path, rest) = if let Some(inner) = s.strip_prefix('<') {
+        let end = closing_bracket(inner)?;
+        (&inner[..end], &inner[end + 1..])
+    } else {
+        let end = s.find([' ', '\t']).unwrap_or(s.len());
+        if end == 0 {
+            return None;
+        }
+        (&s[..end], &s[end..])
+    };
+    if path.len() + 2 > PATH_MAX || !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
+        return None;
+    }
+    Some((path, rest.trim_start_matches([' ', '\t'])))
+}
+
+/// Index of the `>` closing a path, skipping quoted strings.
+fn closing_bracket(inner: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in inner.char_indices() {
+        match (quoted, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (_, false, '"') => quoted = !quoted,
+            (false, _, '>') => return Some(i),
+            (false, _, '<') => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A mailbox, optionally with a source route (`@a,@b:user@example.test`) and
+/// optionally without a domain (`postmaster`). Checks lengths and characters
+/// only; routing decisions stay with the upstream.
+fn valid_mailbox(path: &str) -> bool {
+    let mailbox = match path.strip_prefix('@') {
+        Some(route) => match route.split_once(':') {
+            Some((_, mailbox)) => mailbox,
+            None => return false,
+        },
+        None => path,
+    };
+    if mailbox.chars().any(|c| c.is_control()) {
+        return false;
+    }
+    let (local, domain) = match mailbox.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (mailbox, None),
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= LOCAL_PART_MAX
+        && (local.starts_with('"')
+            || !local.contains([' ', '\t', '<', '>', '(', ')', ',', ';', '\\', '"']));
+    let domain_ok = domain.is_none_or(|d| {
+        !d.is_empty()
+            && d.len() <= DOMAIN_MAX
+            && if d.starts_with('[') {
+                d.ends_with(']') && !d[1..d.len() - 1].contains(['[', ']', '\\', ' '])
+            } else {
+                d.chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '.' || c == '_')
+            }
+    });
+    local_ok && domain_ok
+}
+
+fn parse_params(text: &str) -> Result<Vec<Param>, CommandError> {
+    let mut params: Vec<Param> = Vec::new();
+    for word in text.split([' ', '\t']).filter(|w| !w.is_empty()) {
+        let (keyword, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word, None),
+        };
+        let keyword_ok = keyword
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+            && keyword
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let value_ok = value.is_none_or(|v| {
+            !v.is_empty() && v.bytes().all(|b| (33..=126).contains(&b) && b != b'=')
+        });
+        if !keyword_ok || !value_ok {
+            return Err(CommandError::BadParam);
+        }
+        let keyword = keyword.to_ascii_uppercase();
+        if params.iter().any(|p| p.keyword == keyword) {
+            return Err(CommandError::BadParam);
+        }
+        params.push(Param {
+            keyword,
+            value: value.map(str::to_owned),
+        });
+    }
+    Ok(params)
+}
+
+fn parse_auth(rest: &str) -> Result<Command, CommandError> {
+    const USAGE: &str = "AUTH mechanism [initial-response]";
+    let mut words = rest.split(' ').filter(|w| !w.is_empty());
+    let mechanism = words.next().ok_or(CommandError::Syntax { usage: USAGE })?;
+    let initial = words.next();
+    let mechanism_ok = mechanism.len() <= 20
+        && mechanism
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !mechanism_ok || words.next().is_some() || initial.is_some_and(|i| !is_sasl_response(i)) {
+        return Err(CommandError::Syntax { usage: USAGE });
+    }
+    Ok(Command::Auth {
+        mechanism: mechanism.to_ascii_uppercase(),
+        initial: initial.map(str::to_owned),
+    })
+}
+
+/// A SASL response line: base64, `=` (empty initial response) or `*` (cancel).
+pub fn is_sasl_response(s: &str) -> bool {
+    s == "="
+        || s == "*"
+        || (!s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Command, CommandError> {
+        Command::parse(s.as_bytes())
+    }
+
+    fn encoded(s: &str) -> String {
+        let mut b = BytesMut::new();
+        parse(s).unwrap().encode(&mut b);
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn verbs_are_case_insensitive_and_canonicalised() {
+        assert_eq!(
+            encoded("mail from:<a@b.example>"),
+            "MAIL FROM:<a@b.example>\r\n"
+        );
+        assert_eq!(
+            encoded("MaIl FrOm: <a@b.example> size=100"),
+            "MAIL FROM:<a@b.example> SIZE=100\r\n"
+        );
+        assert_eq!(
+            encoded("MAIL  FROM:<a@b.example>"),
+            "MAIL FROM:<a@b.example>\r\n"
+        );
+        assert_eq!(
+            encoded("\tRCPT TO:<c@d.example> NOTIFY=NEVER "),
+            "RCPT TO:<c@d.example> NOTIFY=NEVER\r\n"
+        );
+        assert_eq!(
+            encoded("MAIL FROM:bare@b.example"),
+            "MAIL FROM:<bare@b.example>\r\n"
+        );
+        assert_eq!(encoded("ehlo client.example"), "EHLO client.example\r\n");
+        assert_eq!(encoded("rcpt to:<postmaster>"), "RCPT TO:<postmaster>\r\n");
+        assert_eq!(
+            encoded("MAIL FROM:<\"john doe\"@x.example>"),
+            "MAIL FROM:<\"john doe\"@x.example>\r\n"
+        );
+    }
+
+    #[test]
+    fn null_sender_and_its_lookalikes() {
+        assert_eq!(
+            parse("MAIL FROM:<>"),
+            Ok(Command::Mail {
+                path: String::new(),
+                params: vec![]
+            })
+        );
+        assert_eq!(parse("MAIL FROM:"), Err(CommandError::BadSender));
+        assert_eq!(parse("MAIL FROM:<<>>"), Err(CommandError::BadSender));
+        assert_eq!(parse("RCPT TO:<>"), Err(CommandError::BadRecipient));
+        assert_eq!(
+            parse("MAIL TO:<a@b>"),
+            Err(CommandError::Syntax {
+                usage: "MAIL FROM:<address>"
+            })
+        );
+    }
+
+    #[test]
+    fn hostile_lines_are_refused() {
+        assert_eq!(
+            Command::parse(b"RCPT TO:<ok@v.example>\0<evil@o.example>"),
+            Err(CommandError::BadBytes)
+        );
+        assert_eq!(
+            Command::parse(b"MAIL FROM:<a@b>\rRCPT TO:<c@d>"),
+            Err(CommandError::BadBytes)
+        );
+        assert_eq!(
+            Command::parse(b"EHLO h\xe9llo"),
+            Err(CommandError::NotAscii)
+        );
+        assert_eq!(
+            Command::parse("EHLO héllo".as_bytes()),
+            Err(CommandError::NotAscii)
+        );
+        assert_eq!(
+            parse("XCLIENT ADDR=127.0.0.1"),
+            Err(CommandError::Forbidden)
+        );
+        assert_eq!(
+            parse("xforward ADDR=127.0.0.1"),
+            Err(CommandError::Forbidden)
+        );
+        assert_eq!(parse("GET / HTTP/1.1"), Err(CommandError::NonSmtp));
+        assert_eq!(parse("Subject: hello"), Err(CommandError::NonSmtp));
+        assert_eq!(parse("BDAT 579 LAST"), Err(CommandError::NotImplemented));
+        assert_eq!(
+            parse("ETRN example.test"),
+            Err(CommandError::NotImplemented)
+        );
+        assert_eq!(parse("FOO"), Err(CommandError::Unknown));
+        assert_eq!(parse(""), Err(CommandError::Unknown));
+        let long = format!("NOOP {}RCPT TO:<x@other.example>", "A".repeat(600));
+        assert_eq!(parse(&long), Err(CommandError::LineTooLong));
+    }
+
+    #[test]
+    fn paths_and_params_are_validated() {
+        assert_eq!(parse("MAIL FROM:<a@b>SIZE=1"), Err(CommandError::BadSender));
+        assert_eq!(
+            parse("MAIL FROM:<a@b> SIZE=1 SIZE=2"),
+            Err(CommandError::BadParam)
+        );
+        assert_eq!(parse("MAIL FROM:<a@b> SIZE="), Err(CommandError::BadParam));
+        assert_eq!(parse("MAIL FROM:<a@b> -X=1"), Err(CommandError::BadParam));
+        let long_local = format!("MAIL FROM:<{}@b.example>", "x".repeat(65));
+        assert_eq!(parse(&long_local), Err(CommandError::BadSender));
+        assert_eq!(parse("RCPT TO:<a b@c>"), Err(CommandError::BadRecipient));
+        assert_eq!(
+            parse("RCPT TO:<@relay.example:u@other.example>").map(|c| c.verb()),
+            Ok("RCPT")
+        );
+        assert!(parse("RCPT TO:<user@[127.0.0.1]>").is_ok());
+        assert!(Command::parse("MAIL FROM:<jörg@bücher.example> SMTPUTF8".as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn other_verbs() {
+        assert_eq!(parse("DATA"), Ok(Command::Data));
+        assert_eq!(
+            parse("DATA now"),
+            Err(CommandError::Syntax { usage: "DATA" })
+        );
+        assert_eq!(parse("NOOP whatever"), Ok(Command::Noop));
+        assert_eq!(parse("HELP"), Ok(Command::Help { arg: None }));
+        assert_eq!(
+            parse("EHLO"),
+            Err(CommandError::Syntax {
+                usage: "EHLO hostname"
+            })
+        );
+        assert_eq!(
+            parse("auth plain AGFsaWNlAHNlY3JldA=="),
+            Ok(Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial: Some("AGFsaWNlAHNlY3JldA==".into())
+            })
+        );
+        assert!(parse("AUTH PLAIN not-base64!").is_err());
+        let long_auth = format!("AUTH PLAIN {}", "A".repeat(4000));
+        assert!(parse(&long_auth).is_ok());
+    }
+}

@@ -1,0 +1,189 @@
+//! DATA decoder and stuffer tests: the smuggling corpus, every split point,
+//! limits and a round-trip property.
+
+use super::*;
+use proptest::prelude::*;
+
+/// Decodes `input` fed in the given pieces; returns (content, consumed, ended, summary).
+fn decode_pieces(
+    policy: LineEndingPolicy,
+    pieces: &[&[u8]],
+) -> (Vec<u8>, usize, bool, DataSummary) {
+    let mut dec = DataDecoder::new(policy, 1 << 20);
+    let mut out = Vec::new();
+    let mut consumed = 0;
+    for piece in pieces {
+        let (n, done) = dec.decode(piece, &mut out);
+        consumed += n;
+        if done {
+            return (out, consumed, true, dec.summary().clone());
+        }
+    }
+    (out, consumed, false, dec.summary().clone())
+}
+
+fn decode(policy: LineEndingPolicy, input: &[u8]) -> (Vec<u8>, usize, bool, DataSummary) {
+    decode_pieces(policy, &[input])
+}
+
+#[test]
+fn unstuffs_and_stops_at_the_terminator() {
+    let input = b"Subject: x\r\n\r\n..leading dot\r\n.x\r\nend\r\n.\r\nMAIL FROM:<a@b>\r\n";
+    let (out, consumed, done, sum) = decode(LineEndingPolicy::Reject, input);
+    assert!(done);
+    assert_eq!(out, b"Subject: x\r\n\r\n.leading dot\r\nx\r\nend\r\n");
+    assert_eq!(&input[consumed..], b"MAIL FROM:<a@b>\r\n");
+    assert!(!sum.bare_line_endings && !sum.too_big && !sum.line_too_long);
+}
+
+#[test]
+fn empty_message() {
+    let (out, consumed, done, _) = decode(LineEndingPolicy::Reject, b".\r\nQUIT\r\n");
+    assert!(done);
+    assert!(out.is_empty());
+    assert_eq!(consumed, 3);
+}
+
+/// SEC Consult's inbound list and the earlier/outbound variants: none of them
+/// ends the message; the real end comes later and the smuggled transaction is
+/// content. Reject flags them; Normalize yields one canonical message.
+#[test]
+fn smuggling_sequences_never_end_the_message() {
+    let vectors: &[&[u8]] = &[
+        b"\n.\n",
+        b"\n.\r",
+        b"\r.\n",
+        b"\r.\r",
+        b"\n.\r\n",
+        b"\r.\r\n",
+        b"\r\n\x00.\r\n",
+        b"\r\n.\r\r\n",
+        b"\r\r\n.\r\r\n",
+        b"\r\n.\n",
+        b"\r\n.\r",
+        b"\r\n.\x00\r\n",
+    ];
+    let smuggled = b"MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@example.test>\r\nDATA\r\nsmuggled\r\n";
+    for v in vectors {
+        let mut input = b"Subject: hi\r\n\r\nbody".to_vec();
+        input.extend_from_slice(v);
+        input.extend_from_slice(smuggled);
+        let end = input.len();
+        input.extend_from_slice(b".\r\nQUIT\r\n");
+        for policy in [LineEndingPolicy::Reject, LineEndingPolicy::Normalize] {
+            let (out, consumed, done, sum) = decode(policy, &input);
+            assert!(done, "{v:?} {policy:?}");
+            assert_eq!(
+                consumed,
+                end + 3,
+                "end found too early for {v:?} {policy:?}"
+            );
+            assert!(sum.bare_line_endings, "{v:?} not flagged");
+            if policy == LineEndingPolicy::Normalize {
+                assert!(
+                    !out.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+                    "bare LF left in {out:?}"
+                );
+                assert!(!out.iter().any(|&b| b == 0));
+                // Relayed, the content holds no terminator before the real end.
+                let mut wire = BytesMut::new();
+                let mut st = DotStuffer::default();
+                st.stuff(&out, &mut wire);
+                st.finish(&mut wire);
+                let (back, n, done, _) = decode(LineEndingPolicy::Reject, &wire);
+                assert!(
+                    done && n == wire.len(),
+                    "stuffed output of {v:?} ends early"
+                );
+                assert_eq!(back, out);
+            }
+        }
+    }
+}
+
+/// `\r\r\n.\r\n` holds a real `<CRLF>.<CRLF>`: every receiver ends there, so
+/// it is not a smuggling vector against us, but the bare CR before it is flagged.
+#[test]
+fn bare_cr_before_a_real_terminator() {
+    let (out, consumed, done, sum) = decode(LineEndingPolicy::Normalize, b"body\r\r\n.\r\nMAIL");
+    assert!(done && sum.bare_line_endings);
+    assert_eq!(consumed, 10);
+    assert_eq!(out, b"body \r\n");
+}
+
+#[test]
+fn every_split_point_finds_the_same_end() {
+    let input: &[u8] = b"A\r\n..B\r\nC\n.\r\nD\r\n.\r\nNEXT";
+    let (whole, n, done, sum) = decode(LineEndingPolicy::Normalize, input);
+    assert!(done);
+    for a in 0..=input.len() {
+        for b in a..=input.len() {
+            let got = decode_pieces(
+                LineEndingPolicy::Normalize,
+                &[&input[..a], &input[a..b], &input[b..]],
+            );
+            assert_eq!(got, (whole.clone(), n, true, sum.clone()), "split {a} {b}");
+        }
+    }
+    // One byte at a time.
+    let bytes: Vec<&[u8]> = input.chunks(1).collect();
+    assert_eq!(
+        decode_pieces(LineEndingPolicy::Normalize, &bytes),
+        (whole, n, true, sum)
+    );
+}
+
+#[test]
+fn limits_are_flagged_and_content_dropped() {
+    let mut long = vec![b'x'; 999];
+    long.extend_from_slice(b"\r\n.\r\n");
+    let (out, _, done, sum) = decode(LineEndingPolicy::Reject, &long);
+    assert!(done && sum.line_too_long && out.len() < 1000);
+    let mut ok = vec![b'x'; 998];
+    ok.extend_from_slice(b"\r\n.\r\n");
+    assert!(!decode(LineEndingPolicy::Reject, &ok).3.line_too_long);
+
+    let mut dec = DataDecoder::new(LineEndingPolicy::Reject, 10);
+    let mut out = Vec::new();
+    let (_, done) = dec.decode(b"0123456789\r\nmore\r\n.\r\n", &mut out);
+    assert!(done && dec.summary().too_big);
+    assert!(out.len() <= 10, "stored past the limit");
+}
+
+#[test]
+fn stuffer_handles_chunk_boundaries() {
+    let mut st = DotStuffer::default();
+    let mut out = BytesMut::new();
+    for piece in [&b".a\r"[..], b"\n", b".", b"b\r\nc"] {
+        st.stuff(piece, &mut out);
+    }
+    st.finish(&mut out);
+    assert_eq!(&out[..], b"..a\r\n..b\r\nc\r\n.\r\n");
+}
+
+proptest! {
+    /// unstuff(stuff(x)) == x for canonical content made of awkward lines.
+    #[test]
+    fn round_trip(lines in proptest::collection::vec(
+        prop_oneof![Just(".".to_string()), Just("..".to_string()), Just(".x".to_string()), Just(String::new()),
+                    "[ -~]{0,40}", "\\.[ -~]{0,10}"], 0..30),
+                  splits in proptest::collection::vec(0usize..200, 0..4)) {
+        let mut content = Vec::new();
+        for l in &lines { content.extend_from_slice(l.as_bytes()); content.extend_from_slice(b"\r\n"); }
+        let mut wire = BytesMut::new();
+        let mut st = DotStuffer::default();
+        st.stuff(&content, &mut wire);
+        st.finish(&mut wire);
+        let mut cuts: Vec<usize> = splits.into_iter().map(|s| s.min(wire.len())).collect();
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut prev = 0;
+        for c in cuts { pieces.push(&wire[prev..c]); prev = c; }
+        pieces.push(&wire[prev..]);
+        let (out, n, done, sum) = decode_pieces(LineEndingPolicy::Reject, &pieces);
+        prop_assert!(done);
+        prop_assert_eq!(n, wire.len());
+        prop_assert_eq!(out, content);
+        prop_assert!(!sum.bare_line_endings);
+    }
+}
