@@ -1,0 +1,321 @@
+//! The configuration schema: one struct per YAML mapping, with documented
+//! defaults. `docs/configuration.md` describes the same keys for operators.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use super::types::{Dur, Hostname, non_empty};
+use crate::wire::LineEndingPolicy;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Schema version; only 1 exists.
+    #[serde(default = "version_1", deserialize_with = "version")]
+    pub version: u32,
+    /// Our public host name: banner, EHLO reply, reply texts.
+    pub hostname: Hostname,
+    /// Where doorman accepts client connections.
+    #[serde(deserialize_with = "non_empty")]
+    pub listen: Vec<Listener>,
+    /// The MTA behind doorman.
+    pub upstream: Upstream,
+    /// The greeting.
+    #[serde(default)]
+    pub banner: Banner,
+    /// What doorman's EHLO reply adds and keeps.
+    #[serde(default)]
+    pub ehlo: Ehlo,
+    /// Commands doorman answers itself or passes on.
+    #[serde(default)]
+    pub commands: Commands,
+    /// Message handling.
+    #[serde(default)]
+    pub data: Data,
+    /// Limits per message, session and process.
+    #[serde(default)]
+    pub limits: Limits,
+    /// SMTP AUTH relay.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Logging.
+    #[serde(default)]
+    pub log: Log,
+}
+
+fn version_1() -> u32 {
+    1
+}
+
+fn version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u32::deserialize(d)? {
+        1 => Ok(1),
+        v => Err(serde::de::Error::custom(format!(
+            "unsupported version {v}; this doorman reads version 1"
+        ))),
+    }
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// `ip:port`.
+    pub address: SocketAddr,
+}
+
+/// The upstream MTA.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// `host:port`; a name is resolved at each connection.
+    pub address: String,
+    /// Limit for the TCP connect and the upstream's greeting.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Dur,
+    /// Limit for the upstream's reply to a command.
+    #[serde(default = "default_reply_timeout")]
+    pub reply_timeout: Dur,
+    /// Limit for the upstream's reply to the final dot (RFC 5321 §4.5.3.2.6: 10 min).
+    #[serde(default = "default_data_timeout")]
+    pub data_timeout: Dur,
+}
+
+fn default_connect_timeout() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_reply_timeout() -> Dur {
+    Dur(Duration::from_secs(300))
+}
+fn default_data_timeout() -> Dur {
+    Dur(Duration::from_secs(600))
+}
+
+/// How the greeting is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BannerMode {
+    /// Relay the upstream's greeting unchanged.
+    Pass,
+    /// Keep the upstream's code, replace the text by `<hostname> ESMTP`.
+    #[default]
+    Rewrite,
+    /// Send `banner.text`.
+    Text,
+}
+
+/// The greeting.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Banner {
+    /// pass | rewrite | text.
+    #[serde(default)]
+    pub mode: BannerMode,
+    /// Template for mode `text`: one or more lines, `{hostname}` and `{date}`
+    /// placeholders. Default `{hostname} ESMTP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Spanned<String>>,
+}
+
+impl Banner {
+    /// The text template in effect.
+    pub fn template(&self) -> &str {
+        self.text
+            .as_ref()
+            .map_or("{hostname} ESMTP", |t| t.value.as_str())
+    }
+}
+
+/// EHLO reply options.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ehlo {
+    /// RFC 3865 NO-SOLICITING; `""` advertises the bare keyword.
+    #[serde(default)]
+    pub no_soliciting: Option<String>,
+    /// Extra keywords to relay from the upstream (e.g. an X- extension the
+    /// operator knows passes through a proxy unchanged).
+    #[serde(default)]
+    pub pass_keywords: Vec<String>,
+}
+
+/// Whether doorman answers a command or passes it to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Handling {
+    /// doorman answers; the upstream never sees it.
+    #[default]
+    Local,
+    /// Relayed to the upstream.
+    Pass,
+}
+
+/// Commands that reveal information about the upstream.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commands {
+    /// VRFY: local answers `252 2.5.2`.
+    #[serde(default)]
+    pub vrfy: Handling,
+    /// EXPN: local answers `502 5.5.1`.
+    #[serde(default)]
+    pub expn: Handling,
+    /// HELP: local answers a text without software names.
+    #[serde(default)]
+    pub help: Handling,
+}
+
+/// Message handling.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Data {
+    /// Bare CR, bare LF and NUL in a message: reject | normalize.
+    #[serde(default, with = "policy_name")]
+    pub bare_line_endings: LineEndingPolicy,
+    /// A message stays in memory up to this size, then spills to a temp file.
+    #[serde(default = "default_spool_memory")]
+    pub spool_memory_limit: ByteSize,
+    /// Directory for spilled messages; default the system temp dir.
+    #[serde(default)]
+    pub spool_dir: Option<PathBuf>,
+}
+
+impl Default for Data {
+    fn default() -> Self {
+        Self {
+            bare_line_endings: LineEndingPolicy::Reject,
+            spool_memory_limit: default_spool_memory(),
+            spool_dir: None,
+        }
+    }
+}
+
+fn default_spool_memory() -> ByteSize {
+    ByteSize::kib(256)
+}
+
+mod policy_name {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    use crate::wire::LineEndingPolicy;
+
+    pub(super) fn serialize<S: Serializer>(p: &LineEndingPolicy, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match p {
+            LineEndingPolicy::Reject => "reject",
+            LineEndingPolicy::Normalize => "normalize",
+        })
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<LineEndingPolicy, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "reject" => Ok(LineEndingPolicy::Reject),
+            "normalize" => Ok(LineEndingPolicy::Normalize),
+            other => Err(de::Error::custom(format!(
+                "unknown policy {other:?}, expected reject or normalize"
+            ))),
+        }
+    }
+}
+
+/// Limits.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest message accepted (also advertised as SIZE, capped by the upstream's).
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: ByteSize,
+    /// Recipients per message; more get `452 4.5.3`.
+    #[serde(default = "default_max_recipients")]
+    pub max_recipients: usize,
+    /// Concurrent client connections; more get `421 4.7.0`.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A client silent this long gets `421 4.4.2`.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Dur,
+    /// Protocol errors before the session is closed with `421`.
+    #[serde(default = "default_max_errors")]
+    pub max_errors: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_size: default_max_message_size(),
+            max_recipients: default_max_recipients(),
+            max_connections: default_max_connections(),
+            idle_timeout: default_idle_timeout(),
+            max_errors: default_max_errors(),
+        }
+    }
+}
+
+fn default_max_message_size() -> ByteSize {
+    ByteSize::mib(25)
+}
+fn default_max_recipients() -> usize {
+    100
+}
+fn default_max_connections() -> usize {
+    1000
+}
+fn default_idle_timeout() -> Dur {
+    Dur(Duration::from_secs(300))
+}
+fn default_max_errors() -> u32 {
+    20
+}
+
+/// SMTP AUTH.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Advertise and relay AUTH on connections without TLS. Off by default:
+    /// credentials would cross the network in clear.
+    #[serde(default)]
+    pub allow_plaintext: bool,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// plain | json.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `debug`, `doorman=debug,warn`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Plain,
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,100 @@
+//! Value types of the configuration with their own parsing rules.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+/// A duration written as `5s`, `300ms`, `2m` or `1h 30m` (humantime syntax).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map(Dur).map_err(|e| {
+            de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); write e.g. 5s, 300ms, 2m"
+            ))
+        })
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// A host name in domain syntax (RFC 1035 letters, digits, hyphens; labels of
+/// 1 to 63 octets; at most 253 octets in all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Hostname(String);
+
+impl Hostname {
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Validates `s` as a host name.
+    ///
+    /// # Errors
+    /// A message saying what is wrong.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if is_domain(s) {
+            Ok(Self(s.to_ascii_lowercase()))
+        } else {
+            Err(format!("{s:?} is not a valid host name"))
+        }
+    }
+}
+
+/// Domain syntax check shared by the host name and banner validation.
+pub fn is_domain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+impl From<Hostname> for String {
+    fn from(h: Hostname) -> Self {
+        h.0
+    }
+}
+
+impl fmt::Display for Hostname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hostname {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+/// Deserializes a list that must not be empty.
+pub(crate) fn non_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let v = Vec::<T>::deserialize(d)?;
+    if v.is_empty() {
+        Err(de::Error::custom("must list at least one entry"))
+    } else {
+        Ok(v)
+    }
+}

@@ -1,0 +1,4 @@
+//! Policies: decisions about what the client is told, kept apart from I/O.
+//! Each module takes plain values and returns replies or verdicts.
+
+pub mod banner;
