@@ -1,4 +1,26 @@
-//! doorman: an SMTP proxy/filter that stands in front of an existing MTA.
+//! doorman: a hardened SMTP front door. It accepts SMTP connections, opens one
+//! to the MTA behind it, and relays the dialogue, stepping in where it must.
+//!
+//! # Layout
+//! - [`wire`]: pure SMTP codec (framing, commands, replies, EHLO, DATA). No I/O.
+//! - [`config`]: the YAML schema, loading with positioned errors, validation.
+//! - [`policy`]: decisions without I/O (the banner).
+//! - [`replies`]: every reply doorman composes, in one place.
+//! - [`spool`]: a message's content while it arrives, memory then temp file.
+//! - [`upstream`]: the SMTP client toward the MTA.
+//! - `session`: one client session (the state machine and one file per verb).
+//! - [`server`]: listeners, connection limit, one task per connection.
+//! - [`logging`]: tracing setup.
+
 pub mod config;
+pub mod logging;
 pub mod policy;
+pub mod replies;
+pub mod server;
+mod session;
+pub mod spool;
+pub mod upstream;
 pub mod wire;
+
+pub use config::Config;
+pub use server::Server;

@@ -47,6 +47,31 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: Log,
+    /// Graceful shutdown.
+    #[serde(default)]
+    pub shutdown: Shutdown,
+}
+
+/// Graceful shutdown on SIGTERM/SIGINT.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    /// How long sessions inside a transaction may run on after a shutdown
+    /// signal. Keep it below Kubernetes' `terminationGracePeriodSeconds`.
+    #[serde(default = "default_grace_period")]
+    pub grace_period: Dur,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self {
+            grace_period: default_grace_period(),
+        }
+    }
+}
+
+fn default_grace_period() -> Dur {
+    Dur(Duration::from_secs(25))
 }
 
 fn version_1() -> u32 {

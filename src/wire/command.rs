@@ -68,6 +68,10 @@ pub enum CommandError {
     /// A verb doorman knows but does not offer (ETRN, TURN, BDAT, …).
     #[error("command not implemented")]
     NotImplemented,
+    /// BDAT: CHUNKING is never offered, and the payload that follows would be
+    /// read as commands, so the session closes.
+    #[error("BDAT without CHUNKING")]
+    Chunking,
     /// XCLIENT/XFORWARD from a client: reserved for doorman itself.
     #[error("privileged command from client")]
     Forbidden,
@@ -142,7 +146,8 @@ impl Command {
             }),
             "AUTH" => parse_auth(rest),
             "XCLIENT" | "XFORWARD" => Err(CommandError::Forbidden),
-            "ETRN" | "TURN" | "ATRN" | "XEXCH50" | "BDAT" | "SEND" | "SOML" | "SAML" => {
+            "BDAT" => Err(CommandError::Chunking),
+            "ETRN" | "TURN" | "ATRN" | "XEXCH50" | "SEND" | "SOML" | "SAML" => {
                 Err(CommandError::NotImplemented)
             }
             "GET" | "POST" | "HEAD" | "PUT" | "CONNECT" | "OPTIONS" | "DELETE" => {
@@ -505,7 +510,7 @@ mod tests {
         );
         assert_eq!(parse("GET / HTTP/1.1"), Err(CommandError::NonSmtp));
         assert_eq!(parse("Subject: hello"), Err(CommandError::NonSmtp));
-        assert_eq!(parse("BDAT 579 LAST"), Err(CommandError::NotImplemented));
+        assert_eq!(parse("BDAT 579 LAST"), Err(CommandError::Chunking));
         assert_eq!(
             parse("ETRN example.test"),
             Err(CommandError::NotImplemented)

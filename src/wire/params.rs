@@ -28,7 +28,7 @@ pub fn check_mail(params: &[Param], adv: &Advertised) -> Result<bool, ParamError
     for p in params {
         let value = p.value.as_deref();
         let ok = match (p.keyword.as_str(), value) {
-            ("SIZE", Some(v)) => {
+            ("SIZE", Some(v)) if adv.has("SIZE") => {
                 if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
                     false
                 } else if v.parse::<u64>().map_or(true, |n| n > adv.size) {

@@ -84,7 +84,7 @@ fn smuggling_sequences_never_end_the_message() {
                     !out.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
                     "bare LF left in {out:?}"
                 );
-                assert!(!out.iter().any(|&b| b == 0));
+                assert!(!out.contains(&0));
                 // Relayed, the content holds no terminator before the real end.
                 let mut wire = BytesMut::new();
                 let mut st = DotStuffer::default();

@@ -1,0 +1,217 @@
+//! Every reply doorman composes itself, in one place. Handlers call these
+//! constructors; no handler writes reply text. Upstream replies are relayed
+//! through [`relayed`] so the mapping rules live here too.
+
+use crate::wire::Reply;
+use crate::wire::command::CommandError;
+use crate::wire::params::ParamError;
+
+/// The upstream cannot be reached: the client should retry later.
+pub fn service_unavailable(host: &str) -> Reply {
+    Reply::new(
+        421,
+        format!("4.3.0 {host} Service not available, try again later"),
+    )
+}
+
+/// The upstream failed mid-session (closed, timed out, spoke garbage).
+pub fn upstream_failed(host: &str) -> Reply {
+    Reply::new(
+        421,
+        format!("4.4.2 {host} Error: upstream connection failed, try again later"),
+    )
+}
+
+/// The client was silent for the idle timeout.
+pub fn idle_timeout(host: &str) -> Reply {
+    Reply::new(421, format!("4.4.2 {host} Error: timeout exceeded"))
+}
+
+/// The client made too many protocol errors.
+pub fn too_many_errors(host: &str) -> Reply {
+    Reply::new(421, format!("4.7.0 {host} Error: too many errors"))
+}
+
+/// The connection limit is reached.
+pub fn too_many_connections(host: &str) -> Reply {
+    Reply::new(
+        421,
+        format!("4.7.0 {host} Error: too many connections, try again later"),
+    )
+}
+
+/// doorman is shutting down; the session was idle.
+pub fn shutting_down(host: &str) -> Reply {
+    Reply::new(
+        421,
+        format!("4.3.2 {host} Service shutting down, try again later"),
+    )
+}
+
+/// Reply to QUIT.
+pub fn bye(host: &str) -> Reply {
+    Reply::new(221, format!("2.0.0 {host} closing connection"))
+}
+
+/// Reply to HELO (a single line, no extensions).
+pub fn helo(host: &str) -> Reply {
+    Reply::new(250, host.to_owned())
+}
+
+/// Reply to NOOP and a local RSET.
+pub fn ok() -> Reply {
+    Reply::new(250, "2.0.0 Ok")
+}
+
+/// Local reply to VRFY: neither confirms nor denies (RFC 5321 §3.5.3).
+pub fn vrfy() -> Reply {
+    Reply::new(
+        252,
+        "2.5.2 Cannot VRFY user, but will accept message and attempt delivery",
+    )
+}
+
+/// Local reply to EXPN.
+pub fn expn() -> Reply {
+    Reply::new(502, "5.5.1 Error: command not implemented")
+}
+
+/// Local reply to HELP: no software name or version.
+pub fn help() -> Reply {
+    Reply::multi(
+        214,
+        vec![
+            "2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP".into(),
+            "2.0.0 See RFC 5321 for details".into(),
+        ],
+    )
+}
+
+/// Go ahead with the message.
+pub fn start_data() -> Reply {
+    Reply::new(354, "End data with <CR><LF>.<CR><LF>")
+}
+
+/// MAIL inside a transaction.
+pub fn nested_mail() -> Reply {
+    Reply::new(503, "5.5.1 Error: nested MAIL command")
+}
+
+/// RCPT or DATA without MAIL.
+pub fn need_mail() -> Reply {
+    Reply::new(503, "5.5.1 Error: need MAIL command")
+}
+
+/// DATA before any RCPT.
+pub fn need_rcpt() -> Reply {
+    Reply::new(503, "5.5.1 Error: need RCPT command")
+}
+
+/// DATA after every RCPT was refused.
+pub fn no_valid_recipients() -> Reply {
+    Reply::new(554, "5.5.1 Error: no valid recipients")
+}
+
+/// One RCPT beyond `limits.max_recipients`.
+pub fn too_many_recipients() -> Reply {
+    Reply::new(452, "4.5.3 Error: too many recipients")
+}
+
+/// A UTF-8 address without SMTPUTF8 (RFC 6531 §3.5).
+pub fn utf8_needs_smtputf8() -> Reply {
+    Reply::new(553, "5.6.7 Error: non-ASCII address requires SMTPUTF8")
+}
+
+/// The message exceeded `limits.max_message_size`.
+pub fn message_too_big() -> Reply {
+    Reply::new(552, "5.3.4 Error: message file too big")
+}
+
+/// A message text line exceeded 1000 octets.
+pub fn line_too_long() -> Reply {
+    Reply::new(
+        552,
+        "5.3.4 Error: message line longer than 1000 octets (RFC 5321 4.5.3.1.6)",
+    )
+}
+
+/// Bare CR, bare LF or NUL in a message under the `reject` policy.
+pub fn bare_line_endings() -> Reply {
+    Reply::new(
+        550,
+        "5.6.0 Error: message contains bare CR, bare LF or NUL; lines must end in CRLF (RFC 5321 2.3.8)",
+    )
+}
+
+/// The spool could not be written (disk full): the client retries later.
+pub fn spool_failed() -> Reply {
+    Reply::new(451, "4.3.0 Error: queue file write error")
+}
+
+/// A command line ending in bare LF under the `reject` policy.
+pub fn bare_lf_command() -> Reply {
+    Reply::new(
+        500,
+        "5.5.2 Error: bare <LF> received; commands must end in CRLF",
+    )
+}
+
+/// AUTH when it is not offered on this connection.
+pub fn auth_not_enabled() -> Reply {
+    Reply::new(503, "5.5.1 Error: authentication not enabled")
+}
+
+/// AUTH after a successful AUTH.
+pub fn already_authenticated() -> Reply {
+    Reply::new(503, "5.5.1 Error: already authenticated")
+}
+
+/// AUTH inside a mail transaction.
+pub fn auth_in_transaction() -> Reply {
+    Reply::new(503, "5.5.1 Error: MAIL transaction in progress")
+}
+
+/// STARTTLS when doorman does not offer it.
+pub fn starttls_not_offered() -> Reply {
+    Reply::new(502, "5.5.1 Error: command not implemented")
+}
+
+/// The reply to a command line that could not be parsed.
+pub fn command_error(e: &CommandError) -> Reply {
+    match e {
+        CommandError::LineTooLong => Reply::new(500, "5.5.2 Error: command line too long"),
+        CommandError::BadBytes => Reply::new(500, "5.5.2 Error: NUL or bare CR in command"),
+        CommandError::NotAscii => {
+            Reply::new(500, "5.5.2 Error: bad UTF-8 syntax or 8-bit characters")
+        }
+        CommandError::Unknown => Reply::new(500, "5.5.2 Error: command not recognized"),
+        CommandError::NotImplemented => Reply::new(502, "5.5.1 Error: command not implemented"),
+        CommandError::Chunking => Reply::new(521, "5.5.1 Error: BDAT not implemented; closing"),
+        CommandError::Forbidden => Reply::new(550, "5.7.0 Error: insufficient authorization"),
+        CommandError::NonSmtp => Reply::new(221, "2.7.0 Error: I can break rules, too. Goodbye."),
+        CommandError::Syntax { usage } => Reply::new(501, format!("5.5.4 Syntax: {usage}")),
+        CommandError::BadSender => Reply::new(501, "5.1.7 Bad sender address syntax"),
+        CommandError::BadRecipient => Reply::new(501, "5.1.3 Bad recipient address syntax"),
+        CommandError::BadParam => Reply::new(501, "5.5.4 Bad parameter syntax"),
+    }
+}
+
+/// The reply to a refused MAIL or RCPT parameter.
+pub fn param_error(e: &ParamError) -> Reply {
+    match e {
+        ParamError::Unsupported(k) => Reply::new(555, format!("5.5.4 Unsupported option: {k}")),
+        ParamError::BadValue(k) => Reply::new(501, format!("5.5.4 Bad {k} parameter value")),
+        ParamError::TooBig => Reply::new(552, "5.3.4 Message size exceeds fixed limit"),
+    }
+}
+
+/// An upstream reply on its way to the client: relayed verbatim (it was
+/// parsed strictly and is re-encoded), except 421, which closes the upstream
+/// and names the upstream host: the client gets doorman's own 421 instead.
+pub fn relayed(upstream: Reply, host: &str) -> Reply {
+    if upstream.code() == 421 {
+        service_unavailable(host)
+    } else {
+        upstream
+    }
+}

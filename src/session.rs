@@ -1,0 +1,281 @@
+//! One client session: greet, then read a command, decide, relay, reply,
+//! until QUIT or a close on either side. The loop is short; each verb has its
+//! own file (`helo`, `envelope`, `data`, `auth`, `query`). Handlers queue
+//! replies and never write to the socket themselves.
+
+mod auth;
+mod connection;
+mod data;
+mod envelope;
+mod helo;
+mod query;
+mod transaction;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use self::connection::{Connection, Input};
+use self::transaction::Transaction;
+use crate::config::Config;
+use crate::policy::banner;
+use crate::replies;
+use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::wire::ehlo::{Advertised, EhloPolicy};
+use crate::wire::{Command, Reply};
+
+/// What the loop does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// Why a handler stopped.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    /// The client's connection failed; nothing more can be said to it.
+    #[error("client connection: {0}")]
+    Client(#[from] std::io::Error),
+    /// The upstream failed; the client gets a 421.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+type Step = Result<Flow, SessionError>;
+
+/// Per-session state; see the module docs.
+struct Session<S> {
+    conn: Connection<S>,
+    upstream: UpstreamClient,
+    config: Arc<Config>,
+    ehlo_policy: EhloPolicy,
+    /// The HELO/EHLO argument, once the upstream accepted it.
+    helo: Option<String>,
+    /// Extensions advertised to the client (none before EHLO).
+    advertised: Advertised,
+    txn: Transaction,
+    /// Protocol errors so far (closing at `limits.max_errors`).
+    errors: u32,
+    authenticated: bool,
+    /// Messages the upstream accepted.
+    delivered: u32,
+}
+
+/// Serves one client connection from greeting to close.
+pub(crate) async fn serve<S>(
+    io: S,
+    peer: SocketAddr,
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut conn = Connection::new(io);
+    let host = config.hostname.as_str();
+    let upstream = match UpstreamClient::connect(&config.upstream).await {
+        Ok((client, greeting)) if greeting.code() == 220 => {
+            conn.queue(&banner::greeting(
+                config.banner.mode,
+                config.banner.template(),
+                host,
+                &greeting,
+            ));
+            Some(client)
+        }
+        Ok((client, greeting)) => {
+            warn!(reply = %greeting, "upstream refused the connection at greeting");
+            client.quit().await;
+            None
+        }
+        Err(e) => {
+            warn!(error = %e, stage = %e.stage(), "upstream unavailable");
+            None
+        }
+    };
+    let Some(upstream) = upstream else {
+        conn.queue(&replies::service_unavailable(host));
+        conn.close().await;
+        return;
+    };
+    debug!(%peer, "session started");
+    let ehlo_policy = EhloPolicy {
+        max_message_size: config.limits.max_message_size.as_u64(),
+        auth: config.auth.allow_plaintext,
+        pass_keywords: config.ehlo.pass_keywords.clone(),
+        no_soliciting: config.ehlo.no_soliciting.clone(),
+    };
+    let advertised = Advertised {
+        size: ehlo_policy.max_message_size,
+        keywords: Vec::new(),
+    };
+    let session = Session {
+        conn,
+        upstream,
+        config,
+        ehlo_policy,
+        helo: None,
+        advertised,
+        txn: Transaction::default(),
+        errors: 0,
+        authenticated: false,
+        delivered: 0,
+    };
+    session.run(shutdown).await;
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    fn host(&self) -> &str {
+        self.config.hostname.as_str()
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        self.config.limits.idle_timeout.0
+    }
+
+    async fn run(mut self, shutdown: CancellationToken) {
+        let outcome = self.command_loop(&shutdown).await;
+        match &outcome {
+            Ok(()) => {}
+            Err(SessionError::Client(e)) => debug!(error = %e, "client connection failed"),
+            Err(SessionError::Upstream(e)) => {
+                warn!(error = %e, stage = %e.stage(), kind = e.kind(), "upstream failed; closing session");
+                let reply = replies::upstream_failed(self.host());
+                self.conn.queue(&reply);
+            }
+        }
+        self.conn.close().await;
+        info!(
+            delivered = self.delivered,
+            errors = self.errors,
+            "session closed"
+        );
+        if !matches!(outcome, Err(SessionError::Upstream(_))) {
+            self.upstream.quit().await;
+        }
+    }
+
+    async fn command_loop(&mut self, shutdown: &CancellationToken) -> Result<(), SessionError> {
+        let mut deadline = Instant::now() + self.idle_timeout();
+        loop {
+            let input = match self.conn.buffered_line() {
+                Some(input) => input,
+                None => {
+                    self.conn.flush().await?;
+                    tokio::select! {
+                        input = self.conn.next_line() => input?,
+                        reply = self.upstream.unsolicited() => {
+                            match reply {
+                                Ok(r) => warn!(reply = %r, "upstream spoke out of turn; closing session"),
+                                Err(e) => warn!(error = %e, "upstream went away; closing session"),
+                            }
+                            let reply = replies::upstream_failed(self.host());
+                            self.conn.queue(&reply);
+                            return Ok(());
+                        }
+                        () = tokio::time::sleep_until(deadline) => {
+                            let reply = replies::idle_timeout(self.host());
+                            self.conn.queue(&reply);
+                            return Ok(());
+                        }
+                        () = shutdown.cancelled(), if !self.txn.is_open() => {
+                            let reply = replies::shutting_down(self.host());
+                            self.conn.queue(&reply);
+                            return Ok(());
+                        }
+                    }
+                }
+            };
+            deadline = Instant::now() + self.idle_timeout();
+            if self.on_input(input).await? == Flow::Close {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn on_input(&mut self, input: Input) -> Step {
+        let line = match input {
+            Input::Eof => return Ok(Flow::Close),
+            Input::TooLong => {
+                return Ok(self.protocol_error(replies::command_error(
+                    &crate::wire::CommandError::LineTooLong,
+                )));
+            }
+            Input::Line(line) => line,
+        };
+        if line.bare_lf
+            && self.config.data.bare_line_endings == crate::wire::LineEndingPolicy::Reject
+        {
+            return Ok(self.protocol_error(replies::bare_lf_command()));
+        }
+        match Command::parse(&line.bytes) {
+            Ok(cmd) => {
+                debug!(verb = cmd.verb(), "command");
+                self.dispatch(cmd).await
+            }
+            Err(e) => {
+                debug!(error = %e, "invalid command");
+                let reply = replies::command_error(&e);
+                if reply.code() == 221 || reply.code() == 521 {
+                    self.conn.queue(&reply);
+                    return Ok(Flow::Close);
+                }
+                Ok(self.protocol_error(reply))
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, cmd: Command) -> Step {
+        let handling = self.config.commands.clone();
+        match cmd {
+            Command::Helo { domain } => self.on_helo(domain, false).await,
+            Command::Ehlo { domain } => self.on_helo(domain, true).await,
+            Command::Mail { path, params } => self.on_mail(path, params).await,
+            Command::Rcpt { path, params } => self.on_rcpt(path, params).await,
+            Command::Data => self.on_data().await,
+            Command::Rset => self.on_rset().await,
+            Command::Noop => Ok(self.reply(replies::ok())),
+            Command::Quit => {
+                let reply = replies::bye(self.host());
+                self.conn.queue(&reply);
+                Ok(Flow::Close)
+            }
+            cmd @ Command::Vrfy { .. } => self.on_query(&cmd, handling.vrfy, replies::vrfy()).await,
+            cmd @ Command::Expn { .. } => self.on_query(&cmd, handling.expn, replies::expn()).await,
+            cmd @ Command::Help { .. } => self.on_query(&cmd, handling.help, replies::help()).await,
+            Command::Auth { mechanism, initial } => self.on_auth(mechanism, initial).await,
+            Command::StartTls => Ok(self.protocol_error(replies::starttls_not_offered())),
+        }
+    }
+
+    /// Queues a reply and goes on.
+    fn reply(&mut self, reply: Reply) -> Flow {
+        self.conn.queue(&reply);
+        Flow::Continue
+    }
+
+    /// Queues the reply to a client mistake, closing after `limits.max_errors`.
+    fn protocol_error(&mut self, reply: Reply) -> Flow {
+        self.conn.queue(&reply);
+        self.errors += 1;
+        if self.errors >= self.config.limits.max_errors {
+            let reply = replies::too_many_errors(self.host());
+            self.conn.queue(&reply);
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// Relays an upstream reply; a 421 closes the session.
+    fn relay(&mut self, upstream_reply: Reply) -> Flow {
+        let closing = upstream_reply.code() == 421;
+        let reply = replies::relayed(upstream_reply, self.host());
+        self.conn.queue(&reply);
+        if closing { Flow::Close } else { Flow::Continue }
+    }
+}

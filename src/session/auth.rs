@@ -1,0 +1,54 @@
+//! AUTH: relayed to the upstream, including the `334` continuation dialogue.
+//! doorman's authenticated state follows the upstream's `235` exactly. The
+//! continuation lines are never parsed as commands and never logged.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::connection::Input;
+use super::{Flow, Session, Step};
+use crate::replies;
+use crate::upstream::Stage;
+use crate::wire::Command;
+use crate::wire::command::is_sasl_response;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    pub(super) async fn on_auth(&mut self, mechanism: String, initial: Option<String>) -> Step {
+        if !self.advertised.has("AUTH") {
+            return Ok(self.protocol_error(replies::auth_not_enabled()));
+        }
+        if self.authenticated {
+            return Ok(self.protocol_error(replies::already_authenticated()));
+        }
+        if self.txn.is_open() {
+            return Ok(self.protocol_error(replies::auth_in_transaction()));
+        }
+        let mut reply = self
+            .upstream
+            .command(&Command::Auth { mechanism, initial }, Stage::Auth)
+            .await?;
+        while reply.code() == 334 {
+            self.conn.queue(&reply);
+            self.conn.flush().await?;
+            let input = tokio::time::timeout(self.idle_timeout(), self.conn.next_line()).await;
+            let response = match input {
+                Ok(Ok(Input::Line(line))) => line.bytes,
+                Ok(Ok(Input::TooLong)) => bytes::Bytes::from_static(b"*"),
+                Ok(Ok(Input::Eof)) => return Ok(Flow::Close),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => {
+                    let reply = replies::idle_timeout(self.host());
+                    self.conn.queue(&reply);
+                    return Ok(Flow::Close);
+                }
+            };
+            // Anything that is not a SASL response cancels the exchange.
+            let valid = std::str::from_utf8(&response).is_ok_and(is_sasl_response);
+            let response: &[u8] = if valid { &response } else { b"*" };
+            reply = self.upstream.line(response, Stage::Auth).await?;
+        }
+        if reply.code() == 235 {
+            self.authenticated = true;
+        }
+        Ok(self.relay(reply))
+    }
+}

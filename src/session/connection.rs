@@ -1,0 +1,154 @@
+//! The client side of a session: the socket, the read buffer that keeps
+//! pipelined commands, and the write buffer that collects replies. Bytes
+//! become lines here and nowhere else; replies become bytes via `Reply::encode`.
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::spool::Spool;
+use crate::wire::limits::AUTH_LINE_MAX;
+use crate::wire::{DataDecoder, Line, LineDecoder, LineError, Reply};
+
+/// Read size; also the most the read buffer grows beyond a partial line.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Replies are flushed before this much output piles up, even mid-pipeline.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// One unit of client input in command mode.
+#[derive(Debug)]
+pub(super) enum Input {
+    /// A complete line.
+    Line(Line),
+    /// A line over the limit was discarded.
+    TooLong,
+    /// The client closed its side.
+    Eof,
+}
+
+/// How reading a message ended.
+#[derive(Debug)]
+pub(super) enum DataEnd {
+    /// The final dot arrived; `spool_error` is set if the spool failed on the way.
+    Complete { spool_error: Option<std::io::Error> },
+    /// The client closed the connection before the final dot.
+    ClientGone,
+    /// The client went silent for the idle timeout.
+    Timeout,
+}
+
+/// The client connection; see the module docs.
+#[derive(Debug)]
+pub(super) struct Connection<S> {
+    io: S,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    lines: LineDecoder,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Wraps a client stream.
+    pub(super) fn new(io: S) -> Self {
+        Self {
+            io,
+            read_buf: BytesMut::with_capacity(4096),
+            write_buf: BytesMut::with_capacity(4096),
+            lines: LineDecoder::new(AUTH_LINE_MAX),
+        }
+    }
+
+    /// Adds a reply to the output; [`Connection::flush`] sends it.
+    pub(super) fn queue(&mut self, reply: &Reply) {
+        reply.encode(&mut self.write_buf);
+    }
+
+    /// Sends all queued replies in one write.
+    ///
+    /// # Errors
+    /// The client connection failed.
+    pub(super) async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.write_buf.is_empty() {
+            self.io.write_all(&self.write_buf).await?;
+            self.write_buf.clear();
+        }
+        Ok(())
+    }
+
+    /// A line already in the read buffer, without touching the socket. Lets the
+    /// session answer a pipelined group with one write at its end.
+    pub(super) fn buffered_line(&mut self) -> Option<Input> {
+        if self.write_buf.len() >= WRITE_HIGH_WATER {
+            return None;
+        }
+        match self.lines.decode(&mut self.read_buf) {
+            Ok(Some(line)) => Some(Input::Line(line)),
+            Ok(None) => None,
+            Err(LineError::TooLong { .. }) => Some(Input::TooLong),
+        }
+    }
+
+    /// Waits for the next line. Cancel-safe: partial input stays buffered.
+    /// Queued replies must be flushed first (they are not sent from here,
+    /// because a cancelled write would lose track of what was sent).
+    ///
+    /// # Errors
+    /// The client connection failed.
+    pub(super) async fn next_line(&mut self) -> std::io::Result<Input> {
+        loop {
+            match self.lines.decode(&mut self.read_buf) {
+                Ok(Some(line)) => return Ok(Input::Line(line)),
+                Err(LineError::TooLong { .. }) => return Ok(Input::TooLong),
+                Ok(None) => {}
+            }
+            self.read_buf.reserve(4096);
+            if self.io.read_buf(&mut self.read_buf).await? == 0 {
+                return Ok(Input::Eof);
+            }
+        }
+    }
+
+    /// Reads message text after 354 until the final dot, feeding `decoder` and
+    /// spooling the content. Bytes after the final dot stay buffered as commands.
+    ///
+    /// # Errors
+    /// The client connection failed.
+    pub(super) async fn read_data(
+        &mut self,
+        decoder: &mut DataDecoder,
+        spool: &mut Spool,
+        idle: Duration,
+    ) -> std::io::Result<DataEnd> {
+        self.flush().await?;
+        let mut spool_error = None;
+        loop {
+            if !self.read_buf.is_empty() {
+                let (consumed, done) = decoder.decode(&self.read_buf, spool.buffer());
+                self.read_buf.advance(consumed);
+                if spool_error.is_none() {
+                    spool_error = spool.commit().await.err();
+                }
+                if spool_error.is_some() {
+                    spool.buffer().clear();
+                }
+                if done {
+                    return Ok(DataEnd::Complete { spool_error });
+                }
+            }
+            self.read_buf.reserve(READ_CHUNK);
+            match tokio::time::timeout(idle, self.io.read_buf(&mut self.read_buf)).await {
+                Err(_) => return Ok(DataEnd::Timeout),
+                Ok(Ok(0)) => return Ok(DataEnd::ClientGone),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Flushes and closes the write side.
+    pub(super) async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.io.shutdown().await;
+    }
+}

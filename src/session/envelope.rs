@@ -1,0 +1,91 @@
+//! MAIL, RCPT and RSET: checked against the transaction state and the
+//! advertised extensions, then relayed; the upstream's replies reach the
+//! client verbatim, so recipient validation stays with the MTA.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::transaction::SequenceError;
+use super::{Session, Step};
+use crate::replies;
+use crate::upstream::Stage;
+use crate::wire::params::{check_mail, check_rcpt};
+use crate::wire::{Command, Param, Reply};
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    pub(super) async fn on_mail(&mut self, path: String, params: Vec<Param>) -> Step {
+        if let Err(e) = self.txn.check_mail() {
+            return Ok(self.protocol_error(sequence_reply(e)));
+        }
+        let utf8 = match check_mail(&params, &self.advertised) {
+            Ok(utf8) => utf8,
+            Err(e) => return Ok(self.protocol_error(replies::param_error(&e))),
+        };
+        if !utf8 && !path.is_ascii() {
+            return Ok(self.protocol_error(replies::utf8_needs_smtputf8()));
+        }
+        let reply = self
+            .upstream
+            .command(&Command::Mail { path, params }, Stage::Mail)
+            .await?;
+        if reply.is_positive() {
+            self.txn.mail_accepted(utf8);
+        }
+        Ok(self.relay(reply))
+    }
+
+    pub(super) async fn on_rcpt(&mut self, path: String, params: Vec<Param>) -> Step {
+        let utf8 = match self.txn.check_rcpt(self.config.limits.max_recipients) {
+            Ok(utf8) => utf8,
+            Err(SequenceError::TooManyRecipients) => {
+                return Ok(self.reply(replies::too_many_recipients()));
+            }
+            Err(e) => return Ok(self.protocol_error(sequence_reply(e))),
+        };
+        if let Err(e) = check_rcpt(&params, &self.advertised) {
+            return Ok(self.protocol_error(replies::param_error(&e)));
+        }
+        if !utf8 && !path.is_ascii() {
+            return Ok(self.protocol_error(replies::utf8_needs_smtputf8()));
+        }
+        let reply = self
+            .upstream
+            .command(&Command::Rcpt { path, params }, Stage::Rcpt)
+            .await?;
+        self.txn.rcpt_relayed(reply.is_positive());
+        Ok(self.relay(reply))
+    }
+
+    pub(super) async fn on_rset(&mut self) -> Step {
+        if !self.txn.is_open() {
+            return Ok(self.reply(replies::ok()));
+        }
+        self.txn.reset();
+        let reply = self.upstream.command(&Command::Rset, Stage::Rset).await?;
+        Ok(self.relay(reply))
+    }
+
+    /// Ends the upstream's transaction without delivering anything.
+    pub(super) async fn reset_upstream(&mut self) -> Result<(), crate::upstream::UpstreamError> {
+        self.txn.reset();
+        let reply = self.upstream.command(&Command::Rset, Stage::Rset).await?;
+        if reply.is_positive() {
+            Ok(())
+        } else {
+            Err(crate::upstream::UpstreamError::Unexpected {
+                stage: Stage::Rset,
+                reply,
+            })
+        }
+    }
+}
+
+/// The reply for a command out of sequence.
+pub(super) fn sequence_reply(e: SequenceError) -> Reply {
+    match e {
+        SequenceError::NestedMail => replies::nested_mail(),
+        SequenceError::NeedMail => replies::need_mail(),
+        SequenceError::NeedRcpt => replies::need_rcpt(),
+        SequenceError::NoValidRecipients => replies::no_valid_recipients(),
+        SequenceError::TooManyRecipients => replies::too_many_recipients(),
+    }
+}

@@ -1,0 +1,26 @@
+//! VRFY, EXPN and HELP: answered by doorman by default, so they reveal
+//! nothing about the upstream's users or software; configurable to pass.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, Step};
+use crate::config::Handling;
+use crate::upstream::Stage;
+use crate::wire::{Command, Reply};
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    pub(super) async fn on_query(
+        &mut self,
+        cmd: &Command,
+        handling: Handling,
+        local: Reply,
+    ) -> Step {
+        match handling {
+            Handling::Local => Ok(self.reply(local)),
+            Handling::Pass => {
+                let reply = self.upstream.command(cmd, Stage::Query).await?;
+                Ok(self.relay(reply))
+            }
+        }
+    }
+}

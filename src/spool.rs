@@ -1,0 +1,177 @@
+//! The message spool: one message's decoded content while it arrives and
+//! until it is relayed. Content stays in memory up to a threshold, then goes
+//! to an anonymous temporary file (created unlinked, so it disappears with the
+//! spool on every path: relay, refusal, disconnect, panic). Memory per session
+//! is bounded by the threshold plus one read chunk, never by the message size.
+
+use std::io::SeekFrom;
+use std::path::PathBuf;
+
+use tokio::fs::File;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// Size of the chunks read back from a spilled spool.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One message's content; see the module docs.
+#[derive(Debug)]
+pub struct Spool {
+    /// Content not yet written to the file (all of it while it fits in memory).
+    pending: Vec<u8>,
+    /// The temporary file, once the content outgrew `memory_limit`.
+    file: Option<File>,
+    /// Total content length.
+    len: u64,
+    memory_limit: usize,
+    dir: Option<PathBuf>,
+}
+
+impl Spool {
+    /// An empty spool keeping up to `memory_limit` bytes in memory.
+    pub fn new(memory_limit: usize, dir: Option<PathBuf>) -> Self {
+        Self {
+            pending: Vec::new(),
+            file: None,
+            len: 0,
+            memory_limit,
+            dir,
+        }
+    }
+
+    /// The buffer new content is appended to; call [`Spool::commit`] after.
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.pending
+    }
+
+    /// Moves buffered content to the file when memory is over the threshold.
+    ///
+    /// # Errors
+    /// The temporary file could not be created or written (disk full).
+    pub async fn commit(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() && self.pending.len() <= self.memory_limit {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let dir = self.dir.clone();
+            let std_file = tokio::task::spawn_blocking(move || match dir {
+                Some(d) => tempfile::tempfile_in(d),
+                None => tempfile::tempfile(),
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            self.file = Some(File::from_std(std_file));
+        }
+        if let Some(file) = &mut self.file {
+            file.write_all(&self.pending).await?;
+            self.len += self.pending.len() as u64;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Total content length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len + self.pending.len() as u64
+    }
+
+    /// Nothing was spooled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The content spilled to a file.
+    pub fn is_on_disk(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Starts reading the content back from the beginning.
+    ///
+    /// # Errors
+    /// The temporary file could not be flushed or rewound.
+    pub async fn reader(&mut self) -> std::io::Result<SpoolReader<'_>> {
+        if let Some(file) = &mut self.file {
+            file.flush().await?;
+            file.seek(SeekFrom::Start(0)).await?;
+        }
+        let remaining = self.len;
+        Ok(SpoolReader {
+            spool: self,
+            remaining,
+            pending_done: false,
+            chunk: Vec::new(),
+        })
+    }
+}
+
+/// Reads a spool's content in order, one chunk at a time.
+#[derive(Debug)]
+pub struct SpoolReader<'a> {
+    spool: &'a mut Spool,
+    /// Bytes still to read from the file.
+    remaining: u64,
+    pending_done: bool,
+    chunk: Vec<u8>,
+}
+
+impl SpoolReader<'_> {
+    /// The next chunk, or `None` at the end.
+    ///
+    /// # Errors
+    /// Reading the temporary file failed.
+    pub async fn next_chunk(&mut self) -> std::io::Result<Option<&[u8]>> {
+        if let (Some(file), true) = (&mut self.spool.file, self.remaining > 0) {
+            let n = READ_CHUNK.min(usize::try_from(self.remaining).unwrap_or(READ_CHUNK));
+            self.chunk.resize(n, 0);
+            file.read_exact(&mut self.chunk).await?;
+            self.remaining -= n as u64;
+            return Ok(Some(&self.chunk));
+        }
+        if !self.pending_done && !self.spool.pending.is_empty() {
+            self.pending_done = true;
+            return Ok(Some(&self.spool.pending));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read_all(spool: &mut Spool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut reader = spool.reader().await.unwrap();
+        while let Some(chunk) = reader.next_chunk().await.unwrap() {
+            out.extend_from_slice(chunk);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn small_message_stays_in_memory() {
+        let mut s = Spool::new(1024, None);
+        s.buffer().extend_from_slice(b"hello\r\n");
+        s.commit().await.unwrap();
+        assert!(!s.is_on_disk());
+        assert_eq!(read_all(&mut s).await, b"hello\r\n");
+    }
+
+    #[tokio::test]
+    async fn large_message_spills_and_reads_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::new(100, Some(dir.path().to_owned()));
+        let mut expected = Vec::new();
+        for i in 0..5000u32 {
+            let line = format!("line {i}\r\n");
+            expected.extend_from_slice(line.as_bytes());
+            s.buffer().extend_from_slice(line.as_bytes());
+            s.commit().await.unwrap();
+        }
+        assert!(s.is_on_disk());
+        assert!(s.buffer().len() <= 100);
+        assert_eq!(s.len(), expected.len() as u64);
+        // The file is unlinked: nothing is visible in the spool directory.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(read_all(&mut s).await, expected);
+    }
+}

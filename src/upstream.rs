@@ -1,0 +1,182 @@
+//! The SMTP client toward the upstream MTA: connect and read the greeting,
+//! relay commands and read their replies, and deliver a spooled message with
+//! dot-stuffing. Each stage has its own timeout and error variant, so logs can
+//! say where the upstream failed. The read buffer lives in the client, so
+//! replies that arrive together are never lost.
+
+mod error;
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub use error::{Stage, UpstreamError};
+
+use crate::config;
+use crate::spool::Spool;
+use crate::wire::{Command, DotStuffer, Reply, ReplyParser};
+
+/// How a message delivery ended.
+#[derive(Debug)]
+pub enum Delivery {
+    /// The upstream refused DATA itself; its transaction may still be open.
+    DataRefused(Reply),
+    /// The upstream's reply to the final dot.
+    Final(Reply),
+}
+
+/// A connection to the upstream MTA; see the module docs.
+#[derive(Debug)]
+pub struct UpstreamClient {
+    stream: TcpStream,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    reply_timeout: Duration,
+    data_timeout: Duration,
+}
+
+impl UpstreamClient {
+    /// Connects and reads the greeting, both within `connect_timeout`.
+    ///
+    /// # Errors
+    /// Connection refused, timeout, or a malformed greeting.
+    pub async fn connect(cfg: &config::Upstream) -> Result<(Self, Reply), UpstreamError> {
+        let after = cfg.connect_timeout.0;
+        let attempt = async {
+            let stream = TcpStream::connect(cfg.address.as_str())
+                .await
+                .map_err(|source| UpstreamError::Connect {
+                    addr: cfg.address.clone(),
+                    source,
+                })?;
+            stream
+                .set_nodelay(true)
+                .map_err(|source| UpstreamError::Io {
+                    stage: Stage::Connect,
+                    source,
+                })?;
+            let mut client = Self {
+                stream,
+                read_buf: BytesMut::with_capacity(4096),
+                write_buf: BytesMut::with_capacity(4096),
+                reply_timeout: cfg.reply_timeout.0,
+                data_timeout: cfg.data_timeout.0,
+            };
+            let greeting = client.read_reply_untimed(Stage::Greeting).await?;
+            Ok((client, greeting))
+        };
+        tokio::time::timeout(after, attempt)
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                addr: cfg.address.clone(),
+                after,
+            })?
+    }
+
+    /// Sends a command in canonical form and reads its reply.
+    ///
+    /// # Errors
+    /// Any transport failure, timeout or malformed reply.
+    pub async fn command(&mut self, cmd: &Command, stage: Stage) -> Result<Reply, UpstreamError> {
+        self.write_buf.clear();
+        cmd.encode(&mut self.write_buf);
+        self.write_out(stage).await?;
+        self.read_reply(stage, self.reply_timeout).await
+    }
+
+    /// Sends one raw line (a SASL response, already validated) and reads the reply.
+    ///
+    /// # Errors
+    /// Any transport failure, timeout or malformed reply.
+    pub async fn line(&mut self, line: &[u8], stage: Stage) -> Result<Reply, UpstreamError> {
+        self.write_buf.clear();
+        self.write_buf.extend_from_slice(line);
+        self.write_buf.extend_from_slice(b"\r\n");
+        self.write_out(stage).await?;
+        self.read_reply(stage, self.reply_timeout).await
+    }
+
+    /// Delivers a spooled message: DATA, the dot-stuffed content, the final
+    /// dot, and the reply to it (within `data_timeout`).
+    ///
+    /// # Errors
+    /// Any transport failure, timeout or malformed reply; also a positive
+    /// reply to DATA other than 354, which would make the content commands.
+    pub async fn deliver(&mut self, spool: &mut Spool) -> Result<Delivery, UpstreamError> {
+        let reply = self.command(&Command::Data, Stage::Data).await?;
+        if reply.code() != 354 {
+            return if reply.is_transient() || reply.code() >= 500 {
+                Ok(Delivery::DataRefused(reply))
+            } else {
+                Err(UpstreamError::Unexpected {
+                    stage: Stage::Data,
+                    reply,
+                })
+            };
+        }
+        let mut stuffer = DotStuffer::default();
+        let mut reader = spool.reader().await.map_err(UpstreamError::Spool)?;
+        while let Some(chunk) = reader.next_chunk().await.map_err(UpstreamError::Spool)? {
+            self.write_buf.clear();
+            stuffer.stuff(chunk, &mut self.write_buf);
+            self.stream
+                .write_all(&self.write_buf)
+                .await
+                .map_err(|e| UpstreamError::io(Stage::Message, e))?;
+        }
+        self.write_buf.clear();
+        stuffer.finish(&mut self.write_buf);
+        self.write_out(Stage::DataEnd).await?;
+        self.read_reply(Stage::DataEnd, self.data_timeout)
+            .await
+            .map(Delivery::Final)
+    }
+
+    /// Says QUIT and waits briefly for the reply; errors are irrelevant now.
+    pub async fn quit(mut self) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.command(&Command::Quit, Stage::Quit),
+        )
+        .await;
+    }
+
+    /// Waits until the upstream speaks or closes while no command is pending:
+    /// a 421 before an idle timeout, or a crash. Cancel-safe.
+    pub async fn unsolicited(&mut self) -> Result<Reply, UpstreamError> {
+        self.read_reply_untimed(Stage::Idle).await
+    }
+
+    async fn write_out(&mut self, stage: Stage) -> Result<(), UpstreamError> {
+        self.stream
+            .write_all(&self.write_buf)
+            .await
+            .map_err(|source| UpstreamError::io(stage, source))
+    }
+
+    async fn read_reply(&mut self, stage: Stage, after: Duration) -> Result<Reply, UpstreamError> {
+        tokio::time::timeout(after, self.read_reply_untimed(stage))
+            .await
+            .map_err(|_| UpstreamError::Timeout { stage, after })?
+    }
+
+    async fn read_reply_untimed(&mut self, stage: Stage) -> Result<Reply, UpstreamError> {
+        loop {
+            if let Some(reply) = ReplyParser::parse(&mut self.read_buf)
+                .map_err(|source| UpstreamError::Protocol { stage, source })?
+            {
+                return Ok(reply);
+            }
+            let n = self
+                .stream
+                .read_buf(&mut self.read_buf)
+                .await
+                .map_err(|source| UpstreamError::io(stage, source))?;
+            if n == 0 {
+                return Err(UpstreamError::Closed { stage });
+            }
+        }
+    }
+}
