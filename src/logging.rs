@@ -1,6 +1,8 @@
 //! Log output: `tracing` to stderr, plain or JSON, filtered by `log.level`
 //! (or the `DOORMAN_LOG` environment variable, which wins).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Log, LogFormat};

@@ -1,0 +1,16 @@
+//! Integration tests: doorman in front of a real Postfix (one instance for
+//! this whole binary), driven by real clients. Fault-injection tests use the
+//! scripted fake upstream in `support/fake_upstream.rs`.
+
+mod support;
+
+#[path = "relay/banner.rs"]
+mod banner;
+#[path = "relay/faults.rs"]
+mod faults;
+#[path = "relay/limits.rs"]
+mod limits;
+#[path = "relay/session.rs"]
+mod session;
+#[path = "relay/smuggling.rs"]
+mod smuggling;

@@ -1,0 +1,115 @@
+//! Upstream faults, with the scripted fake upstream (fault injection only).
+//! The rule in every case: no 250 to the client unless the upstream said 2xx
+//! to the final dot.
+
+use crate::support::client::{Client, assert_code};
+use crate::support::fake_upstream::{self, Step, greeting_and_ehlo};
+use crate::support::proxy::Proxy;
+
+fn until_data() -> Vec<Step> {
+    let mut s = greeting_and_ehlo();
+    s.extend([
+        Step::Expect("MAIL FROM:<a@sender.example>"),
+        Step::Send("250 2.1.0 Ok\r\n"),
+        Step::Expect("RCPT TO:<b@example.test>"),
+        Step::Send("250 2.1.5 Ok\r\n"),
+    ]);
+    s
+}
+
+async fn send_message(c: &mut Client) -> doorman::wire::Reply {
+    assert_code(&c.cmd("EHLO c.example.net").await, 250);
+    assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
+    assert_code(&c.cmd("RCPT TO:<b@example.test>").await, 250);
+    assert_code(&c.cmd("DATA").await, 354);
+    let body = "Subject: t\r\n\r\n".to_owned() + &"0123456789".repeat(10_000) + "\r\n.\r\n";
+    c.send(body.as_bytes()).await;
+    c.reply().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_dying_mid_data_never_yields_250() {
+    let mut script = until_data();
+    script.extend([
+        Step::Expect("DATA"),
+        Step::Send("354 go\r\n"),
+        Step::ReadBytes(5000),
+        Step::Close,
+    ]);
+    let fake = fake_upstream::start(script).await;
+    let proxy = Proxy::start(&fake.addr.to_string(), "").await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    let r = send_message(&mut c).await;
+    assert!(r.is_transient(), "expected a 4xx, got {r}");
+    c.expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_reply_to_the_final_dot_is_a_tempfail() {
+    let mut script = until_data();
+    script.extend([
+        Step::Expect("DATA"),
+        Step::Send("354 go\r\n"),
+        Step::ExpectDataEnd,
+        Step::Hang,
+    ]);
+    let fake = fake_upstream::start(script).await;
+    let yaml = crate::support::proxy::config_yaml(&fake.addr.to_string(), "");
+    let yaml = yaml.replace(
+        "connect_timeout: 2s",
+        "connect_timeout: 2s\n  data_timeout: 1s",
+    );
+    let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
+    let proxy = Proxy::start_with(config).await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    let r = send_message(&mut c).await;
+    assert!(r.is_transient(), "expected a 4xx, got {r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_the_upstream_is_never_relayed() {
+    let mut script = greeting_and_ehlo();
+    script.extend([Step::Expect("MAIL"), Step::Send("25O garbage\x00\r\n")]);
+    let fake = fake_upstream::start(script).await;
+    let proxy = Proxy::start(&fake.addr.to_string(), "").await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    assert_code(&c.cmd("EHLO c.example.net").await, 250);
+    let r = c.cmd("MAIL FROM:<a@sender.example>").await;
+    assert_eq!(
+        r.to_bytes().as_ref(),
+        b"421 4.4.2 mx.example.test Error: upstream connection failed, try again later\r\n"
+    );
+    c.expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positive_reply_to_data_instead_of_354_sends_no_content() {
+    let mut script = until_data();
+    script.extend([Step::Expect("DATA"), Step::Send("250 what\r\n"), Step::Hang]);
+    let fake = fake_upstream::start(script).await;
+    let proxy = Proxy::start(&fake.addr.to_string(), "").await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    let r = send_message(&mut c).await;
+    assert!(r.is_transient(), "{r}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !fake.received_text().contains("0123456789"),
+        "content reached the upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_greeting_421_becomes_our_421() {
+    let fake = fake_upstream::start(vec![
+        Step::Send("421 4.3.2 backend.internal overloaded\r\n"),
+        Step::Close,
+    ])
+    .await;
+    let proxy = Proxy::start(&fake.addr.to_string(), "").await;
+    let (mut c, greeting) = Client::connect(proxy.addr).await;
+    assert_eq!(
+        greeting.to_bytes().as_ref(),
+        b"421 4.3.0 mx.example.test Service not available, try again later\r\n"
+    );
+    c.expect_closed().await;
+}

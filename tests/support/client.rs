@@ -1,0 +1,154 @@
+//! Clients: a raw socket client that shows every reply (for pipelining and
+//! smuggling, where the exact bytes matter), swaks and Python's smtplib.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use doorman::wire::{Reply, ReplyParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A raw SMTP client.
+pub struct Client {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+const REPLY_WAIT: Duration = Duration::from_secs(15);
+
+impl Client {
+    /// Connects and reads the greeting.
+    pub async fn connect(addr: SocketAddr) -> (Self, Reply) {
+        let stream = TcpStream::connect(addr).await.expect("connect to doorman");
+        let mut c = Self {
+            stream,
+            buf: BytesMut::new(),
+        };
+        let greeting = c.reply().await;
+        (c, greeting)
+    }
+
+    /// Connects without reading anything.
+    pub async fn connect_raw(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect to doorman");
+        Self {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Writes bytes in one write.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .await
+            .expect("write to doorman");
+    }
+
+    /// Reads the next reply; fails the test if none comes.
+    pub async fn reply(&mut self) -> Reply {
+        self.try_reply()
+            .await
+            .expect("doorman closed the connection instead of replying")
+    }
+
+    /// The next reply, or `None` if the connection closed first.
+    pub async fn try_reply(&mut self) -> Option<Reply> {
+        tokio::time::timeout(REPLY_WAIT, async {
+            loop {
+                if let Some(r) =
+                    ReplyParser::parse(&mut self.buf).expect("doorman sent a malformed reply")
+                {
+                    return Some(r);
+                }
+                let n = self.stream.read_buf(&mut self.buf).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+            }
+        })
+        .await
+        .expect("no reply from doorman within 15 s")
+    }
+
+    /// Sends one command line and reads its reply.
+    pub async fn cmd(&mut self, line: &str) -> Reply {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    /// Asserts the server closes the connection with no further reply.
+    pub async fn expect_closed(&mut self) {
+        assert_eq!(
+            self.try_reply().await,
+            None,
+            "expected the connection to close"
+        );
+    }
+}
+
+/// Asserts a reply's code, showing the whole reply on failure.
+#[track_caller]
+pub fn assert_code(reply: &Reply, code: u16) {
+    assert_eq!(reply.code(), code, "unexpected reply: {reply}");
+}
+
+/// Runs swaks against `addr` with extra arguments; returns (success, transcript).
+pub async fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new("swaks")
+        .arg("--server")
+        .arg(addr.to_string())
+        .args(["--timeout", "20"])
+        .args(args)
+        .output()
+        .await
+        .expect("swaks is not installed: run tests/support/install-deps.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Sends one message with Python's smtplib (Debian's /usr/bin/python3);
+/// returns (exit success, output).
+pub async fn smtplib_send(addr: SocketAddr, from: &str, to: &str, message: &str) -> (bool, String) {
+    const SCRIPT: &str = r#"
+import smtplib, sys
+host, port, sender, rcpt, msg = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.stdin.read()
+with smtplib.SMTP(host, port, local_hostname="client.example.net", timeout=20) as s:
+    s.ehlo()
+    print("ESMTP features:", sorted(s.esmtp_features))
+    refused = s.sendmail(sender, [rcpt], msg.encode())
+    print("refused:", refused)
+"#;
+    let mut child = tokio::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            SCRIPT,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            from,
+            to,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3 is missing: run tests/support/install-deps.sh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(message.as_bytes())
+        .await
+        .expect("write message");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

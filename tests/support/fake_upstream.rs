@@ -1,0 +1,134 @@
+//! FAULT INJECTION ONLY: a scripted fake upstream for the failures a real MTA
+//! will not produce on demand (dying mid-DATA, garbage replies, a greeting
+//! shape Postfix cannot be configured to send). Everything else is tested
+//! against the real Postfix. It serves one connection and records every byte
+//! it received, so tests can assert what reached "the upstream".
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// One step of the fake's script.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Write these bytes.
+    Send(&'static str),
+    /// Read one line; the test fails unless it starts with this prefix.
+    Expect(&'static str),
+    /// Read message content up to and including `\r\n.\r\n`.
+    ExpectDataEnd,
+    /// Read exactly this many bytes of message content, then go on.
+    ReadBytes(usize),
+    /// Close the connection.
+    Close,
+    /// Stop responding but keep the connection open.
+    Hang,
+}
+
+/// A running fake.
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<u8>>>,
+}
+
+/// The usual start: greeting and an EHLO reply.
+pub fn greeting_and_ehlo() -> Vec<Step> {
+    vec![
+        Step::Send("220 fake.test ESMTP\r\n"),
+        Step::Expect("EHLO"),
+        Step::Send("250-fake.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"),
+    ]
+}
+
+/// Starts the fake with `script` for its first connection.
+pub async fn start(script: Vec<Step>) -> FakeUpstream {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind fake upstream");
+    let addr = listener.local_addr().expect("addr");
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let log = received.clone();
+    tokio::spawn(async move {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            return;
+        };
+        let mut buf = Vec::new();
+        for step in script {
+            match step {
+                Step::Send(s) => {
+                    if sock.write_all(s.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                Step::Expect(prefix) => {
+                    let Some(line) = read_until(&mut sock, &mut buf, b"\n", &log).await else {
+                        return;
+                    };
+                    let line = String::from_utf8_lossy(&line).into_owned();
+                    assert!(
+                        line.starts_with(prefix),
+                        "fake upstream expected {prefix:?}, got {line:?}"
+                    );
+                }
+                Step::ExpectDataEnd => {
+                    if read_until(&mut sock, &mut buf, b"\r\n.\r\n", &log)
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
+                }
+                Step::ReadBytes(n) => {
+                    while buf.len() < n {
+                        let mut chunk = [0u8; 4096];
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => {
+                                log.lock().expect("log").extend_from_slice(&chunk[..k]);
+                                buf.extend_from_slice(&chunk[..k]);
+                            }
+                        }
+                    }
+                    buf.drain(..n);
+                }
+                Step::Close => return,
+                Step::Hang => {
+                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                    return;
+                }
+            }
+        }
+    });
+    FakeUpstream { addr, received }
+}
+
+/// Reads until `delim`; returns the bytes up to and including it.
+async fn read_until(
+    sock: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    delim: &[u8],
+    log: &Arc<Mutex<Vec<u8>>>,
+) -> Option<Vec<u8>> {
+    loop {
+        if let Some(pos) = buf.windows(delim.len()).position(|w| w == delim) {
+            return Some(buf.drain(..pos + delim.len()).collect());
+        }
+        let mut chunk = [0u8; 4096];
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => {
+                log.lock().expect("log").extend_from_slice(&chunk[..n]);
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+}
+
+impl FakeUpstream {
+    /// Everything the fake received, as text.
+    pub fn received_text(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().expect("log")).into_owned()
+    }
+}

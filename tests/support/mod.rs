@@ -1,0 +1,45 @@
+//! Test support: a real Postfix per test binary, doorman in-process on a free
+//! port, and clients (a raw socket client, swaks, Python's smtplib).
+//! A missing service is a test failure with a message naming the install
+//! script, never a skipped test.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod client;
+pub mod fake_upstream;
+pub mod postfix;
+pub mod proxy;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A unique recipient for one test, so tests can share one Postfix.
+pub fn rcpt(test: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{test}-{}@example.test", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// An RFC 5322 message with the headers that keep SpamAssassin and Postfix
+/// quiet; `body` lines are joined with CRLF.
+pub fn message(to: &str, subject: &str, body: &[&str]) -> String {
+    let mut m = format!(
+        "Date: Mon, 23 Nov 2026 06:00:00 +0000\r\nFrom: Alice <alice@sender.example>\r\nTo: <{to}>\r\n\
+         Subject: {subject}\r\nMessage-ID: <{subject}.{to}>\r\n\r\n"
+    );
+    for line in body {
+        m.push_str(line);
+        m.push_str("\r\n");
+    }
+    m
+}

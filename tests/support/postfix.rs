@@ -1,0 +1,187 @@
+//! A private Postfix instance, started once per test binary by the project's
+//! own `tests/support/postfix.sh` in a temp state dir on free ports, and
+//! stopped by a watchdog when the test process exits.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::{free_port, repo};
+
+/// The running instance.
+pub struct Postfix {
+    pub state: PathBuf,
+    pub port: u16,
+    pub proxy_port: u16,
+}
+
+static POSTFIX: OnceLock<Postfix> = OnceLock::new();
+
+/// The shared instance of this test binary, started on first use.
+pub fn postfix() -> &'static Postfix {
+    POSTFIX.get_or_init(Postfix::start)
+}
+
+impl Postfix {
+    fn script() -> PathBuf {
+        repo().join("tests/support/postfix.sh")
+    }
+
+    fn start() -> Self {
+        let exe = std::env::current_exe().ok();
+        let name = exe
+            .as_deref()
+            .and_then(Path::file_stem)
+            .and_then(|s| s.to_str())
+            .unwrap_or("test");
+        let state = PathBuf::from(format!("/tmp/doorman-test-{name}-{}", std::process::id()));
+        let pf = Self {
+            state,
+            port: free_port(),
+            proxy_port: free_port(),
+        };
+        let out = pf
+            .command("start")
+            .output()
+            .expect("run tests/support/postfix.sh");
+        assert!(
+            out.status.success(),
+            "Postfix did not start (is it installed? run tests/support/install-deps.sh):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pf.watchdog();
+        pf
+    }
+
+    fn command(&self, verb: &str) -> Command {
+        let mut c = Command::new("bash");
+        c.arg(Self::script())
+            .arg(verb)
+            .env("POSTFIX_STATE", &self.state)
+            .env("POSTFIX_PORT", self.port.to_string())
+            .env("POSTFIX_PROXY_PORT", self.proxy_port.to_string());
+        c
+    }
+
+    /// Stops Postfix and removes its state when this test process exits,
+    /// whatever way it exits.
+    fn watchdog(&self) {
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+             POSTFIX_STATE='{state}' POSTFIX_PORT={port} POSTFIX_PROXY_PORT={pport} bash '{script}' stop >/dev/null 2>&1; \
+             rm -rf '{state}'",
+            pid = std::process::id(),
+            state = self.state.display(),
+            port = self.port,
+            pport = self.proxy_port,
+            script = Self::script().display(),
+        );
+        let _ = Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+
+    /// `127.0.0.1:port` of the plain smtpd.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn maildir(&self) -> PathBuf {
+        self.state.join("mail/example.test/new")
+    }
+
+    /// Delivered messages whose `Delivered-To:` is `rcpt`.
+    pub fn messages_for(&self, rcpt: &str) -> Vec<Vec<u8>> {
+        let header = format!("delivered-to: {}", rcpt.to_ascii_lowercase());
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(self.maildir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+            if text
+                .lines()
+                .take_while(|l| !l.is_empty())
+                .any(|l| l == header)
+            {
+                found.push(bytes);
+            }
+        }
+        found
+    }
+
+    /// Waits until `rcpt` has `n` messages (delivery is asynchronous), then
+    /// returns them; fails the test after 15 s.
+    pub fn wait_for(&self, rcpt: &str, n: usize) -> Vec<Vec<u8>> {
+        let start = Instant::now();
+        loop {
+            let found = self.messages_for(rcpt);
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "{rcpt}: {} of {n} messages delivered after 15 s; postfix log:\n{}",
+                found.len(),
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The mail log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.join("log/postfix.log")).unwrap_or_default()
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+/// The part of a delivered message after the headers Postfix adds
+/// (Return-Path, X-Original-To, Delivered-To, Received), with CRLF restored:
+/// Postfix's Maildir delivery stores LF line endings.
+pub fn strip_mta_headers(delivered: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(delivered);
+    let mut lines = text.split('\n').peekable();
+    let mut skipping_received = false;
+    let mut out = String::new();
+    let mut in_trace = true;
+    while let Some(line) = lines.next() {
+        if in_trace {
+            let lower = line.to_ascii_lowercase();
+            if skipping_received && (line.starts_with(' ') || line.starts_with('\t')) {
+                continue;
+            }
+            skipping_received = false;
+            if lower.starts_with("return-path:")
+                || lower.starts_with("x-original-to:")
+                || lower.starts_with("delivered-to:")
+            {
+                continue;
+            }
+            if lower.starts_with("received:") {
+                skipping_received = true;
+                continue;
+            }
+            in_trace = false;
+        }
+        out.push_str(line);
+        if lines.peek().is_some() {
+            out.push_str("\r\n");
+        }
+    }
+    out.into_bytes()
+}

@@ -1,0 +1,60 @@
+//! doorman in-process, on a free loopback port, with the same `Server` the
+//! binary runs. Stopped when dropped.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use doorman::{Config, Server};
+use tokio_util::sync::CancellationToken;
+
+/// A running doorman.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The YAML of a test configuration: `extra` is appended (top-level keys).
+pub fn config_yaml(upstream: &str, extra: &str) -> String {
+    format!(
+        "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:0\nupstream:\n  address: {upstream}\n  connect_timeout: 2s\n{extra}\n"
+    )
+}
+
+impl Proxy {
+    /// Starts doorman in front of `upstream` with `extra` config.
+    pub async fn start(upstream: &str, extra: &str) -> Self {
+        let yaml = config_yaml(upstream, extra);
+        let config = Config::from_yaml(&yaml, Path::new("test.yaml"))
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        Self::start_with(config).await
+    }
+
+    /// Starts doorman with a full configuration.
+    pub async fn start_with(config: Config) -> Self {
+        let server = Server::bind(Arc::new(config)).await.expect("bind doorman");
+        let addr = server.local_addrs()[0];
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        Self {
+            addr,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    /// Triggers a graceful shutdown and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
