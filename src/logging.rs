@@ -20,6 +20,7 @@ pub fn init(log: &Log) -> Result<(), String> {
         EnvFilter::try_new(&filter).map_err(|e| format!("invalid log filter {filter:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match log.format {
         LogFormat::Plain => builder.try_init(),
