@@ -93,7 +93,7 @@ async fn text_mode_sends_the_operators_notice() {
     )
     .await;
     assert!(ok, "{out}");
-    postfix().wait_for(&rcpt, 1);
+    postfix().wait_for(&rcpt, 1).await;
 }
 
 /// Fault injection: Postfix cannot send a multi-line greeting, Exim and

@@ -60,7 +60,7 @@ async fn malformed_commands_get_their_reply_and_the_session_goes_on() {
     c.send(format!("{}.\r\n", message(&to, "after-errors", &["x"])).as_bytes())
         .await;
     assert_code(&c.reply().await, 250);
-    postfix().wait_for(&to, 1);
+    postfix().wait_for(&to, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +115,7 @@ async fn over_long_text_line_and_oversized_message_are_refused_after_data() {
     c.send(format!("{}.\r\n", message(&control, "control", &["fine"])).as_bytes())
         .await;
     assert_code(&c.reply().await, 250);
-    postfix().wait_for(&control, 1);
+    postfix().wait_for(&control, 1).await;
     assert!(postfix().messages_for(&long_line).is_empty());
     assert!(postfix().messages_for(&too_big).is_empty());
 }
@@ -142,7 +142,7 @@ async fn recipients_beyond_the_limit_get_452() {
         .await;
     assert_code(&c.reply().await, 250);
     for to in &rcpts[..3] {
-        postfix().wait_for(to, 1);
+        postfix().wait_for(to, 1).await;
     }
     assert!(postfix().messages_for(&rcpts[3]).is_empty());
 }
@@ -193,8 +193,8 @@ async fn disconnect_mid_data_leaves_nothing_behind() {
     c.send(format!("{}.\r\n", message(&to, "second", &["x"])).as_bytes())
         .await;
     assert_code(&c.reply().await, 250);
-    let got = postfix().wait_for(&to, 1);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let got = postfix().wait_for(&to, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(postfix().messages_for(&to).len(), 1);
     assert!(String::from_utf8_lossy(&got[0]).contains("Subject: second"));
     assert_eq!(

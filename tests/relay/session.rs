@@ -35,11 +35,11 @@ async fn pipelined_session_delivers_three_identical_messages() {
         .collect();
     let group = format!("MAIL FROM:<alice@sender.example>\r\nRCPT TO:<{to}>\r\nDATA\r\n");
     c.send(group.as_bytes()).await;
-    for i in 0..3 {
+    for (i, body) in bodies.iter().enumerate() {
         assert_code(&c.reply().await, 250);
         assert_code(&c.reply().await, 250);
         assert_code(&c.reply().await, 354);
-        let mut wire = stuff(&bodies[i]);
+        let mut wire = stuff(body);
         wire.push_str(".\r\n");
         if i < 2 {
             wire.push_str(&group);
@@ -52,7 +52,7 @@ async fn pipelined_session_delivers_three_identical_messages() {
         assert!(end.lines()[0].contains("queued as"), "{end}");
     }
     assert_code(&c.reply().await, 221);
-    let delivered = postfix().wait_for(&to, 3);
+    let delivered = postfix().wait_for(&to, 3).await;
     assert_eq!(delivered.len(), 3);
     let mut got: Vec<Vec<u8>> = delivered.iter().map(|m| strip_mta_headers(m)).collect();
     got.sort();
@@ -80,7 +80,7 @@ async fn everything_in_one_packet() {
         assert_code(&c.reply().await, code);
     }
     c.expect_closed().await;
-    postfix().wait_for(&to, 1);
+    postfix().wait_for(&to, 1).await;
 }
 
 fn stuff(body: &str) -> String {
@@ -103,7 +103,7 @@ async fn python_smtplib_delivers() {
     let (ok, out) = smtplib_send(proxy.addr, "alice@sender.example", &to, &body).await;
     assert!(ok, "{out}");
     assert!(out.contains("refused: {}"), "{out}");
-    let got = postfix().wait_for(&to, 1);
+    let got = postfix().wait_for(&to, 1).await;
     assert!(String::from_utf8_lossy(&got[0]).contains("sent by Python's smtplib"));
 }
 
@@ -200,7 +200,7 @@ async fn auth_dialogue_is_relayed() {
             );
         }
     }
-    postfix().wait_for(&to, 2);
+    postfix().wait_for(&to, 2).await;
     let (ok, out) = swaks(
         proxy.addr,
         &[

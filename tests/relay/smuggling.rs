@@ -72,11 +72,11 @@ async fn run(policy: &str) {
         checks.push((name, legit, smuggled, control));
     }
     for (name, legit, smuggled, control) in checks {
-        postfix().wait_for(&control, 1);
+        postfix().wait_for(&control, 1).await;
         let legit_msgs = if policy == "reject" {
             postfix().messages_for(&legit)
         } else {
-            postfix().wait_for(&legit, 1)
+            postfix().wait_for(&legit, 1).await
         };
         assert!(
             postfix().messages_for(&smuggled).is_empty(),

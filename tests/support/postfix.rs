@@ -121,7 +121,7 @@ impl Postfix {
 
     /// Waits until `rcpt` has `n` messages (delivery is asynchronous), then
     /// returns them; fails the test after 15 s.
-    pub fn wait_for(&self, rcpt: &str, n: usize) -> Vec<Vec<u8>> {
+    pub async fn wait_for(&self, rcpt: &str, n: usize) -> Vec<Vec<u8>> {
         let start = Instant::now();
         loop {
             let found = self.messages_for(rcpt);
@@ -134,7 +134,7 @@ impl Postfix {
                 found.len(),
                 self.log_tail()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
