@@ -44,13 +44,17 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LOG_TAG=postfix-test
-# shellcheck source=tests/support/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$HERE/lib.sh"
 
 CMD=${1:-status}
 STATE=${POSTFIX_STATE:-/tmp/doorman-postfix}
 case "$STATE" in /*) ;; *) STATE=$PWD/$STATE ;; esac
 STATE=${STATE%/}
+# it ends up in main.cf lists (maillog_file_prefixes) and in unix socket paths
+# ($STATE/spool/private/proxywrite must fit in sun_path, 108 bytes)
+[[ $STATE =~ ^/[A-Za-z0-9._/+-]+$ ]] || die "POSTFIX_STATE must be a plain path (letters, digits, . _ - + /): '$STATE'"
+[ ${#STATE} -le 80 ] || die "POSTFIX_STATE is too long for Postfix's unix sockets (max 80 chars): $STATE"
 PORT=${POSTFIX_PORT:-10025}
 PPORT=${POSTFIX_PROXY_PORT:-10026}
 DOMAIN=${POSTFIX_DOMAIN:-example.test}
