@@ -9,7 +9,7 @@ use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::types::{Dur, Hostname, non_empty};
+use super::types::{Dur, Hostname, non_empty, positive};
 use crate::wire::LineEndingPolicy;
 
 /// The whole configuration file.
@@ -258,16 +258,16 @@ pub struct Limits {
     #[serde(default = "default_max_message_size")]
     pub max_message_size: ByteSize,
     /// Recipients per message; more get `452 4.5.3`.
-    #[serde(default = "default_max_recipients")]
+    #[serde(default = "default_max_recipients", deserialize_with = "positive")]
     pub max_recipients: usize,
     /// Concurrent client connections; more get `421 4.7.0`.
-    #[serde(default = "default_max_connections")]
+    #[serde(default = "default_max_connections", deserialize_with = "positive")]
     pub max_connections: usize,
     /// A client silent this long gets `421 4.4.2`.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Dur,
     /// Protocol errors before the session is closed with `421`.
-    #[serde(default = "default_max_errors")]
+    #[serde(default = "default_max_errors", deserialize_with = "positive")]
     pub max_errors: u32,
 }
 

@@ -120,6 +120,11 @@ fn errors_name_position_and_key() {
     assert_eq!((line, key.as_str()), (8, "banner.text"));
     assert!(message.contains("domain"), "{message}");
 
+    let text = format!("{MINIMAL}limits:\n  max_connections: 0\n");
+    let (line, _, key, message) = invalid(&text);
+    assert_eq!((line, key.as_str()), (7, "limits.max_connections"));
+    assert!(message.contains("at least 1"), "{message}");
+
     let text = "hostname: mx\nlisten: []\nupstream:\n  address: 127.0.0.1:25\n";
     assert_eq!(invalid(text).2, "listen");
 }

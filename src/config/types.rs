@@ -98,3 +98,17 @@ where
         Ok(v)
     }
 }
+
+/// Deserializes a count that must be at least 1.
+pub(crate) fn positive<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default + PartialEq,
+{
+    let v = T::deserialize(d)?;
+    if v == T::default() {
+        Err(de::Error::custom("must be at least 1"))
+    } else {
+        Ok(v)
+    }
+}

@@ -113,3 +113,32 @@ async fn upstream_greeting_421_becomes_our_421() {
     );
     c.expect_closed().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_upstream_gets_421_within_connect_timeout() {
+    let fake = fake_upstream::start(vec![Step::Hang]).await;
+    let yaml = crate::support::proxy::config_yaml(&fake.addr.to_string(), "");
+    let yaml = yaml.replace("connect_timeout: 2s", "connect_timeout: 500ms");
+    let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
+    let proxy = Proxy::start_with(config).await;
+    let started = std::time::Instant::now();
+    let (mut c, greeting) = Client::connect(proxy.addr).await;
+    assert_eq!(greeting.code(), 421, "{greeting}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    c.expect_closed().await;
+}
+
+/// The upstream closing while the client is idle closes the client too, at
+/// once, with a 421 (not at the client's next command).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_close_while_idle_closes_the_client() {
+    let mut script = greeting_and_ehlo();
+    script.push(Step::Close);
+    let fake = fake_upstream::start(script).await;
+    let proxy = Proxy::start(&fake.addr.to_string(), "").await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    assert_code(&c.cmd("EHLO c.example.net").await, 250);
+    let r = c.reply().await;
+    assert_eq!(r.code(), 421, "{r}");
+    c.expect_closed().await;
+}
