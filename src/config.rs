@@ -7,11 +7,15 @@
 //! span keys (the banner text needs the host name). The structs are also the
 //! effective configuration printed by `doorman check`.
 
+mod helo;
+mod scanners;
 mod schema;
 mod types;
 
 use std::path::{Path, PathBuf};
 
+pub use helo::{Dns, Helo};
+pub use scanners::Scanners;
 pub use schema::*;
 pub use types::{Dur, Hostname, is_domain};
 

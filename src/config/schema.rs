@@ -9,6 +9,8 @@ use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+use super::helo::{Dns, Helo};
+use super::scanners::Scanners;
 use super::types::{Dur, Hostname, non_empty, positive};
 use crate::wire::LineEndingPolicy;
 
@@ -32,6 +34,15 @@ pub struct Config {
     /// What doorman's EHLO reply adds and keeps.
     #[serde(default)]
     pub ehlo: Ehlo,
+    /// HELO/EHLO rules.
+    #[serde(default)]
+    pub helo: Helo,
+    /// DNS resolver for the HELO and client checks.
+    #[serde(default)]
+    pub dns: Dns,
+    /// Content scanners (clamd, spamd, rspamd).
+    #[serde(default)]
+    pub scanners: Scanners,
     /// Commands doorman answers itself or passes on.
     #[serde(default)]
     pub commands: Commands,
