@@ -84,6 +84,23 @@ impl Spool {
         self.file.is_some()
     }
 
+    /// The whole content as one buffer, if it is at most `limit` bytes; for
+    /// scanners that need the complete message up front (spamd, rspamd).
+    ///
+    /// # Errors
+    /// Reading the temporary file failed.
+    pub async fn to_bytes(&mut self, limit: u64) -> std::io::Result<Option<bytes::Bytes>> {
+        if self.len() > limit {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
+        let mut reader = self.reader().await?;
+        while let Some(chunk) = reader.next_chunk().await? {
+            out.extend_from_slice(chunk);
+        }
+        Ok(Some(out.into()))
+    }
+
     /// Starts reading the content back from the beginning.
     ///
     /// # Errors
@@ -173,5 +190,7 @@ mod tests {
         // The file is unlinked: nothing is visible in the spool directory.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert_eq!(read_all(&mut s).await, expected);
+        assert_eq!(s.to_bytes(u64::MAX).await.unwrap().unwrap(), expected);
+        assert_eq!(s.to_bytes(100).await.unwrap(), None);
     }
 }
