@@ -11,14 +11,20 @@
 //! - `session`: one client session (the state machine and one file per verb).
 //! - [`server`]: listeners, connection limit, one task per connection.
 //! - [`logging`]: tracing setup.
+//! - [`metrics`]: every exported metric, in one place.
+//! - [`admin`]: the HTTP endpoint for metrics and health probes.
+//! - [`state`]: what sessions share; swapped whole on reload.
 
+pub mod admin;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod replies;
 pub mod server;
 mod session;
 pub mod spool;
+pub mod state;
 pub mod upstream;
 pub mod wire;
 

@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use doorman::metrics::{ConnectionLabels, metrics};
+use doorman::server::Reloader;
 use doorman::{Config, Server, logging};
 
 /// Exit code for an invalid configuration or command line.
@@ -79,7 +80,7 @@ fn check(path: &std::path::Path) -> ExitCode {
 
 fn run(path: &std::path::Path) -> ExitCode {
     let config = match load(path) {
-        Ok(c) => Arc::new(c),
+        Ok(c) => c,
         Err(code) => return code,
     };
     if let Err(e) = logging::init(&config.log) {
@@ -109,11 +110,46 @@ fn run(path: &std::path::Path) -> ExitCode {
         };
         let shutdown = CancellationToken::new();
         tokio::spawn(on_signals(shutdown.clone()));
+        tokio::spawn(on_reload(path.to_owned(), server.reloader()));
         info!(version = env!("CARGO_PKG_VERSION"), "doorman started");
         server.run(shutdown).await;
         info!("doorman stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// SIGHUP re-reads the configuration; an invalid one is refused and the
+/// running one stays.
+async fn on_reload(path: PathBuf, reloader: Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    #[allow(clippy::expect_used)] // startup: without the handler SIGHUP would kill the process
+    let mut hup = signal(SignalKind::hangup()).expect("failed to register SIGHUP handler");
+    while hup.recv().await.is_some() {
+        let result = Config::load(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                for w in c.warnings() {
+                    warn!("{w}");
+                }
+                reloader.reload(c)
+            });
+        match result {
+            Ok(()) => {
+                metrics()
+                    .reloads
+                    .get_or_create(&ConnectionLabels { result: "ok" })
+                    .inc();
+                info!(config = %path.display(), "configuration reloaded; new sessions use it");
+            }
+            Err(e) => {
+                metrics()
+                    .reloads
+                    .get_or_create(&ConnectionLabels { result: "refused" })
+                    .inc();
+                error!(error = %e, "reload refused; the running configuration stays");
+            }
+        }
+    }
 }
 
 /// SIGTERM or SIGINT starts a graceful shutdown; a second one exits at once.

@@ -40,6 +40,22 @@ pub fn too_many_connections(host: &str) -> Reply {
     )
 }
 
+/// This client IP has too many connections open.
+pub fn too_many_connections_from(host: &str, ip: std::net::IpAddr) -> Reply {
+    Reply::new(
+        421,
+        format!("4.7.0 {host} Error: too many connections from {ip}"),
+    )
+}
+
+/// The session lasted longer than `limits.session_timeout`.
+pub fn session_too_long(host: &str) -> Reply {
+    Reply::new(
+        421,
+        format!("4.4.2 {host} Error: session time limit exceeded"),
+    )
+}
+
 /// doorman is shutting down; the session was idle.
 pub fn shutting_down(host: &str) -> Reply {
     Reply::new(

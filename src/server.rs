@@ -1,13 +1,17 @@
-//! The accept loop: binds the listeners, enforces the connection limit, and
-//! runs one task per client connection inside its own tracing span. `run`
-//! returns once shutdown was requested and the sessions have finished (or the
-//! grace period ran out).
+//! The accept loop: binds the listeners (and the admin endpoint), enforces the
+//! global and per-IP connection limits, and runs one task per client
+//! connection inside its own tracing span. `run` returns once shutdown was
+//! requested and the sessions have finished, or the grace period ran out.
+//! [`Reloader`] swaps the shared state for new sessions (SIGHUP).
+
+mod per_ip;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -15,33 +19,85 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 
+use self::per_ip::PerIp;
+use crate::admin::{self, Readiness};
 use crate::config::Config;
+use crate::metrics::metrics;
+use crate::state::Shared;
 use crate::{replies, session};
 
 /// Bound listeners, ready to serve.
-#[derive(Debug)]
 pub struct Server {
     listeners: Vec<TcpListener>,
-    config: Arc<Config>,
+    admin: Option<TcpListener>,
+    shared: Arc<ArcSwap<Shared>>,
+    ready: Arc<Readiness>,
+}
+
+/// Swaps in a new configuration for new sessions.
+#[derive(Clone)]
+pub struct Reloader {
+    shared: Arc<ArcSwap<Shared>>,
+}
+
+impl Reloader {
+    /// Installs `config` for sessions that start from now on. Listener
+    /// addresses, the admin address and `max_connections` keep their values
+    /// until a restart.
+    ///
+    /// # Errors
+    /// The new configuration could not be built; the old one stays.
+    pub fn reload(&self, config: Config) -> Result<(), String> {
+        let old = self.shared.load();
+        let restart_only = [
+            (
+                "listen",
+                format!("{:?}", old.config.listen) != format!("{:?}", config.listen),
+            ),
+            (
+                "admin.address",
+                old.config.admin.address != config.admin.address,
+            ),
+            (
+                "limits.max_connections",
+                old.config.limits.max_connections != config.limits.max_connections,
+            ),
+        ];
+        for (key, changed) in restart_only {
+            if changed {
+                warn!(key, "changed key takes effect only after a restart");
+            }
+        }
+        let shared = Shared::new(config)?;
+        self.shared.store(Arc::new(shared));
+        Ok(())
+    }
 }
 
 impl Server {
-    /// Binds every `listen` address.
+    /// Binds every `listen` address and the admin address.
     ///
     /// # Errors
-    /// An address could not be bound.
-    pub async fn bind(config: Arc<Config>) -> std::io::Result<Self> {
+    /// An address could not be bound, or the shared state could not be built.
+    pub async fn bind(config: Config) -> std::io::Result<Self> {
         let mut listeners = Vec::new();
         for l in &config.listen {
-            let listener = TcpListener::bind(l.address).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", l.address))
-            })?;
-            listeners.push(listener);
+            listeners.push(bind(l.address).await?);
         }
-        Ok(Self { listeners, config })
+        let admin = match config.admin.address {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let shared = Shared::new(config).map_err(std::io::Error::other)?;
+        Ok(Self {
+            listeners,
+            admin,
+            shared: Arc::new(ArcSwap::from_pointee(shared)),
+            ready: Arc::new(Readiness::default()),
+        })
     }
 
-    /// The bound addresses (port 0 resolved), for tests and logs.
+    /// The bound client addresses (port 0 resolved), for tests and logs.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
@@ -49,20 +105,48 @@ impl Server {
             .collect()
     }
 
+    /// The bound admin address, if the endpoint is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// A handle to reload the configuration while running.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Serves until `shutdown` is cancelled, then waits up to the grace period
     /// for sessions to finish.
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
-        let limit = Arc::new(Semaphore::new(self.config.limits.max_connections));
+        let max = self.shared.load().config.limits.max_connections;
+        let limits = Arc::new(Limits {
+            global: Semaphore::new(max),
+            per_ip: Arc::new(PerIp::default()),
+        });
         let ids = Arc::new(AtomicU64::new(0));
+        let admin_stop = CancellationToken::new();
+        if let Some(listener) = self.admin {
+            if let Ok(addr) = listener.local_addr() {
+                info!(%addr, "admin endpoint listening");
+            }
+            tokio::spawn(admin::serve(
+                listener,
+                self.shared.clone(),
+                self.ready.clone(),
+                admin_stop.clone(),
+            ));
+        }
         for listener in self.listeners {
             if let Ok(addr) = listener.local_addr() {
                 info!(%addr, "listening");
             }
             let accept = AcceptLoop {
                 listener,
-                config: self.config.clone(),
-                limit: limit.clone(),
+                shared: self.shared.clone(),
+                limits: limits.clone(),
                 tracker: tracker.clone(),
                 shutdown: shutdown.clone(),
                 ids: ids.clone(),
@@ -70,8 +154,9 @@ impl Server {
             tracker.spawn(accept.run());
         }
         shutdown.cancelled().await;
+        self.ready.shutting_down();
         tracker.close();
-        let grace = self.config.shutdown.grace_period.0;
+        let grace = self.shared.load().config.shutdown.grace_period.0;
         info!(
             ?grace,
             "shutting down: no new connections; waiting for sessions"
@@ -82,14 +167,27 @@ impl Server {
                 "sessions still open at the end of the grace period; exiting"
             );
         }
+        admin_stop.cancel();
     }
+}
+
+async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// The connection limits shared by all listeners.
+struct Limits {
+    /// One permit per client connection (`limits.max_connections`).
+    global: Semaphore,
+    per_ip: Arc<PerIp>,
 }
 
 struct AcceptLoop {
     listener: TcpListener,
-    config: Arc<Config>,
-    /// One permit per client connection (`limits.max_connections`).
-    limit: Arc<Semaphore>,
+    shared: Arc<ArcSwap<Shared>>,
+    limits: Arc<Limits>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     ids: Arc<AtomicU64>,
@@ -115,35 +213,43 @@ impl AcceptLoop {
 
     fn start(&self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
-        let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let span = info_span!("session", id = %format_args!("{id:08x}"), client = %peer);
-        let config = self.config.clone();
-        match self.limit.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let shutdown = self.shutdown.clone();
-                self.tracker.spawn(
-                    async move {
-                        session::serve(stream, peer, config, shutdown).await;
-                        drop(permit);
-                    }
-                    .instrument(span),
-                );
+        let id = format!("{:08x}", self.ids.fetch_add(1, Ordering::Relaxed));
+        let span = info_span!("session", id = %id, client = %peer);
+        let shared = self.shared.load_full();
+        let limits = self.limits.clone();
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(
+            async move {
+                let max_per_ip = shared.config.limits.max_connections_per_ip;
+                let permit = limits.global.try_acquire();
+                let slot = limits.per_ip.try_acquire(peer.ip(), max_per_ip);
+                let host = shared.config.hostname.as_str();
+                let refusal = match (&permit, &slot) {
+                    (Err(_), _) => Some(("refused_limit", replies::too_many_connections(host))),
+                    (_, None) => Some((
+                        "refused_per_ip",
+                        replies::too_many_connections_from(host, peer.ip()),
+                    )),
+                    _ => None,
+                };
+                if let Some((result, reply)) = refusal {
+                    warn!(result, "connection limit reached; refusing");
+                    metrics().connection(result);
+                    refuse(stream, reply).await;
+                    return;
+                }
+                metrics().connection("accepted");
+                metrics().active_sessions.inc();
+                session::serve(stream, peer, id, shared, shutdown).await;
+                metrics().active_sessions.dec();
+                drop((permit, slot));
             }
-            Err(_) => {
-                self.tracker.spawn(
-                    async move {
-                        warn!("connection limit reached; refusing");
-                        refuse(stream, &config).await;
-                    }
-                    .instrument(span),
-                );
-            }
-        }
+            .instrument(span),
+        );
     }
 }
 
-async fn refuse(mut stream: TcpStream, config: &Config) {
-    let reply = replies::too_many_connections(config.hostname.as_str()).to_bytes();
-    let _ = stream.write_all(&reply).await;
+async fn refuse(mut stream: TcpStream, reply: crate::wire::Reply) {
+    let _ = stream.write_all(&reply.to_bytes()).await;
     let _ = stream.shutdown().await;
 }

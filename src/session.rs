@@ -23,8 +23,10 @@ use tracing::{debug, info, warn};
 use self::connection::{Connection, Input};
 use self::transaction::Transaction;
 use crate::config::Config;
+use crate::metrics::metrics;
 use crate::policy::banner;
 use crate::replies;
+use crate::state::Shared;
 use crate::upstream::{UpstreamClient, UpstreamError};
 use crate::wire::ehlo::{Advertised, EhloPolicy};
 use crate::wire::{Command, Reply};
@@ -53,7 +55,15 @@ type Step = Result<Flow, SessionError>;
 struct Session<S> {
     conn: Connection<S>,
     upstream: UpstreamClient,
+    /// The state this session started with (kept across a reload).
+    #[allow(dead_code)]
+    shared: Arc<Shared>,
     config: Arc<Config>,
+    /// The session id, for logs and reply templates.
+    #[allow(dead_code)]
+    id: String,
+    /// Envelope of the open transaction, for the transaction log line.
+    envelope: Envelope,
     ehlo_policy: EhloPolicy,
     /// The HELO/EHLO argument, once the upstream accepted it.
     helo: Option<String>,
@@ -67,15 +77,24 @@ struct Session<S> {
     delivered: u32,
 }
 
+/// The envelope of the open transaction (logged only with `log.addresses`).
+#[derive(Debug, Default)]
+struct Envelope {
+    from: String,
+    rcpts: Vec<String>,
+}
+
 /// Serves one client connection from greeting to close.
 pub(crate) async fn serve<S>(
     io: S,
     peer: SocketAddr,
-    config: Arc<Config>,
+    id: String,
+    shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let config = shared.config.clone();
     let mut conn = Connection::new(io);
     let host = config.hostname.as_str();
     let upstream = match UpstreamClient::connect(&config.upstream).await {
@@ -90,11 +109,13 @@ pub(crate) async fn serve<S>(
         }
         Ok((client, greeting)) => {
             warn!(reply = %greeting, "upstream refused the connection at greeting");
+            metrics().upstream_error("greeting", "refused_greeting");
             client.quit().await;
             None
         }
         Err(e) => {
             warn!(error = %e, stage = %e.stage(), "upstream unavailable");
+            metrics().upstream_error(e.stage().as_str(), e.kind());
             None
         }
     };
@@ -117,7 +138,10 @@ pub(crate) async fn serve<S>(
     let session = Session {
         conn,
         upstream,
+        shared,
         config,
+        id,
+        envelope: Envelope::default(),
         ehlo_policy,
         helo: None,
         advertised,
@@ -145,6 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(SessionError::Client(e)) => debug!(error = %e, "client connection failed"),
             Err(SessionError::Upstream(e)) => {
                 warn!(error = %e, stage = %e.stage(), kind = e.kind(), "upstream failed; closing session");
+                metrics().upstream_error(e.stage().as_str(), e.kind());
                 let reply = replies::upstream_failed(self.host());
                 self.conn.queue(&reply);
             }
@@ -162,6 +187,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn command_loop(&mut self, shutdown: &CancellationToken) -> Result<(), SessionError> {
         let mut deadline = Instant::now() + self.idle_timeout();
+        let session_deadline = Instant::now() + self.config.limits.session_timeout.0;
         loop {
             let input = match self.conn.buffered_line() {
                 Some(input) => input,
@@ -174,6 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                                 Ok(r) => warn!(reply = %r, "upstream spoke out of turn; closing session"),
                                 Err(e) => warn!(error = %e, "upstream went away; closing session"),
                             }
+                            metrics().upstream_error("idle", "closed");
                             let reply = replies::upstream_failed(self.host());
                             self.conn.queue(&reply);
                             return Ok(());
@@ -181,6 +208,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         () = tokio::time::sleep_until(deadline) => {
                             let reply = replies::idle_timeout(self.host());
                             self.conn.queue(&reply);
+                            metrics().reject("idle_timeout");
+                            return Ok(());
+                        }
+                        () = tokio::time::sleep_until(session_deadline), if !self.txn.is_open() => {
+                            let reply = replies::session_too_long(self.host());
+                            self.conn.queue(&reply);
+                            metrics().reject("session_timeout");
                             return Ok(());
                         }
                         () = shutdown.cancelled(), if !self.txn.is_open() => {
@@ -202,16 +236,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let line = match input {
             Input::Eof => return Ok(Flow::Close),
             Input::TooLong => {
-                return Ok(self.protocol_error(replies::command_error(
-                    &crate::wire::CommandError::LineTooLong,
-                )));
+                let e = crate::wire::CommandError::LineTooLong;
+                return Ok(self.protocol_error(e.kind(), replies::command_error(&e)));
             }
             Input::Line(line) => line,
         };
         if line.bare_lf
             && self.config.data.bare_line_endings == crate::wire::LineEndingPolicy::Reject
         {
-            return Ok(self.protocol_error(replies::bare_lf_command()));
+            return Ok(self.protocol_error("bare_lf", replies::bare_lf_command()));
         }
         match Command::parse(&line.bytes) {
             Ok(cmd) => {
@@ -222,10 +255,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 debug!(error = %e, "invalid command");
                 let reply = replies::command_error(&e);
                 if reply.code() == 221 || reply.code() == 521 {
+                    metrics().reject(e.kind());
                     self.conn.queue(&reply);
                     return Ok(Flow::Close);
                 }
-                Ok(self.protocol_error(reply))
+                Ok(self.protocol_error(e.kind(), reply))
             }
         }
     }
@@ -249,7 +283,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             cmd @ Command::Expn { .. } => self.on_query(&cmd, handling.expn, replies::expn()).await,
             cmd @ Command::Help { .. } => self.on_query(&cmd, handling.help, replies::help()).await,
             Command::Auth { mechanism, initial } => self.on_auth(mechanism, initial).await,
-            Command::StartTls => Ok(self.protocol_error(replies::starttls_not_offered())),
+            Command::StartTls => {
+                Ok(self.protocol_error("not_offered", replies::starttls_not_offered()))
+            }
         }
     }
 
@@ -259,13 +295,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Flow::Continue
     }
 
-    /// Queues the reply to a client mistake, closing after `limits.max_errors`.
-    fn protocol_error(&mut self, reply: Reply) -> Flow {
+    /// Queues the reply to a client mistake, counted under `reason`; closes
+    /// after `limits.max_errors`.
+    fn protocol_error(&mut self, reason: &'static str, reply: Reply) -> Flow {
         self.conn.queue(&reply);
+        metrics().reject(reason);
         self.errors += 1;
         if self.errors >= self.config.limits.max_errors {
             let reply = replies::too_many_errors(self.host());
             self.conn.queue(&reply);
+            metrics().reject("too_many_errors");
             return Flow::Close;
         }
         Flow::Continue

@@ -143,6 +143,14 @@ impl UpstreamClient {
         .await;
     }
 
+    /// Says QUIT and closes without waiting for the reply (health probes).
+    pub async fn close_quietly(mut self) {
+        self.write_buf.clear();
+        Command::Quit.encode(&mut self.write_buf);
+        let _ = self.stream.write_all(&self.write_buf).await;
+        let _ = self.stream.shutdown().await;
+    }
+
     /// Waits until the upstream speaks or closes while no command is pending:
     /// a 421 before an idle timeout, or a crash. Cancel-safe.
     pub async fn unsolicited(&mut self) -> Result<Reply, UpstreamError> {

@@ -61,6 +61,35 @@ pub struct Config {
     /// Graceful shutdown.
     #[serde(default)]
     pub shutdown: Shutdown,
+    /// The admin HTTP endpoint (metrics, health); off unless an address is set.
+    #[serde(default)]
+    pub admin: Admin,
+}
+
+/// The admin HTTP endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// `ip:port` for `/metrics`, `/healthz`, `/readyz`; keep it off the
+    /// public interface. Absent: no endpoint.
+    #[serde(default)]
+    pub address: Option<SocketAddr>,
+    /// Limit for the upstream probe behind `/readyz`.
+    #[serde(default = "default_probe_timeout")]
+    pub probe_timeout: Dur,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            address: None,
+            probe_timeout: default_probe_timeout(),
+        }
+    }
+}
+
+fn default_probe_timeout() -> Dur {
+    Dur(Duration::from_secs(2))
 }
 
 /// Graceful shutdown on SIGTERM/SIGINT.
@@ -274,9 +303,23 @@ pub struct Limits {
     /// Concurrent client connections; more get `421 4.7.0`.
     #[serde(default = "default_max_connections", deserialize_with = "positive")]
     pub max_connections: usize,
+    /// Concurrent connections from one client IP; more get `421 4.7.0`
+    /// (Postfix's smtpd_client_connection_count_limit is 50 too).
+    #[serde(
+        default = "default_max_connections_per_ip",
+        deserialize_with = "positive"
+    )]
+    pub max_connections_per_ip: usize,
     /// A client silent this long gets `421 4.4.2`.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Dur,
+    /// Longest time one message's DATA transfer may take; then `421 4.4.2`.
+    #[serde(default = "default_data_timeout_limit")]
+    pub data_timeout: Dur,
+    /// Longest time a whole session may last; then `421 4.4.2` at the next
+    /// command (a transaction in progress is not cut).
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout: Dur,
     /// Protocol errors before the session is closed with `421`.
     #[serde(default = "default_max_errors", deserialize_with = "positive")]
     pub max_errors: u32,
@@ -288,6 +331,9 @@ impl Default for Limits {
             max_message_size: default_max_message_size(),
             max_recipients: default_max_recipients(),
             max_connections: default_max_connections(),
+            max_connections_per_ip: default_max_connections_per_ip(),
+            data_timeout: default_data_timeout_limit(),
+            session_timeout: default_session_timeout(),
             idle_timeout: default_idle_timeout(),
             max_errors: default_max_errors(),
         }
@@ -302,6 +348,15 @@ fn default_max_recipients() -> usize {
 }
 fn default_max_connections() -> usize {
     1000
+}
+fn default_max_connections_per_ip() -> usize {
+    50
+}
+fn default_data_timeout_limit() -> Dur {
+    Dur(Duration::from_secs(600))
+}
+fn default_session_timeout() -> Dur {
+    Dur(Duration::from_secs(3600))
 }
 fn default_idle_timeout() -> Dur {
     Dur(Duration::from_secs(300))
@@ -330,6 +385,10 @@ pub struct Log {
     /// A tracing filter: `info`, `debug`, `doorman=debug,warn`.
     #[serde(default = "default_log_level")]
     pub level: String,
+    /// Envelope addresses (MAIL FROM, RCPT TO) in the transaction log line.
+    /// Off by default: they are personal data.
+    #[serde(default)]
+    pub addresses: bool,
 }
 
 impl Default for Log {
@@ -337,6 +396,7 @@ impl Default for Log {
         Self {
             format: LogFormat::Plain,
             level: default_log_level(),
+            addresses: false,
         }
     }
 }

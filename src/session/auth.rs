@@ -14,13 +14,13 @@ use crate::wire::command::is_sasl_response;
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn on_auth(&mut self, mechanism: String, initial: Option<String>) -> Step {
         if !self.advertised.has("AUTH") {
-            return Ok(self.protocol_error(replies::auth_not_enabled()));
+            return Ok(self.protocol_error("auth", replies::auth_not_enabled()));
         }
         if self.authenticated {
-            return Ok(self.protocol_error(replies::already_authenticated()));
+            return Ok(self.protocol_error("auth", replies::already_authenticated()));
         }
         if self.txn.is_open() {
-            return Ok(self.protocol_error(replies::auth_in_transaction()));
+            return Ok(self.protocol_error("auth", replies::auth_in_transaction()));
         }
         let mut reply = self
             .upstream

@@ -35,7 +35,8 @@ pub(super) enum DataEnd {
     Complete { spool_error: Option<std::io::Error> },
     /// The client closed the connection before the final dot.
     ClientGone,
-    /// The client went silent for the idle timeout.
+    /// The client went silent for the idle timeout, or the whole transfer
+    /// took longer than the DATA time limit.
     Timeout,
 }
 
@@ -119,6 +120,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         decoder: &mut DataDecoder,
         spool: &mut Spool,
         idle: Duration,
+        deadline: tokio::time::Instant,
     ) -> std::io::Result<DataEnd> {
         self.flush().await?;
         let mut spool_error = None;
@@ -137,7 +139,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
             self.read_buf.reserve(READ_CHUNK);
-            match tokio::time::timeout(idle, self.io.read_buf(&mut self.read_buf)).await {
+            let until = deadline.min(tokio::time::Instant::now() + idle);
+            match tokio::time::timeout_at(until, self.io.read_buf(&mut self.read_buf)).await {
                 Err(_) => return Ok(DataEnd::Timeout),
                 Ok(Ok(0)) => return Ok(DataEnd::ClientGone),
                 Ok(Ok(_)) => {}

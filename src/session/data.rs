@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use super::connection::DataEnd;
 use super::envelope::sequence_reply;
 use super::{Flow, Session, Step};
+use crate::metrics::metrics;
 use crate::replies;
 use crate::spool::Spool;
 use crate::upstream::Delivery;
@@ -21,7 +22,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn on_data(&mut self) -> Step {
         let recipients = match self.txn.check_data() {
             Ok(n) => n,
-            Err(e) => return Ok(self.protocol_error(sequence_reply(e))),
+            Err(e) => return Ok(self.protocol_error("sequence", sequence_reply(e))),
         };
         let started = Instant::now();
         self.conn.queue(&replies::start_data());
@@ -32,32 +33,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             data.bare_line_endings,
             self.config.limits.max_message_size.as_u64(),
         );
-        let spool_error = match self
+        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout.0;
+        let end = self
             .conn
-            .read_data(&mut decoder, &mut spool, self.idle_timeout())
-            .await?
-        {
+            .read_data(&mut decoder, &mut spool, self.idle_timeout(), deadline)
+            .await?;
+        let summary = decoder.summary().clone();
+        let spool_error = match end {
             DataEnd::Complete { spool_error } => spool_error,
             // Nothing was relayed: dropping the session drops the spool and
             // the upstream never sees a final dot.
-            DataEnd::ClientGone => return Ok(Flow::Close),
+            DataEnd::ClientGone => {
+                self.log_transaction(&summary, recipients, None, started, "aborted");
+                return Ok(Flow::Close);
+            }
             DataEnd::Timeout => {
+                self.log_transaction(&summary, recipients, None, started, "aborted");
+                metrics().reject("data_timeout");
                 let reply = replies::idle_timeout(self.host());
                 self.conn.queue(&reply);
                 return Ok(Flow::Close);
             }
         };
-        let summary = decoder.summary().clone();
         let refusal = match spool_error {
             Some(e) => {
                 warn!(error = %e, "spool write failed; message refused with a temporary error");
-                Some(replies::spool_failed())
+                Some(("refused_spool", replies::spool_failed()))
             }
             None => refusal(&summary, self.config.data.bare_line_endings),
         };
-        if let Some(reply) = refusal {
+        if let Some((outcome, reply)) = refusal {
             self.reset_upstream().await?;
-            log_transaction(&summary, recipients, reply.code(), started, "refused");
+            self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
             return Ok(self.reply(reply));
         }
         let delivery = self.upstream.deliver(&mut spool).await?;
@@ -69,47 +76,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             Delivery::Final(reply) => reply,
         };
+        let outcome = match reply.code() {
+            200..=299 => "relayed",
+            400..=499 => "upstream_tempfail",
+            _ => "upstream_rejected",
+        };
         if reply.is_positive() {
             self.delivered += 1;
         }
-        let outcome = if reply.is_positive() {
-            "relayed"
-        } else {
-            "upstream_refused"
-        };
-        log_transaction(&summary, recipients, reply.code(), started, outcome);
+        self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
         Ok(self.relay(reply))
+    }
+
+    /// One summary line per transaction, and its outcome counted.
+    fn log_transaction(
+        &self,
+        summary: &DataSummary,
+        recipients: usize,
+        code: Option<u16>,
+        started: Instant,
+        outcome: &'static str,
+    ) {
+        metrics().message(outcome);
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (from, rcpts) = if self.config.log.addresses {
+            (
+                Some(self.envelope.from.as_str()),
+                Some(self.envelope.rcpts.join(",")),
+            )
+        } else {
+            (None, None)
+        };
+        info!(
+            size = summary.size,
+            recipients,
+            upstream_code = code,
+            bare_line_endings = summary.bare_line_endings,
+            duration_ms,
+            outcome,
+            from,
+            rcpts,
+            "transaction"
+        );
     }
 }
 
-/// The reply for a message doorman refuses itself, if any. Under `normalize`
-/// bare line endings were rewritten and the message is relayed.
-fn refusal(summary: &DataSummary, policy: LineEndingPolicy) -> Option<Reply> {
+/// The outcome and reply for a message doorman refuses itself, if any. Under
+/// `normalize` bare line endings were rewritten and the message is relayed.
+fn refusal(summary: &DataSummary, policy: LineEndingPolicy) -> Option<(&'static str, Reply)> {
     if summary.too_big {
-        Some(replies::message_too_big())
+        Some(("refused_size", replies::message_too_big()))
     } else if summary.line_too_long {
-        Some(replies::line_too_long())
+        Some(("refused_line_length", replies::line_too_long()))
     } else if summary.bare_line_endings && policy == LineEndingPolicy::Reject {
-        Some(replies::bare_line_endings())
+        Some(("refused_bare_line_endings", replies::bare_line_endings()))
     } else {
         None
     }
-}
-
-fn log_transaction(
-    summary: &DataSummary,
-    recipients: usize,
-    code: u16,
-    started: Instant,
-    outcome: &str,
-) {
-    info!(
-        size = summary.size,
-        recipients,
-        upstream_code = code,
-        bare_line_endings = summary.bare_line_endings,
-        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        outcome,
-        "transaction"
-    );
 }

@@ -14,14 +14,14 @@ use crate::wire::{Command, Param, Reply};
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn on_mail(&mut self, path: String, params: Vec<Param>) -> Step {
         if let Err(e) = self.txn.check_mail() {
-            return Ok(self.protocol_error(sequence_reply(e)));
+            return Ok(self.protocol_error("sequence", sequence_reply(e)));
         }
         let utf8 = match check_mail(&params, &self.advertised) {
             Ok(utf8) => utf8,
-            Err(e) => return Ok(self.protocol_error(replies::param_error(&e))),
+            Err(e) => return Ok(self.protocol_error("parameter", replies::param_error(&e))),
         };
         if !utf8 && !path.is_ascii() {
-            return Ok(self.protocol_error(replies::utf8_needs_smtputf8()));
+            return Ok(self.protocol_error("utf8", replies::utf8_needs_smtputf8()));
         }
         let reply = self
             .upstream
@@ -39,13 +39,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(SequenceError::TooManyRecipients) => {
                 return Ok(self.reply(replies::too_many_recipients()));
             }
-            Err(e) => return Ok(self.protocol_error(sequence_reply(e))),
+            Err(e) => return Ok(self.protocol_error("sequence", sequence_reply(e))),
         };
         if let Err(e) = check_rcpt(&params, &self.advertised) {
-            return Ok(self.protocol_error(replies::param_error(&e)));
+            return Ok(self.protocol_error("parameter", replies::param_error(&e)));
         }
         if !utf8 && !path.is_ascii() {
-            return Ok(self.protocol_error(replies::utf8_needs_smtputf8()));
+            return Ok(self.protocol_error("utf8", replies::utf8_needs_smtputf8()));
         }
         let reply = self
             .upstream

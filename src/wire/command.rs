@@ -92,6 +92,26 @@ pub enum CommandError {
     BadParam,
 }
 
+impl CommandError {
+    /// A fixed label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::LineTooLong => "line_too_long",
+            Self::BadBytes => "bad_bytes",
+            Self::NotAscii => "not_ascii",
+            Self::Unknown => "unknown_command",
+            Self::NotImplemented => "not_implemented",
+            Self::Chunking => "bdat",
+            Self::Forbidden => "forbidden_command",
+            Self::NonSmtp => "non_smtp",
+            Self::Syntax { .. } => "syntax",
+            Self::BadSender => "bad_sender",
+            Self::BadRecipient => "bad_recipient",
+            Self::BadParam => "bad_parameter",
+        }
+    }
+}
+
 impl Command {
     /// Parses one command line (without CRLF).
     ///

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use doorman::{Config, Server};
 use tokio_util::sync::CancellationToken;
@@ -33,7 +32,7 @@ impl Proxy {
 
     /// Starts doorman with a full configuration.
     pub async fn start_with(config: Config) -> Self {
-        let server = Server::bind(Arc::new(config)).await.expect("bind doorman");
+        let server = Server::bind(config).await.expect("bind doorman");
         let addr = server.local_addrs()[0];
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server.run(shutdown.clone()));

@@ -1,0 +1,263 @@
+//! Every metric doorman exports, with its help text, in one place. Names start
+//! with `doorman_`; label values come only from fixed sets (`&'static str`
+//! chosen by doorman's code), never from client data, addresses or IPs.
+//! The registry is process-global so any module can count without plumbing.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+/// `result` of an accepted TCP connection.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// accepted | refused_limit | refused_per_ip
+    pub result: &'static str,
+}
+
+/// Outcome of one message transaction.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    /// relayed | upstream_rejected | upstream_tempfail | refused_size | refused_line_length |
+    /// refused_bare_line_endings | refused_spool | rejected_virus | rejected_spam |
+    /// tempfail_scanner | rejected_scanner | aborted
+    pub outcome: &'static str,
+}
+
+/// Why doorman refused something itself.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectionLabels {
+    /// e.g. syntax, unknown_command, sequence, parameter, too_many_recipients,
+    /// too_many_errors, idle_timeout, early_talker, helo, non_smtp, forbidden_command
+    pub reason: &'static str,
+}
+
+/// A HELO/EHLO rule that fired.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HeloRuleLabels {
+    /// The rule's fixed name.
+    pub rule: &'static str,
+    /// reject | tempfail | would_reject
+    pub action: &'static str,
+}
+
+/// One scanner.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScannerLabels {
+    /// clamav | spamassassin | rspamd
+    pub scanner: &'static str,
+}
+
+/// One scanner's result.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScanResultLabels {
+    /// clamav | spamassassin | rspamd
+    pub scanner: &'static str,
+    /// clean | infected | spam | ham | too_big | error_* (fixed by the scanner code)
+    pub outcome: &'static str,
+}
+
+/// An upstream failure.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamErrorLabels {
+    /// connect | greeting | helo | mail | rcpt | data | message | data_end | rset | auth | query | quit | idle
+    pub stage: &'static str,
+    /// timeout | connect | closed | io | protocol | unexpected | spool | refused_greeting
+    pub kind: &'static str,
+}
+
+/// A TLS handshake.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsLabels {
+    /// client_starttls | client_implicit | upstream
+    pub side: &'static str,
+    /// ok | failed
+    pub result: &'static str,
+}
+
+/// The metric handles.
+pub struct Metrics {
+    registry: Registry,
+    /// doorman_connections_total{result}
+    pub connections: Family<ConnectionLabels, Counter>,
+    /// doorman_active_sessions
+    pub active_sessions: Gauge,
+    /// doorman_messages_total{outcome}
+    pub messages: Family<MessageLabels, Counter>,
+    /// doorman_rejections_total{reason}
+    pub rejections: Family<RejectionLabels, Counter>,
+    /// doorman_helo_rule_total{rule,action}
+    pub helo_rules: Family<HeloRuleLabels, Counter>,
+    /// doorman_scan_duration_seconds{scanner}
+    pub scan_duration: Family<ScannerLabels, Histogram, fn() -> Histogram>,
+    /// doorman_scan_results_total{scanner,outcome}
+    pub scan_results: Family<ScanResultLabels, Counter>,
+    /// doorman_upstream_errors_total{stage,kind}
+    pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    /// doorman_tls_handshakes_total{side,result}
+    pub tls_handshakes: Family<TlsLabels, Counter>,
+    /// doorman_config_reloads_total{result}
+    pub reloads: Family<ConnectionLabels, Counter>,
+}
+
+fn scan_histogram() -> Histogram {
+    // 5 ms .. ~20 s
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Self {
+            connections: Family::default(),
+            active_sessions: Gauge::default(),
+            messages: Family::default(),
+            rejections: Family::default(),
+            helo_rules: Family::default(),
+            scan_duration: Family::new_with_constructor(scan_histogram),
+            scan_results: Family::default(),
+            upstream_errors: Family::default(),
+            tls_handshakes: Family::default(),
+            reloads: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "doorman_connections",
+            "Client connections by result",
+            m.connections.clone(),
+        );
+        registry.register(
+            "doorman_active_sessions",
+            "Client sessions in progress",
+            m.active_sessions.clone(),
+        );
+        registry.register(
+            "doorman_messages",
+            "Message transactions by outcome",
+            m.messages.clone(),
+        );
+        registry.register(
+            "doorman_rejections",
+            "Replies refusing a client command, by reason",
+            m.rejections.clone(),
+        );
+        registry.register(
+            "doorman_helo_rule",
+            "HELO/EHLO and client rules that fired, by action",
+            m.helo_rules.clone(),
+        );
+        registry.register(
+            "doorman_scan_duration_seconds",
+            "Scanner latency per message",
+            m.scan_duration.clone(),
+        );
+        registry.register(
+            "doorman_scan_results",
+            "Scanner results by outcome",
+            m.scan_results.clone(),
+        );
+        registry.register(
+            "doorman_upstream_errors",
+            "Upstream failures by stage and kind",
+            m.upstream_errors.clone(),
+        );
+        registry.register(
+            "doorman_tls_handshakes",
+            "TLS handshakes by side and result",
+            m.tls_handshakes.clone(),
+        );
+        registry.register(
+            "doorman_config_reloads",
+            "Configuration reloads (SIGHUP) by result",
+            m.reloads.clone(),
+        );
+        registry.register(
+            "doorman_build",
+            "Build information",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts a refused client command.
+    pub fn reject(&self, reason: &'static str) {
+        self.rejections
+            .get_or_create(&RejectionLabels { reason })
+            .inc();
+    }
+
+    /// Counts a message transaction's outcome.
+    pub fn message(&self, outcome: &'static str) {
+        self.messages
+            .get_or_create(&MessageLabels { outcome })
+            .inc();
+    }
+
+    /// Counts an upstream failure.
+    pub fn upstream_error(&self, stage: &'static str, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&UpstreamErrorLabels { stage, kind })
+            .inc();
+    }
+
+    /// Counts a connection.
+    pub fn connection(&self, result: &'static str) {
+        self.connections
+            .get_or_create(&ConnectionLabels { result })
+            .inc();
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_family_with_the_doorman_prefix() {
+        let m = metrics();
+        m.connection("accepted");
+        m.message("relayed");
+        m.reject("syntax");
+        m.upstream_error("mail", "closed");
+        m.scan_duration
+            .get_or_create(&ScannerLabels { scanner: "clamav" })
+            .observe(0.01);
+        let text = m.encode();
+        for name in [
+            "doorman_connections_total{result=\"accepted\"}",
+            "doorman_active_sessions",
+            "doorman_messages_total{outcome=\"relayed\"}",
+            "doorman_rejections_total{reason=\"syntax\"}",
+            "doorman_upstream_errors_total{stage=\"mail\",kind=\"closed\"}",
+            "doorman_scan_duration_seconds_bucket{le=",
+            "doorman_build_info{version=",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            assert!(line.starts_with("doorman_"), "{line}");
+        }
+    }
+}
