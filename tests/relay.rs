@@ -10,6 +10,8 @@ mod banner;
 mod faults;
 #[path = "relay/limits.rs"]
 mod limits;
+#[path = "relay/ops.rs"]
+mod ops;
 #[path = "relay/session.rs"]
 mod session;
 #[path = "relay/smuggling.rs"]

@@ -4,10 +4,13 @@
 //! script, never a skipped test.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod binary;
 pub mod client;
 pub mod fake_upstream;
+pub mod http;
 pub mod postfix;
 pub mod proxy;
+pub mod sink;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 /// A running doorman.
 pub struct Proxy {
     pub addr: SocketAddr,
+    /// The admin endpoint, when the config enables it.
+    pub admin: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -34,10 +36,12 @@ impl Proxy {
     pub async fn start_with(config: Config) -> Self {
         let server = Server::bind(config).await.expect("bind doorman");
         let addr = server.local_addrs()[0];
+        let admin = server.admin_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server.run(shutdown.clone()));
         Self {
             addr,
+            admin,
             shutdown,
             task: Some(task),
         }

@@ -1,0 +1,101 @@
+//! The real `doorman` binary under a configuration file, for signal tests
+//! (SIGHUP, SIGTERM). Killed on drop if the test fails before it exits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::free_port;
+
+/// A running doorman process.
+pub struct Binary {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub config: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Binary {
+    /// Writes a config (listen and admin on free ports, then `body`) and starts doorman.
+    pub async fn start(upstream: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (port, admin) = (free_port(), free_port());
+        let config = dir.path().join("proxy.yaml");
+        let b = Self::write(&config, port, admin, upstream, extra);
+        let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn doorman");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(b).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "doorman's admin endpoint did not listen"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self {
+            addr,
+            admin: b,
+            config,
+            child,
+            _dir: dir,
+        }
+    }
+
+    fn write(path: &PathBuf, port: u16, admin: u16, upstream: &str, extra: &str) -> SocketAddr {
+        let text = format!(
+            "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: {upstream}\n\
+             admin:\n  address: 127.0.0.1:{admin}\n{extra}\n"
+        );
+        std::fs::write(path, text).expect("write config");
+        format!("127.0.0.1:{admin}").parse().expect("addr")
+    }
+
+    /// Rewrites the configuration file (same ports) for a reload.
+    pub fn rewrite(&self, upstream: &str, extra: &str) {
+        Self::write(
+            &self.config,
+            self.addr.port(),
+            self.admin.port(),
+            upstream,
+            extra,
+        );
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit (at most `limit`).
+    pub async fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "doorman did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
