@@ -5,9 +5,10 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::transaction::SequenceError;
-use super::{Session, Step};
+use super::{Envelope, Session, Step};
+use crate::metrics::metrics;
 use crate::replies;
-use crate::upstream::Stage;
+use crate::upstream::{Stage, UpstreamError};
 use crate::wire::params::{check_mail, check_rcpt};
 use crate::wire::{Command, Param, Reply};
 
@@ -23,12 +24,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if !utf8 && !path.is_ascii() {
             return Ok(self.protocol_error("utf8", replies::utf8_needs_smtputf8()));
         }
-        let reply = self
-            .upstream
-            .command(&Command::Mail { path, params }, Stage::Mail)
-            .await?;
-        if reply.is_positive() {
+        let cmd = Command::Mail { path, params };
+        let reply = self.upstream.command(&cmd, Stage::Mail).await?;
+        if let (true, Command::Mail { path, .. }) = (reply.is_positive(), cmd) {
             self.txn.mail_accepted(utf8);
+            self.envelope = Envelope {
+                from: path,
+                rcpts: Vec::new(),
+            };
         }
         Ok(self.relay(reply))
     }
@@ -37,6 +40,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let utf8 = match self.txn.check_rcpt(self.config.limits.max_recipients) {
             Ok(utf8) => utf8,
             Err(SequenceError::TooManyRecipients) => {
+                metrics().reject("too_many_recipients");
                 return Ok(self.reply(replies::too_many_recipients()));
             }
             Err(e) => return Ok(self.protocol_error("sequence", sequence_reply(e))),
@@ -47,11 +51,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if !utf8 && !path.is_ascii() {
             return Ok(self.protocol_error("utf8", replies::utf8_needs_smtputf8()));
         }
-        let reply = self
-            .upstream
-            .command(&Command::Rcpt { path, params }, Stage::Rcpt)
-            .await?;
+        let cmd = Command::Rcpt { path, params };
+        let reply = self.upstream.command(&cmd, Stage::Rcpt).await?;
         self.txn.rcpt_relayed(reply.is_positive());
+        if let (true, Command::Rcpt { path, .. }) = (reply.is_positive(), cmd) {
+            self.envelope.rcpts.push(path);
+        }
         Ok(self.relay(reply))
     }
 
@@ -65,13 +70,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Ends the upstream's transaction without delivering anything.
-    pub(super) async fn reset_upstream(&mut self) -> Result<(), crate::upstream::UpstreamError> {
+    pub(super) async fn reset_upstream(&mut self) -> Result<(), UpstreamError> {
         self.txn.reset();
         let reply = self.upstream.command(&Command::Rset, Stage::Rset).await?;
         if reply.is_positive() {
             Ok(())
         } else {
-            Err(crate::upstream::UpstreamError::Unexpected {
+            Err(UpstreamError::Unexpected {
                 stage: Stage::Rset,
                 reply,
             })

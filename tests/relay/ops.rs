@@ -189,3 +189,70 @@ async fn per_ip_and_global_connection_limits() {
         b"421 4.7.0 mx.example.test Error: too many connections, try again later\r\n"
     );
 }
+
+/// JSON logs: one transaction line with size, recipients, code and outcome;
+/// envelope addresses only with `log.addresses`; AUTH secrets never, even at
+/// debug level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_json_and_private() {
+    use crate::support::client::swaks;
+    for addresses in [false, true] {
+        let extra = format!(
+            "log:\n  format: json\n  level: debug\n  addresses: {addresses}\nauth:\n  allow_plaintext: true"
+        );
+        let d = Binary::start(&postfix().addr(), &extra).await;
+        let to = rcpt("logs");
+        let (ok, out) = swaks(
+            d.addr,
+            &[
+                "--to",
+                &to,
+                "--from",
+                "alice@example.test",
+                "--auth",
+                "LOGIN",
+                "--auth-user",
+                "alice@example.test",
+                "--auth-password",
+                "s3cret-Pa55",
+                "--body",
+                "secret body text 7f3a",
+            ],
+        )
+        .await;
+        assert!(ok, "{out}");
+        postfix().wait_for(&to, 1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let log = d.log_text();
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let tx = lines
+            .iter()
+            .find(|v| v["fields"]["message"] == "transaction")
+            .unwrap_or_else(|| panic!("no transaction line in\n{log}"));
+        assert_eq!(tx["fields"]["outcome"], "relayed");
+        assert_eq!(tx["fields"]["upstream_code"], 250);
+        assert_eq!(tx["fields"]["recipients"], 1);
+        assert!(tx["span"]["id"].is_string(), "no session id: {tx}");
+        assert!(
+            lines
+                .iter()
+                .any(|v| v["fields"]["message"] == "session closed")
+        );
+        assert_eq!(
+            log.contains(&to),
+            addresses,
+            "addresses: {addresses}\n{log}"
+        );
+        for secret in [
+            "s3cret-Pa55",
+            "czNjcmV0LVBhNTU=",
+            "YWxpY2VAZXhhbXBsZS50ZXN0",
+            "secret body text",
+        ] {
+            assert!(!log.contains(secret), "{secret:?} leaked into the log");
+        }
+    }
+}

@@ -13,6 +13,8 @@ pub struct Binary {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub config: PathBuf,
+    /// doorman's stderr (its log).
+    pub log: PathBuf,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -24,11 +26,13 @@ impl Binary {
         let (port, admin) = (free_port(), free_port());
         let config = dir.path().join("proxy.yaml");
         let b = Self::write(&config, port, admin, upstream, extra);
+        let log = dir.path().join("doorman.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
             .args(["run", "--config"])
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log_file))
             .spawn()
             .expect("spawn doorman");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
@@ -44,6 +48,7 @@ impl Binary {
             addr,
             admin: b,
             config,
+            log,
             child,
             _dir: dir,
         }
@@ -67,6 +72,11 @@ impl Binary {
             upstream,
             extra,
         );
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Sends a signal by name (`HUP`, `TERM`).
