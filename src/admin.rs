@@ -80,7 +80,7 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     let shared = state.shared.load_full();
     let mut upstream = shared.config.upstream.clone();
     upstream.connect_timeout = shared.config.admin.probe_timeout;
-    match UpstreamClient::connect(&upstream).await {
+    match UpstreamClient::connect(&upstream, None).await {
         Ok((client, greeting)) if greeting.code() == 220 => {
             client.close_quietly().await;
             (StatusCode::OK, "ready\n".into())

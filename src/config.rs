@@ -31,8 +31,9 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// A syntax error, unknown key or bad value.
-    #[error("{file}:{line}:{column}: {key}: {message}")]
+    /// A syntax error, unknown key or bad value (`line` 0: position unknown,
+    /// for checks that span keys).
+    #[error("{}{key}: {message}", position(file, *line, *column))]
     Invalid {
         file: PathBuf,
         line: u64,
@@ -40,6 +41,14 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+}
+
+fn position(file: &Path, line: u64, column: u64) -> String {
+    if line == 0 {
+        format!("{}: ", file.display())
+    } else {
+        format!("{}:{line}:{column}: ", file.display())
+    }
 }
 
 impl Config {
@@ -89,6 +98,27 @@ impl Config {
 
     /// Checks that span several keys.
     fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            key,
+            message,
+        };
+        for (i, l) in self.listen.iter().enumerate() {
+            if l.tls_mode(self.tls.is_some()) != ListenerTls::None && self.tls.is_none() {
+                return Err(invalid(
+                    format!("listen[{i}].tls"),
+                    "TLS needs the `tls` section (certificate and key)".into(),
+                ));
+            }
+            if l.proxy_protocol && l.trusted_proxies.is_empty() {
+                return Err(invalid(
+                    format!("listen[{i}].trusted_proxies"),
+                    "proxy_protocol needs the networks allowed to send the header".into(),
+                ));
+            }
+        }
         if let Some(text) = &self.banner.text {
             banner::validate_template(&text.value, self.hostname.as_str()).map_err(|message| {
                 ConfigError::Invalid {
@@ -116,6 +146,14 @@ impl Config {
                 "banner.text has {lines} lines: multi-line greetings break some real clients \
                  (.NET System.Net.Mail among others); 3 or fewer is safer"
             ));
+        }
+        if self.upstream.client_identity == ClientIdentity::None {
+            out.push(
+                "upstream.client_identity is none: the upstream sees every client as doorman's own \
+                 address. Make sure it does not trust that address for relaying, or use xclient or \
+                 proxy-v2 (docs/deployment-identity.md)"
+                    .into(),
+            );
         }
         if self.banner.mode != BannerMode::Text && self.banner.text.is_some() {
             out.push(

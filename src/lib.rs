@@ -14,6 +14,7 @@
 //! - [`metrics`]: every exported metric, in one place.
 //! - [`admin`]: the HTTP endpoint for metrics and health probes.
 //! - [`state`]: what sessions share; swapped whole on reload.
+//! - [`tls`]: rustls configurations and the plain-or-TLS stream.
 
 pub mod admin;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod server;
 mod session;
 pub mod spool;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 pub mod wire;
 

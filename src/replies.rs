@@ -187,6 +187,31 @@ pub fn auth_in_transaction() -> Reply {
     Reply::new(503, "5.5.1 Error: MAIL transaction in progress")
 }
 
+/// Go ahead with the TLS handshake.
+pub fn starttls_ready() -> Reply {
+    Reply::new(220, "2.0.0 Ready to start TLS")
+}
+
+/// STARTTLS on a connection that already has TLS.
+pub fn tls_already_active() -> Reply {
+    Reply::new(554, "5.5.1 Error: TLS already active")
+}
+
+/// MAIL or AUTH before STARTTLS on a `tls: required` listener.
+pub fn tls_required() -> Reply {
+    Reply::new(530, "5.7.0 Must issue a STARTTLS command first")
+}
+
+/// STARTTLS after a successful AUTH.
+pub fn starttls_after_auth() -> Reply {
+    Reply::new(503, "5.5.1 Error: STARTTLS is not allowed after AUTH")
+}
+
+/// A command that is only allowed between transactions.
+pub fn transaction_in_progress() -> Reply {
+    Reply::new(503, "5.5.1 Error: MAIL transaction in progress")
+}
+
 /// STARTTLS when doorman does not offer it.
 pub fn starttls_not_offered() -> Reply {
     Reply::new(502, "5.5.1 Error: command not implemented")

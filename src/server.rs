@@ -4,6 +4,7 @@
 //! requested and the sessions have finished, or the grace period ran out.
 //! [`Reloader`] swaps the shared state for new sessions (SIGHUP).
 
+mod inbound;
 mod per_ip;
 
 use std::net::SocketAddr;
@@ -12,18 +13,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use self::per_ip::PerIp;
 use crate::admin::{self, Readiness};
 use crate::config::Config;
 use crate::metrics::metrics;
+use crate::session::ClientInfo;
 use crate::state::Shared;
+use crate::tls::MaybeTls;
 use crate::{replies, session};
 
 /// Bound listeners, ready to serve.
@@ -139,12 +143,13 @@ impl Server {
                 admin_stop.clone(),
             ));
         }
-        for listener in self.listeners {
+        for (index, listener) in self.listeners.into_iter().enumerate() {
             if let Ok(addr) = listener.local_addr() {
                 info!(%addr, "listening");
             }
             let accept = AcceptLoop {
                 listener,
+                index,
                 shared: self.shared.clone(),
                 limits: limits.clone(),
                 tracker: tracker.clone(),
@@ -186,6 +191,8 @@ struct Limits {
 
 struct AcceptLoop {
     listener: TcpListener,
+    /// This listener's entry in `config.listen`.
+    index: usize,
     shared: Arc<ArcSwap<Shared>>,
     limits: Arc<Limits>,
     tracker: TaskTracker,
@@ -211,19 +218,48 @@ impl AcceptLoop {
         }
     }
 
-    fn start(&self, stream: TcpStream, peer: SocketAddr) {
+    fn start(&self, mut stream: TcpStream, tcp_peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let id = format!("{:08x}", self.ids.fetch_add(1, Ordering::Relaxed));
-        let span = info_span!("session", id = %id, client = %peer);
+        let span = info_span!("session", id = %id, client = tracing::field::Empty);
         let shared = self.shared.load_full();
         let limits = self.limits.clone();
         let shutdown = self.shutdown.clone();
+        let index = self.index;
         self.tracker.spawn(
             async move {
-                let max_per_ip = shared.config.limits.max_connections_per_ip;
+                let config = &shared.config;
+                let Some(listener) = config.listen.get(index).cloned() else {
+                    return;
+                };
+                let (peer, initial) = if listener.proxy_protocol {
+                    let timeout = config.limits.idle_timeout.0.min(Duration::from_secs(10));
+                    match inbound::read_proxy_header(
+                        &mut stream,
+                        tcp_peer,
+                        &listener.trusted_proxies,
+                        timeout,
+                    )
+                    .await
+                    {
+                        Ok((client, rest)) => (client.unwrap_or(tcp_peer), rest),
+                        Err(e) => {
+                            warn!(proxy = %tcp_peer, error = %e, "PROXY header refused; closing");
+                            metrics().connection("refused_proxy");
+                            return;
+                        }
+                    }
+                } else {
+                    (tcp_peer, BytesMut::new())
+                };
+                tracing::Span::current().record("client", tracing::field::display(peer));
+                if let Some(original) = inbound::original_destination(&stream) {
+                    debug!(%original, "redirected connection");
+                }
+                let max_per_ip = config.limits.max_connections_per_ip;
                 let permit = limits.global.try_acquire();
                 let slot = limits.per_ip.try_acquire(peer.ip(), max_per_ip);
-                let host = shared.config.hostname.as_str();
+                let host = config.hostname.as_str();
                 let refusal = match (&permit, &slot) {
                     (Err(_), _) => Some(("refused_limit", replies::too_many_connections(host))),
                     (_, None) => Some((
@@ -238,9 +274,23 @@ impl AcceptLoop {
                     refuse(stream, reply).await;
                     return;
                 }
+                let local = stream.local_addr().unwrap_or(tcp_peer);
+                let client = ClientInfo {
+                    peer,
+                    local,
+                    tls: listener.tls_mode(config.tls.is_some()),
+                };
                 metrics().connection("accepted");
                 metrics().active_sessions.inc();
-                session::serve(stream, peer, id, shared, shutdown).await;
+                session::serve(
+                    MaybeTls::Plain(stream),
+                    initial,
+                    client,
+                    id,
+                    shared.clone(),
+                    shutdown,
+                )
+                .await;
                 metrics().active_sessions.dec();
                 drop((permit, slot));
             }

@@ -8,26 +8,28 @@ mod connection;
 mod data;
 mod envelope;
 mod helo;
+mod identity;
 mod query;
+mod start;
+mod starttls;
 mod transaction;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use self::connection::{Connection, Input};
+pub(crate) use self::start::{ClientInfo, serve};
 use self::transaction::Transaction;
 use crate::config::Config;
 use crate::metrics::metrics;
-use crate::policy::banner;
 use crate::replies;
 use crate::state::Shared;
 use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::wire::Capabilities;
 use crate::wire::ehlo::{Advertised, EhloPolicy};
 use crate::wire::{Command, Reply};
 
@@ -52,11 +54,10 @@ enum SessionError {
 type Step = Result<Flow, SessionError>;
 
 /// Per-session state; see the module docs.
-struct Session<S> {
-    conn: Connection<S>,
+struct Session {
+    conn: Connection,
     upstream: UpstreamClient,
     /// The state this session started with (kept across a reload).
-    #[allow(dead_code)]
     shared: Arc<Shared>,
     config: Arc<Config>,
     /// The session id, for logs and reply templates.
@@ -64,6 +65,14 @@ struct Session<S> {
     id: String,
     /// Envelope of the open transaction, for the transaction log line.
     envelope: Envelope,
+    /// Where the client came from (after any PROXY header) and the listener's TLS mode.
+    client: ClientInfo,
+    /// The upstream's extensions from the last EHLO relayed.
+    upstream_caps: Capabilities,
+    /// XCLIENT was sent (once per upstream connection).
+    identity_sent: bool,
+    /// The client said EHLO (not HELO).
+    esmtp: bool,
     ehlo_policy: EhloPolicy,
     /// The HELO/EHLO argument, once the upstream accepted it.
     helo: Option<String>,
@@ -84,76 +93,7 @@ struct Envelope {
     rcpts: Vec<String>,
 }
 
-/// Serves one client connection from greeting to close.
-pub(crate) async fn serve<S>(
-    io: S,
-    peer: SocketAddr,
-    id: String,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let config = shared.config.clone();
-    let mut conn = Connection::new(io);
-    let host = config.hostname.as_str();
-    let upstream = match UpstreamClient::connect(&config.upstream).await {
-        Ok((client, greeting)) if greeting.code() == 220 => {
-            conn.queue(&banner::greeting(
-                config.banner.mode,
-                config.banner.template(),
-                host,
-                &greeting,
-            ));
-            Some(client)
-        }
-        Ok((client, greeting)) => {
-            warn!(reply = %greeting, "upstream refused the connection at greeting");
-            metrics().upstream_error("greeting", "refused_greeting");
-            client.quit().await;
-            None
-        }
-        Err(e) => {
-            warn!(error = %e, stage = %e.stage(), "upstream unavailable");
-            metrics().upstream_error(e.stage().as_str(), e.kind());
-            None
-        }
-    };
-    let Some(upstream) = upstream else {
-        conn.queue(&replies::service_unavailable(host));
-        conn.close().await;
-        return;
-    };
-    debug!(%peer, "session started");
-    let ehlo_policy = EhloPolicy {
-        max_message_size: config.limits.max_message_size.as_u64(),
-        auth: config.auth.allow_plaintext,
-        pass_keywords: config.ehlo.pass_keywords.clone(),
-        no_soliciting: config.ehlo.no_soliciting.clone(),
-    };
-    let advertised = Advertised {
-        size: ehlo_policy.max_message_size,
-        keywords: Vec::new(),
-    };
-    let session = Session {
-        conn,
-        upstream,
-        shared,
-        config,
-        id,
-        envelope: Envelope::default(),
-        ehlo_policy,
-        helo: None,
-        advertised,
-        txn: Transaction::default(),
-        errors: 0,
-        authenticated: false,
-        delivered: 0,
-    };
-    session.run(shutdown).await;
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+impl Session {
     fn host(&self) -> &str {
         self.config.hostname.as_str()
     }
@@ -283,9 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             cmd @ Command::Expn { .. } => self.on_query(&cmd, handling.expn, replies::expn()).await,
             cmd @ Command::Help { .. } => self.on_query(&cmd, handling.help, replies::help()).await,
             Command::Auth { mechanism, initial } => self.on_auth(mechanism, initial).await,
-            Command::StartTls => {
-                Ok(self.protocol_error("not_offered", replies::starttls_not_offered()))
-            }
+            Command::StartTls => self.on_starttls().await,
         }
     }
 

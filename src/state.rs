@@ -1,26 +1,45 @@
 //! What sessions share, built from one configuration and swapped as a whole
 //! on reload: a session keeps the `Arc<Shared>` it started with, so sessions
-//! in progress finish under the old configuration and new ones get the new.
+//! in progress finish under the old configuration (and certificates) and new
+//! ones get the new.
 
 use std::sync::Arc;
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::config::Config;
+use crate::tls::{self, UpstreamTls};
 
 /// Everything built from one configuration.
-#[derive(Debug)]
 pub struct Shared {
     /// The configuration itself.
     pub config: Arc<Config>,
+    /// TLS toward clients, when `tls` is configured.
+    pub tls: Option<TlsAcceptor>,
+    /// STARTTLS toward the upstream, when `upstream.tls` is not `none`.
+    pub upstream_tls: Option<UpstreamTls>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
-    /// Builds the shared state; fails if a part cannot be built from `config`.
+    /// Builds the shared state: loads certificates and keys.
     ///
     /// # Errors
-    /// A message naming what could not be built.
+    /// A message naming what could not be built (a certificate file, ...).
     pub fn new(config: Config) -> Result<Self, String> {
+        let tls = config.tls.as_ref().map(tls::server_acceptor).transpose()?;
+        let upstream_tls = tls::upstream_connector(&config.upstream)?;
         Ok(Self {
             config: Arc::new(config),
+            tls,
+            upstream_tls,
         })
     }
 }

@@ -1,10 +1,12 @@
-//! The SMTP client toward the upstream MTA: connect and read the greeting,
-//! relay commands and read their replies, and deliver a spooled message with
-//! dot-stuffing. Each stage has its own timeout and error variant, so logs can
-//! say where the upstream failed. The read buffer lives in the client, so
-//! replies that arrive together are never lost.
+//! The SMTP client toward the upstream MTA: connect (with an optional PROXY
+//! header) and read the greeting, STARTTLS, relay commands and read their
+//! replies, and deliver a spooled message with dot-stuffing. Each stage has
+//! its own timeout and error variant, so logs can say where the upstream
+//! failed. The read buffer lives in the client, so replies that arrive
+//! together are never lost.
 
 mod error;
+pub mod identity;
 
 use std::time::Duration;
 
@@ -16,7 +18,8 @@ pub use error::{Stage, UpstreamError};
 
 use crate::config;
 use crate::spool::Spool;
-use crate::wire::{Command, DotStuffer, Reply, ReplyParser};
+use crate::tls::{MaybeTls, UpstreamStream, UpstreamTls};
+use crate::wire::{Capabilities, Command, DotStuffer, Reply, ReplyParser};
 
 /// How a message delivery ended.
 #[derive(Debug)]
@@ -30,7 +33,7 @@ pub enum Delivery {
 /// A connection to the upstream MTA; see the module docs.
 #[derive(Debug)]
 pub struct UpstreamClient {
-    stream: TcpStream,
+    stream: UpstreamStream,
     read_buf: BytesMut,
     write_buf: BytesMut,
     reply_timeout: Duration,
@@ -38,32 +41,38 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// Connects and reads the greeting, both within `connect_timeout`.
+    /// Connects, sends `preamble` (a PROXY header) if any, and reads the
+    /// greeting, all within `connect_timeout`.
     ///
     /// # Errors
     /// Connection refused, timeout, or a malformed greeting.
-    pub async fn connect(cfg: &config::Upstream) -> Result<(Self, Reply), UpstreamError> {
+    pub async fn connect(
+        cfg: &config::Upstream,
+        preamble: Option<&[u8]>,
+    ) -> Result<(Self, Reply), UpstreamError> {
         let after = cfg.connect_timeout.0;
         let attempt = async {
-            let stream = TcpStream::connect(cfg.address.as_str())
+            let tcp = TcpStream::connect(cfg.address.as_str())
                 .await
                 .map_err(|source| UpstreamError::Connect {
                     addr: cfg.address.clone(),
                     source,
                 })?;
-            stream
-                .set_nodelay(true)
-                .map_err(|source| UpstreamError::Io {
-                    stage: Stage::Connect,
-                    source,
-                })?;
+            tcp.set_nodelay(true).map_err(|source| UpstreamError::Io {
+                stage: Stage::Connect,
+                source,
+            })?;
             let mut client = Self {
-                stream,
+                stream: MaybeTls::Plain(tcp),
                 read_buf: BytesMut::with_capacity(4096),
                 write_buf: BytesMut::with_capacity(4096),
                 reply_timeout: cfg.reply_timeout.0,
                 data_timeout: cfg.data_timeout.0,
             };
+            if let Some(bytes) = preamble {
+                client.write_buf.extend_from_slice(bytes);
+                client.write_out(Stage::Connect).await?;
+            }
             let greeting = client.read_reply_untimed(Stage::Greeting).await?;
             Ok((client, greeting))
         };
@@ -73,6 +82,78 @@ impl UpstreamClient {
                 addr: cfg.address.clone(),
                 after,
             })?
+    }
+
+    /// Says EHLO with doorman's own name and returns the upstream's extensions.
+    ///
+    /// # Errors
+    /// Transport failures, or a refused EHLO.
+    pub async fn ehlo(&mut self, hostname: &str) -> Result<Capabilities, UpstreamError> {
+        let reply = self
+            .command(
+                &Command::Ehlo {
+                    domain: hostname.to_owned(),
+                },
+                Stage::Helo,
+            )
+            .await?;
+        if !reply.is_positive() {
+            return Err(UpstreamError::Unexpected {
+                stage: Stage::Helo,
+                reply,
+            });
+        }
+        Ok(Capabilities::from_ehlo(&reply))
+    }
+
+    /// STARTTLS toward the upstream when it offers it. Returns whether TLS is
+    /// now active. Bytes the upstream sends after its 220 and before the
+    /// handshake are an attack (response injection, Exim CVE-2021-38371):
+    /// the connection is dropped.
+    ///
+    /// # Errors
+    /// Transport failures, a refused STARTTLS, injected bytes, or a failed
+    /// handshake (including certificate verification).
+    pub async fn starttls(
+        &mut self,
+        hostname: &str,
+        tls: &UpstreamTls,
+    ) -> Result<bool, UpstreamError> {
+        if !self.ehlo(hostname).await?.has("STARTTLS") {
+            return Ok(false);
+        }
+        let reply = self.command(&Command::StartTls, Stage::StartTls).await?;
+        if reply.code() != 220 {
+            return Err(UpstreamError::Unexpected {
+                stage: Stage::StartTls,
+                reply,
+            });
+        }
+        if !self.read_buf.is_empty() {
+            return Err(UpstreamError::Injection);
+        }
+        let tcp = self
+            .stream
+            .take_plain()
+            .map_err(|e| UpstreamError::io(Stage::StartTls, e))?;
+        let handshake = tls.connector.connect(tls.name.clone(), tcp);
+        let tls_stream = tokio::time::timeout(self.reply_timeout, handshake)
+            .await
+            .map_err(|_| UpstreamError::Timeout {
+                stage: Stage::StartTls,
+                after: self.reply_timeout,
+            })?
+            .map_err(|source| UpstreamError::Io {
+                stage: Stage::StartTls,
+                source,
+            })?;
+        self.stream = MaybeTls::Tls(Box::new(tls_stream));
+        Ok(true)
+    }
+
+    /// TLS is active toward the upstream.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
     }
 
     /// Sends a command in canonical form and reads its reply.
@@ -86,7 +167,8 @@ impl UpstreamClient {
         self.read_reply(stage, self.reply_timeout).await
     }
 
-    /// Sends one raw line (a SASL response, already validated) and reads the reply.
+    /// Sends one raw line built or validated by doorman (a SASL response, an
+    /// XCLIENT command) and reads the reply.
     ///
     /// # Errors
     /// Any transport failure, timeout or malformed reply.
@@ -98,13 +180,18 @@ impl UpstreamClient {
         self.read_reply(stage, self.reply_timeout).await
     }
 
-    /// Delivers a spooled message: DATA, the dot-stuffed content, the final
-    /// dot, and the reply to it (within `data_timeout`).
+    /// Delivers a spooled message: DATA, `prefix` (header lines doorman adds,
+    /// CRLF-terminated), the dot-stuffed content, the final dot, and the reply
+    /// to it (within `data_timeout`).
     ///
     /// # Errors
     /// Any transport failure, timeout or malformed reply; also a positive
     /// reply to DATA other than 354, which would make the content commands.
-    pub async fn deliver(&mut self, spool: &mut Spool) -> Result<Delivery, UpstreamError> {
+    pub async fn deliver(
+        &mut self,
+        prefix: &[u8],
+        spool: &mut Spool,
+    ) -> Result<Delivery, UpstreamError> {
         let reply = self.command(&Command::Data, Stage::Data).await?;
         if reply.code() != 354 {
             return if reply.is_transient() || reply.code() >= 500 {
@@ -117,16 +204,17 @@ impl UpstreamClient {
             };
         }
         let mut stuffer = DotStuffer::default();
+        self.write_buf.clear();
+        stuffer.stuff(prefix, &mut self.write_buf);
         let mut reader = spool.reader().await.map_err(UpstreamError::Spool)?;
         while let Some(chunk) = reader.next_chunk().await.map_err(UpstreamError::Spool)? {
-            self.write_buf.clear();
             stuffer.stuff(chunk, &mut self.write_buf);
             self.stream
                 .write_all(&self.write_buf)
                 .await
                 .map_err(|e| UpstreamError::io(Stage::Message, e))?;
+            self.write_buf.clear();
         }
-        self.write_buf.clear();
         stuffer.finish(&mut self.write_buf);
         self.write_out(Stage::DataEnd).await?;
         self.read_reply(Stage::DataEnd, self.data_timeout)

@@ -2,8 +2,6 @@
 //! doorman's authenticated state follows the upstream's `235` exactly. The
 //! continuation lines are never parsed as commands and never logged.
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
 use super::connection::Input;
 use super::{Flow, Session, Step};
 use crate::replies;
@@ -11,8 +9,11 @@ use crate::upstream::Stage;
 use crate::wire::Command;
 use crate::wire::command::is_sasl_response;
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+impl Session {
     pub(super) async fn on_auth(&mut self, mechanism: String, initial: Option<String>) -> Step {
+        if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
+            return Ok(self.protocol_error("tls_required", replies::tls_required()));
+        }
         if !self.advertised.has("AUTH") {
             return Ok(self.protocol_error("auth", replies::auth_not_enabled()));
         }

@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
 
 use crate::spool::Spool;
+use crate::tls::{ClientStream, MaybeTls};
 use crate::wire::limits::AUTH_LINE_MAX;
 use crate::wire::{DataDecoder, Line, LineDecoder, LineError, Reply};
 
@@ -42,22 +44,45 @@ pub(super) enum DataEnd {
 
 /// The client connection; see the module docs.
 #[derive(Debug)]
-pub(super) struct Connection<S> {
-    io: S,
+pub(super) struct Connection {
+    io: ClientStream,
     read_buf: BytesMut,
     write_buf: BytesMut,
     lines: LineDecoder,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    /// Wraps a client stream.
-    pub(super) fn new(io: S) -> Self {
+impl Connection {
+    /// Wraps a client stream; `initial` holds bytes already read from it.
+    pub(super) fn new(io: ClientStream, initial: BytesMut) -> Self {
+        let mut read_buf = initial;
+        read_buf.reserve(4096);
         Self {
             io,
-            read_buf: BytesMut::with_capacity(4096),
+            read_buf,
             write_buf: BytesMut::with_capacity(4096),
             lines: LineDecoder::new(AUTH_LINE_MAX),
         }
+    }
+
+    /// TLS is active on this connection.
+    pub(super) fn is_tls(&self) -> bool {
+        self.io.is_tls()
+    }
+
+    /// Starts TLS: everything the client sent before the handshake and that
+    /// is still buffered (pipelined after STARTTLS, CVE-2011-0411) is thrown
+    /// away, never executed. Returns how many bytes were discarded.
+    ///
+    /// # Errors
+    /// The handshake failed; the connection is unusable.
+    pub(super) async fn start_tls(&mut self, acceptor: &TlsAcceptor) -> std::io::Result<usize> {
+        let discarded = self.read_buf.len();
+        self.read_buf.clear();
+        self.lines = LineDecoder::new(AUTH_LINE_MAX);
+        let tcp = self.io.take_plain()?;
+        let tls = acceptor.accept(tcp).await?;
+        self.io = MaybeTls::Tls(Box::new(tls));
+        Ok(discarded)
     }
 
     /// Adds a reply to the output; [`Connection::flush`] sends it.

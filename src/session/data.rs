@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn};
 
 use super::connection::DataEnd;
@@ -18,7 +17,7 @@ use crate::spool::Spool;
 use crate::upstream::Delivery;
 use crate::wire::{DataDecoder, DataSummary, LineEndingPolicy, Reply};
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+impl Session {
     pub(super) async fn on_data(&mut self) -> Step {
         let recipients = match self.txn.check_data() {
             Ok(n) => n,
@@ -67,7 +66,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
             return Ok(self.reply(reply));
         }
-        let delivery = self.upstream.deliver(&mut spool).await?;
+        let headers = self.added_headers();
+        let delivery = self
+            .upstream
+            .deliver(headers.as_bytes(), &mut spool)
+            .await?;
         self.txn.reset();
         let reply = match delivery {
             Delivery::DataRefused(reply) => {

@@ -2,8 +2,6 @@
 //! advertised extensions, then relayed; the upstream's replies reach the
 //! client verbatim, so recipient validation stays with the MTA.
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
 use super::transaction::SequenceError;
 use super::{Envelope, Session, Step};
 use crate::metrics::metrics;
@@ -12,10 +10,13 @@ use crate::upstream::{Stage, UpstreamError};
 use crate::wire::params::{check_mail, check_rcpt};
 use crate::wire::{Command, Param, Reply};
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+impl Session {
     pub(super) async fn on_mail(&mut self, path: String, params: Vec<Param>) -> Step {
         if let Err(e) = self.txn.check_mail() {
             return Ok(self.protocol_error("sequence", sequence_reply(e)));
+        }
+        if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
+            return Ok(self.protocol_error("tls_required", replies::tls_required()));
         }
         let utf8 = match check_mail(&params, &self.advertised) {
             Ok(utf8) => utf8,
@@ -24,6 +25,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if !utf8 && !path.is_ascii() {
             return Ok(self.protocol_error("utf8", replies::utf8_needs_smtputf8()));
         }
+        self.send_xclient(None).await?;
+        self.send_xforward().await?;
         let cmd = Command::Mail { path, params };
         let reply = self.upstream.command(&cmd, Stage::Mail).await?;
         if let (true, Command::Mail { path, .. }) = (reply.is_positive(), cmd) {

@@ -1,20 +1,24 @@
-//! HELO and EHLO: relayed to the upstream with the client's name, answered
-//! with doorman's own name and filtered extension list.
+//! HELO and EHLO: relayed to the upstream with the client's name (after
+//! XCLIENT when that is the identity mode), answered with doorman's own name
+//! and filtered extension list.
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
-use super::{Flow, Session, Step};
+use super::{Session, Step};
 use crate::replies;
 use crate::upstream::Stage;
 use crate::wire::Command;
 use crate::wire::ehlo::{Advertised, Capabilities, advertise};
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+impl Session {
     pub(super) async fn on_helo(&mut self, domain: String, extended: bool) -> Step {
+        self.send_xclient(Some(&domain)).await?;
         let cmd = if extended {
-            Command::Ehlo { domain }
+            Command::Ehlo {
+                domain: domain.clone(),
+            }
         } else {
-            Command::Helo { domain }
+            Command::Helo {
+                domain: domain.clone(),
+            }
         };
         let reply = self.upstream.command(&cmd, Stage::Helo).await?;
         if !reply.is_positive() {
@@ -22,19 +26,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         // A new HELO/EHLO ends any transaction, here as at the upstream (RFC 5321 §4.1.4).
         self.txn.reset();
-        let (Command::Ehlo { domain } | Command::Helo { domain }) = cmd else {
-            return Ok(Flow::Continue);
-        };
         self.helo = Some(domain);
+        self.esmtp = extended;
         if extended {
-            let (ours, advertised) = advertise(
-                self.host(),
-                &Capabilities::from_ehlo(&reply),
-                &self.ehlo_policy,
-            );
+            self.upstream_caps = Capabilities::from_ehlo(&reply);
+            self.ehlo_policy.starttls = self.starttls_offered();
+            self.ehlo_policy.auth = self.conn.is_tls() || self.config.auth.allow_plaintext;
+            let (ours, advertised) = advertise(self.host(), &self.upstream_caps, &self.ehlo_policy);
             self.advertised = advertised;
             Ok(self.reply(ours))
         } else {
+            self.upstream_caps = Capabilities::default();
             self.advertised = Advertised {
                 size: self.ehlo_policy.max_message_size,
                 keywords: Vec::new(),

@@ -1,14 +1,12 @@
 //! VRFY, EXPN and HELP: answered by doorman by default, so they reveal
 //! nothing about the upstream's users or software; configurable to pass.
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
 use super::{Session, Step};
 use crate::config::Handling;
 use crate::upstream::Stage;
 use crate::wire::{Command, Reply};
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+impl Session {
     pub(super) async fn on_query(
         &mut self,
         cmd: &Command,

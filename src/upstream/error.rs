@@ -13,6 +13,10 @@ pub enum Stage {
     Greeting,
     /// HELO or EHLO.
     Helo,
+    /// STARTTLS and the TLS handshake.
+    StartTls,
+    /// XCLIENT or XFORWARD.
+    Identity,
     /// MAIL FROM.
     Mail,
     /// RCPT TO.
@@ -42,6 +46,8 @@ impl Stage {
             Self::Connect => "connect",
             Self::Greeting => "greeting",
             Self::Helo => "helo",
+            Self::StartTls => "starttls",
+            Self::Identity => "identity",
             Self::Mail => "mail",
             Self::Rcpt => "rcpt",
             Self::Data => "data",
@@ -95,6 +101,18 @@ pub enum UpstreamError {
         #[source]
         source: ReplyError,
     },
+    /// The upstream sent bytes after its 220 to STARTTLS, before the TLS
+    /// handshake: a response-injection attempt.
+    #[error("upstream sent data after its STARTTLS reply (response injection)")]
+    Injection,
+    /// The upstream does not offer what `client_identity` needs.
+    #[error(
+        "upstream does not offer {0}; authorize doorman there or change upstream.client_identity"
+    )]
+    IdentityUnsupported(&'static str),
+    /// TLS is required toward the upstream and it does not offer STARTTLS.
+    #[error("upstream does not offer STARTTLS and upstream.tls is required")]
+    TlsUnavailable,
     /// The spooled message could not be read back (local disk failure).
     #[error("reading the spooled message: {0}")]
     Spool(#[source] std::io::Error),
@@ -118,6 +136,8 @@ impl UpstreamError {
         match self {
             Self::ConnectTimeout { .. } | Self::Connect { .. } => Stage::Connect,
             Self::Spool(_) => Stage::Message,
+            Self::Injection | Self::TlsUnavailable => Stage::StartTls,
+            Self::IdentityUnsupported(_) => Stage::Identity,
             Self::Timeout { stage, .. }
             | Self::Closed { stage }
             | Self::Io { stage, .. }
@@ -136,6 +156,9 @@ impl UpstreamError {
             Self::Protocol { .. } => "protocol",
             Self::Unexpected { .. } => "unexpected",
             Self::Spool(_) => "spool",
+            Self::Injection => "injection",
+            Self::IdentityUnsupported(_) => "unsupported",
+            Self::TlsUnavailable => "tls_unavailable",
         }
     }
 }

@@ -58,6 +58,11 @@ impl Capabilities {
         self.get(keyword).is_some()
     }
 
+    /// The parameters of `keyword` (`NAME ADDR ...` for XCLIENT), if offered.
+    pub fn params(&self, keyword: &str) -> Option<&str> {
+        self.get(keyword).map(|c| c.params.as_str())
+    }
+
     /// The SIZE limit, if the upstream declared a non-zero one.
     pub fn size(&self) -> Option<u64> {
         self.get("SIZE")
@@ -73,6 +78,8 @@ pub struct EhloPolicy {
     pub max_message_size: u64,
     /// Relay AUTH (only when the session may authenticate).
     pub auth: bool,
+    /// Offer STARTTLS (doorman terminates TLS itself).
+    pub starttls: bool,
     /// Extra keywords the operator chose to relay.
     pub pass_keywords: Vec<String>,
     /// RFC 3865 NO-SOLICITING; `Some("")` is the bare keyword.
@@ -124,6 +131,10 @@ pub fn advertise(
         }
     }
     lines.insert(1, format!("SIZE {size}"));
+    if policy.starttls {
+        lines.push("STARTTLS".to_owned());
+        keywords.push("STARTTLS".to_owned());
+    }
     if let Some(value) = &policy.no_soliciting {
         lines.push(if value.is_empty() {
             "NO-SOLICITING".to_owned()
@@ -195,6 +206,7 @@ mod tests {
         let policy = EhloPolicy {
             max_message_size: 1000,
             auth: true,
+            starttls: true,
             pass_keywords: vec!["x-foo".into()],
             no_soliciting: Some(String::new()),
         };
@@ -203,6 +215,10 @@ mod tests {
         assert!(lines.contains(&"SIZE 1000".to_owned()));
         assert!(lines.contains(&"AUTH PLAIN LOGIN".to_owned()));
         assert!(lines.contains(&"X-FOO bar".to_owned()));
+        assert!(
+            lines.contains(&"STARTTLS".to_owned()),
+            "doorman's own STARTTLS"
+        );
         assert_eq!(lines.last().map(String::as_str), Some("NO-SOLICITING"));
         assert!(!lines.iter().any(|l| l.starts_with("AUTH=")));
         // An upstream without SIZE: ours.

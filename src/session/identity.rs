@@ -1,0 +1,92 @@
+//! Passing the real client to the upstream: XCLIENT once per upstream
+//! connection (before the client's HELO is relayed), XFORWARD before each
+//! MAIL, or a Received header at delivery. PROXY headers are sent at connect
+//! (`start.rs`).
+
+use std::net::IpAddr;
+
+use super::Session;
+use crate::config::ClientIdentity;
+use crate::upstream::identity::{ClientFacts, received_header, xclient_command, xforward_command};
+use crate::upstream::{Stage, UpstreamError};
+
+impl Session {
+    /// What the upstream is told about the client.
+    fn facts<'a>(&'a self, helo: Option<&'a str>) -> ClientFacts<'a> {
+        ClientFacts {
+            addr: self.client.peer,
+            name: None,
+            helo,
+            esmtp: self.esmtp,
+            tls: self.conn.is_tls(),
+            authenticated: self.authenticated,
+        }
+    }
+
+    /// Sends XCLIENT if that is the identity mode and it was not sent yet.
+    /// `helo` is the client's HELO/EHLO argument about to be relayed.
+    pub(super) async fn send_xclient(&mut self, helo: Option<&str>) -> Result<(), UpstreamError> {
+        if self.identity_sent || self.config.upstream.client_identity != ClientIdentity::Xclient {
+            return Ok(());
+        }
+        let caps = self.upstream.ehlo(self.config.hostname.as_str()).await?;
+        let Some(supported) = caps.params("XCLIENT") else {
+            return Err(UpstreamError::IdentityUnsupported("XCLIENT"));
+        };
+        let command = xclient_command(&self.facts(helo), supported);
+        let reply = self
+            .upstream
+            .line(command.as_bytes(), Stage::Identity)
+            .await?;
+        if !(reply.is_positive() || reply.code() == 220) {
+            return Err(UpstreamError::Unexpected {
+                stage: Stage::Identity,
+                reply,
+            });
+        }
+        self.identity_sent = true;
+        Ok(())
+    }
+
+    /// Sends XFORWARD before a MAIL if that is the identity mode.
+    pub(super) async fn send_xforward(&mut self) -> Result<(), UpstreamError> {
+        if self.config.upstream.client_identity != ClientIdentity::Xforward {
+            return Ok(());
+        }
+        let Some(supported) = self.upstream_caps.params("XFORWARD").map(str::to_owned) else {
+            return Err(UpstreamError::IdentityUnsupported("XFORWARD"));
+        };
+        let command = xforward_command(&self.facts(self.helo.as_deref()), &supported);
+        let reply = self
+            .upstream
+            .line(command.as_bytes(), Stage::Identity)
+            .await?;
+        if !reply.is_positive() {
+            return Err(UpstreamError::Unexpected {
+                stage: Stage::Identity,
+                reply,
+            });
+        }
+        Ok(())
+    }
+
+    /// Header lines doorman prepends to a relayed message.
+    pub(super) fn added_headers(&self) -> String {
+        if self.config.upstream.client_identity != ClientIdentity::None {
+            return String::new();
+        }
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        received_header(
+            &self.facts(self.helo.as_deref()),
+            self.config.hostname.as_str(),
+            &self.id,
+            &date,
+        )
+    }
+
+    /// The client's IP, for policy decisions.
+    #[allow(dead_code)]
+    pub(super) fn client_ip(&self) -> IpAddr {
+        self.client.peer.ip()
+    }
+}

@@ -1,0 +1,173 @@
+//! Session start-up: the TLS handshake on an implicit-TLS listener, the
+//! upstream connection (with a PROXY header when that is the identity mode,
+//! and STARTTLS toward the upstream when configured), and the greeting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::connection::Connection;
+use super::transaction::Transaction;
+use super::{Envelope, Session};
+use crate::config::{ClientIdentity, ListenerTls, UpstreamTlsMode};
+use crate::metrics::{TlsLabels, metrics};
+use crate::policy::banner;
+use crate::replies;
+use crate::state::Shared;
+use crate::tls::ClientStream;
+use crate::upstream::identity::proxy_header;
+use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::wire::Capabilities;
+use crate::wire::ehlo::{Advertised, EhloPolicy};
+
+/// Where a client connection came from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientInfo {
+    /// The real client (from the PROXY header when the listener takes one).
+    pub(crate) peer: SocketAddr,
+    /// The address the client connected to.
+    pub(crate) local: SocketAddr,
+    /// The listener's TLS mode.
+    pub(crate) tls: ListenerTls,
+}
+
+/// Serves one client connection from greeting to close. `initial` holds
+/// bytes already read after a PROXY header.
+pub(crate) async fn serve(
+    stream: ClientStream,
+    initial: BytesMut,
+    client: ClientInfo,
+    id: String,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    let config = shared.config.clone();
+    let mut conn = Connection::new(stream, initial);
+    if client.tls == ListenerTls::Implicit {
+        let Some(acceptor) = shared.tls.as_ref() else {
+            return;
+        };
+        let handshake =
+            tokio::time::timeout(config.limits.idle_timeout.0, conn.start_tls(acceptor)).await;
+        let ok = matches!(handshake, Ok(Ok(_)));
+        let result = if ok { "ok" } else { "failed" };
+        metrics()
+            .tls_handshakes
+            .get_or_create(&TlsLabels {
+                side: "client_implicit",
+                result,
+            })
+            .inc();
+        if !ok {
+            debug!("implicit TLS handshake failed");
+            return;
+        }
+    }
+    let host = config.hostname.as_str();
+    let upstream = match connect_upstream(&shared, client).await {
+        Ok((upstream, greeting)) => {
+            conn.queue(&banner::greeting(
+                config.banner.mode,
+                config.banner.template(),
+                host,
+                &greeting,
+            ));
+            upstream
+        }
+        Err(e) => {
+            warn!(error = %e, stage = %e.stage(), "upstream unavailable");
+            metrics().upstream_error(e.stage().as_str(), e.kind());
+            conn.queue(&replies::service_unavailable(host));
+            conn.close().await;
+            return;
+        }
+    };
+    debug!(peer = %client.peer, "session started");
+    let max_message_size = config.limits.max_message_size.as_u64();
+    let session = Session {
+        conn,
+        upstream,
+        ehlo_policy: EhloPolicy {
+            max_message_size,
+            auth: config.auth.allow_plaintext,
+            starttls: false,
+            pass_keywords: config.ehlo.pass_keywords.clone(),
+            no_soliciting: config.ehlo.no_soliciting.clone(),
+        },
+        shared,
+        config,
+        id,
+        envelope: Envelope::default(),
+        client,
+        upstream_caps: Capabilities::default(),
+        identity_sent: false,
+        esmtp: false,
+        helo: None,
+        advertised: Advertised {
+            size: max_message_size,
+            keywords: Vec::new(),
+        },
+        txn: Transaction::default(),
+        errors: 0,
+        authenticated: false,
+        delivered: 0,
+    };
+    session.run(shutdown).await;
+}
+
+/// Connects to the upstream: PROXY header, greeting (must be 220), STARTTLS.
+async fn connect_upstream(
+    shared: &Shared,
+    client: ClientInfo,
+) -> Result<(UpstreamClient, crate::wire::Reply), UpstreamError> {
+    let config = &shared.config;
+    let preamble = match config.upstream.client_identity {
+        ClientIdentity::ProxyV1 => Some(proxy_header(false, client.peer, client.local)),
+        ClientIdentity::ProxyV2 => Some(proxy_header(true, client.peer, client.local)),
+        _ => None,
+    }
+    .transpose()
+    .map_err(|e| UpstreamError::Io {
+        stage: crate::upstream::Stage::Connect,
+        source: e,
+    })?;
+    let (mut upstream, greeting) =
+        UpstreamClient::connect(&config.upstream, preamble.as_deref()).await?;
+    if greeting.code() != 220 {
+        upstream.quit().await;
+        return Err(UpstreamError::Unexpected {
+            stage: crate::upstream::Stage::Greeting,
+            reply: greeting,
+        });
+    }
+    if let Some(tls) = &shared.upstream_tls {
+        let result = upstream.starttls(config.hostname.as_str(), tls).await;
+        let label = if matches!(result, Ok(true)) {
+            "ok"
+        } else {
+            "failed"
+        };
+        if !matches!(result, Ok(false)) {
+            metrics()
+                .tls_handshakes
+                .get_or_create(&TlsLabels {
+                    side: "upstream",
+                    result: label,
+                })
+                .inc();
+        }
+        match result? {
+            false if config.upstream.tls == UpstreamTlsMode::Required => {
+                return Err(UpstreamError::TlsUnavailable);
+            }
+            false => warn!(
+                "upstream does not offer STARTTLS; continuing in plaintext (upstream.tls: opportunistic)"
+            ),
+            true => {}
+        }
+    }
+    Ok((upstream, greeting))
+}
