@@ -55,22 +55,13 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(AdminState { shared, ready });
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-    {
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
         warn!(error = %e, "admin endpoint failed");
     }
 }
 
 async fn metrics_page() -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        metrics().encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics().encode())
 }
 
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
@@ -87,14 +78,8 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
         }
         Ok((client, greeting)) => {
             client.close_quietly().await;
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("upstream greeted with {}\n", greeting.code()),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, format!("upstream greeted with {}\n", greeting.code()))
         }
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("upstream unreachable: {e}\n"),
-        ),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("upstream unreachable: {e}\n")),
     }
 }

@@ -34,21 +34,11 @@ pub enum ConfigError {
     /// A syntax error, unknown key or bad value (`line` 0: position unknown,
     /// for checks that span keys).
     #[error("{}{key}: {message}", position(file, *line, *column))]
-    Invalid {
-        file: PathBuf,
-        line: u64,
-        column: u64,
-        key: String,
-        message: String,
-    },
+    Invalid { file: PathBuf, line: u64, column: u64, key: String, message: String },
 }
 
 fn position(file: &Path, line: u64, column: u64) -> String {
-    if line == 0 {
-        format!("{}: ", file.display())
-    } else {
-        format!("{}:{line}:{column}: ", file.display())
-    }
+    if line == 0 { format!("{}: ", file.display()) } else { format!("{}:{line}:{column}: ", file.display()) }
 }
 
 impl Config {
@@ -57,10 +47,8 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the file, position and key.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_owned(), source })?;
         Self::from_yaml(&text, path)
     }
 
@@ -84,13 +72,7 @@ impl Config {
                 .split_once(": ")
                 .filter(|(pos, _)| pos.starts_with("line "))
                 .map_or(message.clone(), |(_, reason)| reason.to_owned());
-            ConfigError::Invalid {
-                file: file.to_owned(),
-                line,
-                column,
-                key: key.clone(),
-                message,
-            }
+            ConfigError::Invalid { file: file.to_owned(), line, column, key: key.clone(), message }
         })?;
         config.validate(file)?;
         Ok(config)
@@ -120,14 +102,12 @@ impl Config {
             }
         }
         if let Some(text) = &self.banner.text {
-            banner::validate_template(&text.value, self.hostname.as_str()).map_err(|message| {
-                ConfigError::Invalid {
-                    file: file.to_owned(),
-                    line: text.referenced.line(),
-                    column: text.referenced.column(),
-                    key: "banner.text".into(),
-                    message,
-                }
+            banner::validate_template(&text.value, self.hostname.as_str()).map_err(|message| ConfigError::Invalid {
+                file: file.to_owned(),
+                line: text.referenced.line(),
+                column: text.referenced.column(),
+                key: "banner.text".into(),
+                message,
             })?;
         }
         Ok(())
@@ -136,11 +116,7 @@ impl Config {
     /// Warnings for a valid but risky configuration, logged at load.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let lines = self
-            .banner
-            .text
-            .as_ref()
-            .map_or(1, |t| banner::template_lines(&t.value).count());
+        let lines = self.banner.text.as_ref().map_or(1, |t| banner::template_lines(&t.value).count());
         if self.banner.mode == BannerMode::Text && lines > 3 {
             out.push(format!(
                 "banner.text has {lines} lines: multi-line greetings break some real clients \
@@ -156,9 +132,7 @@ impl Config {
             );
         }
         if self.banner.mode != BannerMode::Text && self.banner.text.is_some() {
-            out.push(
-                "banner.text is set but banner.mode is not `text`: the text is not used".into(),
-            );
+            out.push("banner.text is set but banner.mode is not `text`: the text is not used".into());
         }
         out
     }

@@ -16,8 +16,7 @@ pub fn init(log: &Log) -> Result<(), String> {
         Ok(f) if !f.is_empty() => f,
         _ => log.level.clone(),
     };
-    let filter =
-        EnvFilter::try_new(&filter).map_err(|e| format!("invalid log filter {filter:?}: {e}"))?;
+    let filter = EnvFilter::try_new(&filter).map_err(|e| format!("invalid log filter {filter:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -17,11 +17,7 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_START: u8 = 1;
 
 #[derive(Parser)]
-#[command(
-    name = "doorman",
-    version,
-    about = "SMTP proxy/filter in front of an existing MTA"
-)]
+#[command(name = "doorman", version, about = "SMTP proxy/filter in front of an existing MTA")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -90,10 +86,7 @@ fn run(path: &std::path::Path) -> ExitCode {
     for w in config.warnings() {
         warn!("{w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the runtime");
@@ -125,27 +118,19 @@ async fn on_reload(path: PathBuf, reloader: Reloader) {
     #[allow(clippy::expect_used)] // startup: without the handler SIGHUP would kill the process
     let mut hup = signal(SignalKind::hangup()).expect("failed to register SIGHUP handler");
     while hup.recv().await.is_some() {
-        let result = Config::load(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|c| {
-                for w in c.warnings() {
-                    warn!("{w}");
-                }
-                reloader.reload(c)
-            });
+        let result = Config::load(&path).map_err(|e| e.to_string()).and_then(|c| {
+            for w in c.warnings() {
+                warn!("{w}");
+            }
+            reloader.reload(c)
+        });
         match result {
             Ok(()) => {
-                metrics()
-                    .reloads
-                    .get_or_create(&ConnectionLabels { result: "ok" })
-                    .inc();
+                metrics().reloads.get_or_create(&ConnectionLabels { result: "ok" }).inc();
                 info!(config = %path.display(), "configuration reloaded; new sessions use it");
             }
             Err(e) => {
-                metrics()
-                    .reloads
-                    .get_or_create(&ConnectionLabels { result: "refused" })
-                    .inc();
+                metrics().reloads.get_or_create(&ConnectionLabels { result: "refused" }).inc();
                 error!(error = %e, "reload refused; the running configuration stays");
             }
         }

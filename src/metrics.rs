@@ -126,56 +126,20 @@ impl Metrics {
             reloads: Family::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "doorman_connections",
-            "Client connections by result",
-            m.connections.clone(),
-        );
-        registry.register(
-            "doorman_active_sessions",
-            "Client sessions in progress",
-            m.active_sessions.clone(),
-        );
-        registry.register(
-            "doorman_messages",
-            "Message transactions by outcome",
-            m.messages.clone(),
-        );
-        registry.register(
-            "doorman_rejections",
-            "Replies refusing a client command, by reason",
-            m.rejections.clone(),
-        );
+        registry.register("doorman_connections", "Client connections by result", m.connections.clone());
+        registry.register("doorman_active_sessions", "Client sessions in progress", m.active_sessions.clone());
+        registry.register("doorman_messages", "Message transactions by outcome", m.messages.clone());
+        registry.register("doorman_rejections", "Replies refusing a client command, by reason", m.rejections.clone());
         registry.register(
             "doorman_helo_rule",
             "HELO/EHLO and client rules that fired, by action",
             m.helo_rules.clone(),
         );
-        registry.register(
-            "doorman_scan_duration_seconds",
-            "Scanner latency per message",
-            m.scan_duration.clone(),
-        );
-        registry.register(
-            "doorman_scan_results",
-            "Scanner results by outcome",
-            m.scan_results.clone(),
-        );
-        registry.register(
-            "doorman_upstream_errors",
-            "Upstream failures by stage and kind",
-            m.upstream_errors.clone(),
-        );
-        registry.register(
-            "doorman_tls_handshakes",
-            "TLS handshakes by side and result",
-            m.tls_handshakes.clone(),
-        );
-        registry.register(
-            "doorman_config_reloads",
-            "Configuration reloads (SIGHUP) by result",
-            m.reloads.clone(),
-        );
+        registry.register("doorman_scan_duration_seconds", "Scanner latency per message", m.scan_duration.clone());
+        registry.register("doorman_scan_results", "Scanner results by outcome", m.scan_results.clone());
+        registry.register("doorman_upstream_errors", "Upstream failures by stage and kind", m.upstream_errors.clone());
+        registry.register("doorman_tls_handshakes", "TLS handshakes by side and result", m.tls_handshakes.clone());
+        registry.register("doorman_config_reloads", "Configuration reloads (SIGHUP) by result", m.reloads.clone());
         registry.register(
             "doorman_build",
             "Build information",
@@ -194,30 +158,22 @@ impl Metrics {
 
     /// Counts a refused client command.
     pub fn reject(&self, reason: &'static str) {
-        self.rejections
-            .get_or_create(&RejectionLabels { reason })
-            .inc();
+        self.rejections.get_or_create(&RejectionLabels { reason }).inc();
     }
 
     /// Counts a message transaction's outcome.
     pub fn message(&self, outcome: &'static str) {
-        self.messages
-            .get_or_create(&MessageLabels { outcome })
-            .inc();
+        self.messages.get_or_create(&MessageLabels { outcome }).inc();
     }
 
     /// Counts an upstream failure.
     pub fn upstream_error(&self, stage: &'static str, kind: &'static str) {
-        self.upstream_errors
-            .get_or_create(&UpstreamErrorLabels { stage, kind })
-            .inc();
+        self.upstream_errors.get_or_create(&UpstreamErrorLabels { stage, kind }).inc();
     }
 
     /// Counts a connection.
     pub fn connection(&self, result: &'static str) {
-        self.connections
-            .get_or_create(&ConnectionLabels { result })
-            .inc();
+        self.connections.get_or_create(&ConnectionLabels { result }).inc();
     }
 }
 
@@ -238,9 +194,7 @@ mod tests {
         m.message("relayed");
         m.reject("syntax");
         m.upstream_error("mail", "closed");
-        m.scan_duration
-            .get_or_create(&ScannerLabels { scanner: "clamav" })
-            .observe(0.01);
+        m.scan_duration.get_or_create(&ScannerLabels { scanner: "clamav" }).observe(0.01);
         let text = m.encode();
         for name in [
             "doorman_connections_total{result=\"accepted\"}",
@@ -253,10 +207,7 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
-        for line in text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-        {
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
             assert!(line.starts_with("doorman_"), "{line}");
         }
     }

@@ -8,18 +8,12 @@ use crate::wire::params::ParamError;
 
 /// The upstream cannot be reached: the client should retry later.
 pub fn service_unavailable(host: &str) -> Reply {
-    Reply::new(
-        421,
-        format!("4.3.0 {host} Service not available, try again later"),
-    )
+    Reply::new(421, format!("4.3.0 {host} Service not available, try again later"))
 }
 
 /// The upstream failed mid-session (closed, timed out, spoke garbage).
 pub fn upstream_failed(host: &str) -> Reply {
-    Reply::new(
-        421,
-        format!("4.4.2 {host} Error: upstream connection failed, try again later"),
-    )
+    Reply::new(421, format!("4.4.2 {host} Error: upstream connection failed, try again later"))
 }
 
 /// The client was silent for the idle timeout.
@@ -34,34 +28,22 @@ pub fn too_many_errors(host: &str) -> Reply {
 
 /// The connection limit is reached.
 pub fn too_many_connections(host: &str) -> Reply {
-    Reply::new(
-        421,
-        format!("4.7.0 {host} Error: too many connections, try again later"),
-    )
+    Reply::new(421, format!("4.7.0 {host} Error: too many connections, try again later"))
 }
 
 /// This client IP has too many connections open.
 pub fn too_many_connections_from(host: &str, ip: std::net::IpAddr) -> Reply {
-    Reply::new(
-        421,
-        format!("4.7.0 {host} Error: too many connections from {ip}"),
-    )
+    Reply::new(421, format!("4.7.0 {host} Error: too many connections from {ip}"))
 }
 
 /// The session lasted longer than `limits.session_timeout`.
 pub fn session_too_long(host: &str) -> Reply {
-    Reply::new(
-        421,
-        format!("4.4.2 {host} Error: session time limit exceeded"),
-    )
+    Reply::new(421, format!("4.4.2 {host} Error: session time limit exceeded"))
 }
 
 /// doorman is shutting down; the session was idle.
 pub fn shutting_down(host: &str) -> Reply {
-    Reply::new(
-        421,
-        format!("4.3.2 {host} Service shutting down, try again later"),
-    )
+    Reply::new(421, format!("4.3.2 {host} Service shutting down, try again later"))
 }
 
 /// Reply to QUIT.
@@ -81,10 +63,7 @@ pub fn ok() -> Reply {
 
 /// Local reply to VRFY: neither confirms nor denies (RFC 5321 §3.5.3).
 pub fn vrfy() -> Reply {
-    Reply::new(
-        252,
-        "2.5.2 Cannot VRFY user, but will accept message and attempt delivery",
-    )
+    Reply::new(252, "2.5.2 Cannot VRFY user, but will accept message and attempt delivery")
 }
 
 /// Local reply to EXPN.
@@ -145,18 +124,12 @@ pub fn message_too_big() -> Reply {
 
 /// A message text line exceeded 1000 octets.
 pub fn line_too_long() -> Reply {
-    Reply::new(
-        552,
-        "5.3.4 Error: message line longer than 1000 octets (RFC 5321 4.5.3.1.6)",
-    )
+    Reply::new(552, "5.3.4 Error: message line longer than 1000 octets (RFC 5321 4.5.3.1.6)")
 }
 
 /// Bare CR, bare LF or NUL in a message under the `reject` policy.
 pub fn bare_line_endings() -> Reply {
-    Reply::new(
-        550,
-        "5.6.0 Error: message contains bare CR, bare LF or NUL; lines must end in CRLF (RFC 5321 2.3.8)",
-    )
+    Reply::new(550, "5.6.0 Error: message contains bare CR, bare LF or NUL; lines must end in CRLF (RFC 5321 2.3.8)")
 }
 
 /// The spool could not be written (disk full): the client retries later.
@@ -166,10 +139,7 @@ pub fn spool_failed() -> Reply {
 
 /// A command line ending in bare LF under the `reject` policy.
 pub fn bare_lf_command() -> Reply {
-    Reply::new(
-        500,
-        "5.5.2 Error: bare <LF> received; commands must end in CRLF",
-    )
+    Reply::new(500, "5.5.2 Error: bare <LF> received; commands must end in CRLF")
 }
 
 /// AUTH when it is not offered on this connection.
@@ -202,6 +172,11 @@ pub fn tls_required() -> Reply {
     Reply::new(530, "5.7.0 Must issue a STARTTLS command first")
 }
 
+/// MAIL after STARTTLS without a new EHLO.
+pub fn ehlo_after_starttls() -> Reply {
+    Reply::new(503, "5.5.1 Error: send EHLO first; the session was reset by STARTTLS")
+}
+
 /// STARTTLS after a successful AUTH.
 pub fn starttls_after_auth() -> Reply {
     Reply::new(503, "5.5.1 Error: STARTTLS is not allowed after AUTH")
@@ -222,9 +197,7 @@ pub fn command_error(e: &CommandError) -> Reply {
     match e {
         CommandError::LineTooLong => Reply::new(500, "5.5.2 Error: command line too long"),
         CommandError::BadBytes => Reply::new(500, "5.5.2 Error: NUL or bare CR in command"),
-        CommandError::NotAscii => {
-            Reply::new(500, "5.5.2 Error: bad UTF-8 syntax or 8-bit characters")
-        }
+        CommandError::NotAscii => Reply::new(500, "5.5.2 Error: bad UTF-8 syntax or 8-bit characters"),
         CommandError::Unknown => Reply::new(500, "5.5.2 Error: command not recognized"),
         CommandError::NotImplemented => Reply::new(502, "5.5.1 Error: command not implemented"),
         CommandError::Chunking => Reply::new(521, "5.5.1 Error: BDAT not implemented; closing"),
@@ -250,9 +223,5 @@ pub fn param_error(e: &ParamError) -> Reply {
 /// parsed strictly and is re-encoded), except 421, which closes the upstream
 /// and names the upstream host: the client gets doorman's own 421 instead.
 pub fn relayed(upstream: Reply, host: &str) -> Reply {
-    if upstream.code() == 421 {
-        service_unavailable(host)
-    } else {
-        upstream
-    }
+    if upstream.code() == 421 { service_unavailable(host) } else { upstream }
 }

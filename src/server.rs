@@ -54,18 +54,9 @@ impl Reloader {
     pub fn reload(&self, config: Config) -> Result<(), String> {
         let old = self.shared.load();
         let restart_only = [
-            (
-                "listen",
-                format!("{:?}", old.config.listen) != format!("{:?}", config.listen),
-            ),
-            (
-                "admin.address",
-                old.config.admin.address != config.admin.address,
-            ),
-            (
-                "limits.max_connections",
-                old.config.limits.max_connections != config.limits.max_connections,
-            ),
+            ("listen", format!("{:?}", old.config.listen) != format!("{:?}", config.listen)),
+            ("admin.address", old.config.admin.address != config.admin.address),
+            ("limits.max_connections", old.config.limits.max_connections != config.limits.max_connections),
         ];
         for (key, changed) in restart_only {
             if changed {
@@ -103,10 +94,7 @@ impl Server {
 
     /// The bound client addresses (port 0 resolved), for tests and logs.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// The bound admin address, if the endpoint is on.
@@ -116,9 +104,7 @@ impl Server {
 
     /// A handle to reload the configuration while running.
     pub fn reloader(&self) -> Reloader {
-        Reloader {
-            shared: self.shared.clone(),
-        }
+        Reloader { shared: self.shared.clone() }
     }
 
     /// Serves until `shutdown` is cancelled, then waits up to the grace period
@@ -126,22 +112,14 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         let max = self.shared.load().config.limits.max_connections;
-        let limits = Arc::new(Limits {
-            global: Semaphore::new(max),
-            per_ip: Arc::new(PerIp::default()),
-        });
+        let limits = Arc::new(Limits { global: Semaphore::new(max), per_ip: Arc::new(PerIp::default()) });
         let ids = Arc::new(AtomicU64::new(0));
         let admin_stop = CancellationToken::new();
         if let Some(listener) = self.admin {
             if let Ok(addr) = listener.local_addr() {
                 info!(%addr, "admin endpoint listening");
             }
-            tokio::spawn(admin::serve(
-                listener,
-                self.shared.clone(),
-                self.ready.clone(),
-                admin_stop.clone(),
-            ));
+            tokio::spawn(admin::serve(listener, self.shared.clone(), self.ready.clone(), admin_stop.clone()));
         }
         for (index, listener) in self.listeners.into_iter().enumerate() {
             if let Ok(addr) = listener.local_addr() {
@@ -162,24 +140,16 @@ impl Server {
         self.ready.shutting_down();
         tracker.close();
         let grace = self.shared.load().config.shutdown.grace_period.0;
-        info!(
-            ?grace,
-            "shutting down: no new connections; waiting for sessions"
-        );
+        info!(?grace, "shutting down: no new connections; waiting for sessions");
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            warn!(
-                ?grace,
-                "sessions still open at the end of the grace period; exiting"
-            );
+            warn!(?grace, "sessions still open at the end of the grace period; exiting");
         }
         admin_stop.cancel();
     }
 }
 
 async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    TcpListener::bind(addr).await.map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
 /// The connection limits shared by all listeners.
@@ -234,14 +204,7 @@ impl AcceptLoop {
                 };
                 let (peer, initial) = if listener.proxy_protocol {
                     let timeout = config.limits.idle_timeout.0.min(Duration::from_secs(10));
-                    match inbound::read_proxy_header(
-                        &mut stream,
-                        tcp_peer,
-                        &listener.trusted_proxies,
-                        timeout,
-                    )
-                    .await
-                    {
+                    match inbound::read_proxy_header(&mut stream, tcp_peer, &listener.trusted_proxies, timeout).await {
                         Ok((client, rest)) => (client.unwrap_or(tcp_peer), rest),
                         Err(e) => {
                             warn!(proxy = %tcp_peer, error = %e, "PROXY header refused; closing");
@@ -262,10 +225,7 @@ impl AcceptLoop {
                 let host = config.hostname.as_str();
                 let refusal = match (&permit, &slot) {
                     (Err(_), _) => Some(("refused_limit", replies::too_many_connections(host))),
-                    (_, None) => Some((
-                        "refused_per_ip",
-                        replies::too_many_connections_from(host, peer.ip()),
-                    )),
+                    (_, None) => Some(("refused_per_ip", replies::too_many_connections_from(host, peer.ip()))),
                     _ => None,
                 };
                 if let Some((result, reply)) = refusal {
@@ -275,22 +235,10 @@ impl AcceptLoop {
                     return;
                 }
                 let local = stream.local_addr().unwrap_or(tcp_peer);
-                let client = ClientInfo {
-                    peer,
-                    local,
-                    tls: listener.tls_mode(config.tls.is_some()),
-                };
+                let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
                 metrics().connection("accepted");
                 metrics().active_sessions.inc();
-                session::serve(
-                    MaybeTls::Plain(stream),
-                    initial,
-                    client,
-                    id,
-                    shared.clone(),
-                    shutdown,
-                )
-                .await;
+                session::serve(MaybeTls::Plain(stream), initial, client, id, shared.clone(), shutdown).await;
                 metrics().active_sessions.dec();
                 drop((permit, slot));
             }

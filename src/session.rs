@@ -73,6 +73,8 @@ struct Session {
     identity_sent: bool,
     /// The client said EHLO (not HELO).
     esmtp: bool,
+    /// STARTTLS reset the session and no EHLO came since (RFC 3207 §4.2).
+    needs_ehlo: bool,
     ehlo_policy: EhloPolicy,
     /// The HELO/EHLO argument, once the upstream accepted it.
     helo: Option<String>,
@@ -115,11 +117,7 @@ impl Session {
             }
         }
         self.conn.close().await;
-        info!(
-            delivered = self.delivered,
-            errors = self.errors,
-            "session closed"
-        );
+        info!(delivered = self.delivered, errors = self.errors, "session closed");
         if !matches!(outcome, Err(SessionError::Upstream(_))) {
             self.upstream.quit().await;
         }
@@ -181,9 +179,7 @@ impl Session {
             }
             Input::Line(line) => line,
         };
-        if line.bare_lf
-            && self.config.data.bare_line_endings == crate::wire::LineEndingPolicy::Reject
-        {
+        if line.bare_lf && self.config.data.bare_line_endings == crate::wire::LineEndingPolicy::Reject {
             return Ok(self.protocol_error("bare_lf", replies::bare_lf_command()));
         }
         match Command::parse(&line.bytes) {

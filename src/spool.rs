@@ -29,13 +29,7 @@ pub struct Spool {
 impl Spool {
     /// An empty spool keeping up to `memory_limit` bytes in memory.
     pub fn new(memory_limit: usize, dir: Option<PathBuf>) -> Self {
-        Self {
-            pending: Vec::new(),
-            file: None,
-            len: 0,
-            memory_limit,
-            dir,
-        }
+        Self { pending: Vec::new(), file: None, len: 0, memory_limit, dir }
     }
 
     /// The buffer new content is appended to; call [`Spool::commit`] after.
@@ -111,12 +105,7 @@ impl Spool {
             file.seek(SeekFrom::Start(0)).await?;
         }
         let remaining = self.len;
-        Ok(SpoolReader {
-            spool: self,
-            remaining,
-            pending_done: false,
-            chunk: Vec::new(),
-        })
+        Ok(SpoolReader { spool: self, remaining, pending_done: false, chunk: Vec::new() })
     }
 }
 

@@ -22,9 +22,7 @@ pub struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("tls", &self.tls.is_some())
-            .finish_non_exhaustive()
+        f.debug_struct("Shared").field("tls", &self.tls.is_some()).finish_non_exhaustive()
     }
 }
 
@@ -36,10 +34,6 @@ impl Shared {
     pub fn new(config: Config) -> Result<Self, String> {
         let tls = config.tls.as_ref().map(tls::server_acceptor).transpose()?;
         let upstream_tls = tls::upstream_connector(&config.upstream)?;
-        Ok(Self {
-            config: Arc::new(config),
-            tls,
-            upstream_tls,
-        })
+        Ok(Self { config: Arc::new(config), tls, upstream_tls })
     }
 }

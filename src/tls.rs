@@ -23,12 +23,8 @@ use crate::config;
 /// A file is missing or holds no usable certificate or key; the message names it.
 pub fn server_acceptor(files: &config::TlsFiles) -> Result<TlsAcceptor, String> {
     let certs = read_certs(&files.certificate)?;
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
-        format!(
-            "tls.key {}: no usable private key ({e})",
-            files.key.display()
-        )
-    })?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| format!("tls.key {}: no usable private key ({e})", files.key.display()))?;
     let config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
@@ -57,9 +53,7 @@ pub struct UpstreamTls {
 
 impl std::fmt::Debug for UpstreamTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamTls")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        f.debug_struct("UpstreamTls").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -75,9 +69,7 @@ pub fn upstream_connector(upstream: &config::Upstream) -> Result<Option<Upstream
     match &upstream.tls_ca_file {
         Some(path) => {
             for cert in read_certs(path)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("upstream.tls_ca_file {}: {e}", path.display()))?;
+                roots.add(cert).map_err(|e| format!("upstream.tls_ca_file {}: {e}", path.display()))?;
             }
         }
         None => {
@@ -92,17 +84,10 @@ pub fn upstream_connector(upstream: &config::Upstream) -> Result<Option<Upstream
         None => upstream
             .address
             .rsplit_once(':')
-            .map_or(upstream.address.clone(), |(h, _)| {
-                h.trim_start_matches('[').trim_end_matches(']').to_owned()
-            }),
+            .map_or(upstream.address.clone(), |(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_owned()),
     };
     let name = ServerName::try_from(host.clone())
         .map_err(|e| format!("upstream.tls_name {host:?} is not a DNS name or IP address: {e}"))?;
-    let config = ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Some(UpstreamTls {
-        connector: TlsConnector::from(Arc::new(config)),
-        name,
-    }))
+    let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    Ok(Some(UpstreamTls { connector: TlsConnector::from(Arc::new(config)), name }))
 }

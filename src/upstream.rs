@@ -46,22 +46,13 @@ impl UpstreamClient {
     ///
     /// # Errors
     /// Connection refused, timeout, or a malformed greeting.
-    pub async fn connect(
-        cfg: &config::Upstream,
-        preamble: Option<&[u8]>,
-    ) -> Result<(Self, Reply), UpstreamError> {
+    pub async fn connect(cfg: &config::Upstream, preamble: Option<&[u8]>) -> Result<(Self, Reply), UpstreamError> {
         let after = cfg.connect_timeout.0;
         let attempt = async {
             let tcp = TcpStream::connect(cfg.address.as_str())
                 .await
-                .map_err(|source| UpstreamError::Connect {
-                    addr: cfg.address.clone(),
-                    source,
-                })?;
-            tcp.set_nodelay(true).map_err(|source| UpstreamError::Io {
-                stage: Stage::Connect,
-                source,
-            })?;
+                .map_err(|source| UpstreamError::Connect { addr: cfg.address.clone(), source })?;
+            tcp.set_nodelay(true).map_err(|source| UpstreamError::Io { stage: Stage::Connect, source })?;
             let mut client = Self {
                 stream: MaybeTls::Plain(tcp),
                 read_buf: BytesMut::with_capacity(4096),
@@ -78,10 +69,7 @@ impl UpstreamClient {
         };
         tokio::time::timeout(after, attempt)
             .await
-            .map_err(|_| UpstreamError::ConnectTimeout {
-                addr: cfg.address.clone(),
-                after,
-            })?
+            .map_err(|_| UpstreamError::ConnectTimeout { addr: cfg.address.clone(), after })?
     }
 
     /// Says EHLO with doorman's own name and returns the upstream's extensions.
@@ -89,19 +77,9 @@ impl UpstreamClient {
     /// # Errors
     /// Transport failures, or a refused EHLO.
     pub async fn ehlo(&mut self, hostname: &str) -> Result<Capabilities, UpstreamError> {
-        let reply = self
-            .command(
-                &Command::Ehlo {
-                    domain: hostname.to_owned(),
-                },
-                Stage::Helo,
-            )
-            .await?;
+        let reply = self.command(&Command::Ehlo { domain: hostname.to_owned() }, Stage::Helo).await?;
         if !reply.is_positive() {
-            return Err(UpstreamError::Unexpected {
-                stage: Stage::Helo,
-                reply,
-            });
+            return Err(UpstreamError::Unexpected { stage: Stage::Helo, reply });
         }
         Ok(Capabilities::from_ehlo(&reply))
     }
@@ -114,39 +92,23 @@ impl UpstreamClient {
     /// # Errors
     /// Transport failures, a refused STARTTLS, injected bytes, or a failed
     /// handshake (including certificate verification).
-    pub async fn starttls(
-        &mut self,
-        hostname: &str,
-        tls: &UpstreamTls,
-    ) -> Result<bool, UpstreamError> {
+    pub async fn starttls(&mut self, hostname: &str, tls: &UpstreamTls) -> Result<bool, UpstreamError> {
         if !self.ehlo(hostname).await?.has("STARTTLS") {
             return Ok(false);
         }
         let reply = self.command(&Command::StartTls, Stage::StartTls).await?;
         if reply.code() != 220 {
-            return Err(UpstreamError::Unexpected {
-                stage: Stage::StartTls,
-                reply,
-            });
+            return Err(UpstreamError::Unexpected { stage: Stage::StartTls, reply });
         }
         if !self.read_buf.is_empty() {
             return Err(UpstreamError::Injection);
         }
-        let tcp = self
-            .stream
-            .take_plain()
-            .map_err(|e| UpstreamError::io(Stage::StartTls, e))?;
+        let tcp = self.stream.take_plain().map_err(|e| UpstreamError::io(Stage::StartTls, e))?;
         let handshake = tls.connector.connect(tls.name.clone(), tcp);
         let tls_stream = tokio::time::timeout(self.reply_timeout, handshake)
             .await
-            .map_err(|_| UpstreamError::Timeout {
-                stage: Stage::StartTls,
-                after: self.reply_timeout,
-            })?
-            .map_err(|source| UpstreamError::Io {
-                stage: Stage::StartTls,
-                source,
-            })?;
+            .map_err(|_| UpstreamError::Timeout { stage: Stage::StartTls, after: self.reply_timeout })?
+            .map_err(|source| UpstreamError::Io { stage: Stage::StartTls, source })?;
         self.stream = MaybeTls::Tls(Box::new(tls_stream));
         Ok(true)
     }
@@ -187,20 +149,13 @@ impl UpstreamClient {
     /// # Errors
     /// Any transport failure, timeout or malformed reply; also a positive
     /// reply to DATA other than 354, which would make the content commands.
-    pub async fn deliver(
-        &mut self,
-        prefix: &[u8],
-        spool: &mut Spool,
-    ) -> Result<Delivery, UpstreamError> {
+    pub async fn deliver(&mut self, prefix: &[u8], spool: &mut Spool) -> Result<Delivery, UpstreamError> {
         let reply = self.command(&Command::Data, Stage::Data).await?;
         if reply.code() != 354 {
             return if reply.is_transient() || reply.code() >= 500 {
                 Ok(Delivery::DataRefused(reply))
             } else {
-                Err(UpstreamError::Unexpected {
-                    stage: Stage::Data,
-                    reply,
-                })
+                Err(UpstreamError::Unexpected { stage: Stage::Data, reply })
             };
         }
         let mut stuffer = DotStuffer::default();
@@ -209,26 +164,17 @@ impl UpstreamClient {
         let mut reader = spool.reader().await.map_err(UpstreamError::Spool)?;
         while let Some(chunk) = reader.next_chunk().await.map_err(UpstreamError::Spool)? {
             stuffer.stuff(chunk, &mut self.write_buf);
-            self.stream
-                .write_all(&self.write_buf)
-                .await
-                .map_err(|e| UpstreamError::io(Stage::Message, e))?;
+            self.stream.write_all(&self.write_buf).await.map_err(|e| UpstreamError::io(Stage::Message, e))?;
             self.write_buf.clear();
         }
         stuffer.finish(&mut self.write_buf);
         self.write_out(Stage::DataEnd).await?;
-        self.read_reply(Stage::DataEnd, self.data_timeout)
-            .await
-            .map(Delivery::Final)
+        self.read_reply(Stage::DataEnd, self.data_timeout).await.map(Delivery::Final)
     }
 
     /// Says QUIT and waits briefly for the reply; errors are irrelevant now.
     pub async fn quit(mut self) {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            self.command(&Command::Quit, Stage::Quit),
-        )
-        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.command(&Command::Quit, Stage::Quit)).await;
     }
 
     /// Says QUIT and closes without waiting for the reply (health probes).
@@ -246,10 +192,7 @@ impl UpstreamClient {
     }
 
     async fn write_out(&mut self, stage: Stage) -> Result<(), UpstreamError> {
-        self.stream
-            .write_all(&self.write_buf)
-            .await
-            .map_err(|source| UpstreamError::io(stage, source))
+        self.stream.write_all(&self.write_buf).await.map_err(|source| UpstreamError::io(stage, source))
     }
 
     async fn read_reply(&mut self, stage: Stage, after: Duration) -> Result<Reply, UpstreamError> {
@@ -260,16 +203,13 @@ impl UpstreamClient {
 
     async fn read_reply_untimed(&mut self, stage: Stage) -> Result<Reply, UpstreamError> {
         loop {
-            if let Some(reply) = ReplyParser::parse(&mut self.read_buf)
-                .map_err(|source| UpstreamError::Protocol { stage, source })?
+            if let Some(reply) =
+                ReplyParser::parse(&mut self.read_buf).map_err(|source| UpstreamError::Protocol { stage, source })?
             {
                 return Ok(reply);
             }
-            let n = self
-                .stream
-                .read_buf(&mut self.read_buf)
-                .await
-                .map_err(|source| UpstreamError::io(stage, source))?;
+            let n =
+                self.stream.read_buf(&mut self.read_buf).await.map_err(|source| UpstreamError::io(stage, source))?;
             if n == 0 {
                 return Err(UpstreamError::Closed { stage });
             }

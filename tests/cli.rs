@@ -21,52 +21,28 @@ fn repo() -> PathBuf {
 
 fn write_config(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     let path = dir.path().join("proxy.yaml");
-    std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .expect("write config");
+    std::fs::File::create(&path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write config");
     path
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
 }
 
 #[test]
 fn version() {
     let out = doorman().arg("--version").output().expect("run doorman");
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("doorman {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("doorman {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
 fn check_prints_the_effective_config() {
-    let out = doorman()
-        .args(["check", "--config"])
-        .arg(repo().join("proxy.yaml"))
-        .output()
-        .expect("run doorman");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = doorman().args(["check", "--config"]).arg(repo().join("proxy.yaml")).output().expect("run doorman");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    for expected in [
-        "hostname: mx.example.test",
-        "max_errors: 20",
-        "mode: rewrite",
-        "bare_line_endings: reject",
-    ] {
-        assert!(
-            text.contains(expected),
-            "{expected:?} missing from:\n{text}"
-        );
+    for expected in ["hostname: mx.example.test", "max_errors: 20", "mode: rewrite", "bare_line_endings: reject"] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
     }
 }
 
@@ -77,21 +53,14 @@ fn check_reports_file_line_column_and_key() {
         &dir,
         "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:2525\nupstream:\n  address: 127.0.0.1:25\nlimits:\n  max_mesage_size: 10MiB\n",
     );
-    let out = doorman()
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run doorman");
+    let out = doorman().args(["check", "--config"]).arg(&path).output().expect("run doorman");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let position = format!("{}:7:3: limits", path.display());
     assert!(err.contains(&position), "{position:?} missing from: {err}");
     assert!(err.contains("max_mesage_size"), "{err}");
 
-    let out = doorman()
-        .args(["check", "--config", "/nonexistent/proxy.yaml"])
-        .output()
-        .expect("run doorman");
+    let out = doorman().args(["check", "--config", "/nonexistent/proxy.yaml"]).output().expect("run doorman");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/proxy.yaml"));
 }
@@ -106,13 +75,9 @@ impl Drop for Running {
 }
 
 fn read_reply(stream: &mut TcpStream) -> String {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .expect("read reply");
+    BufReader::new(stream).read_line(&mut line).expect("read reply");
     line
 }
 
@@ -126,60 +91,32 @@ fn run_serves_until_sigterm() {
         free_port()
     );
     let path = write_config(&dir, &config);
-    let child = doorman()
-        .args(["run", "--config"])
-        .arg(&path)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = doorman().args(["run", "--config"]).arg(&path).stderr(Stdio::piped()).spawn().expect("spawn");
     let mut running = Running(child);
     let start = Instant::now();
     let mut stream = loop {
         match TcpStream::connect(("127.0.0.1", port)) {
             Ok(s) => break s,
-            Err(_) if start.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
+            Err(_) if start.elapsed() < Duration::from_secs(10) => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => panic!("doorman did not listen: {e}"),
         }
     };
-    assert_eq!(
-        read_reply(&mut stream),
-        "421 4.3.0 mx.example.test Service not available, try again later\r\n"
-    );
+    assert_eq!(read_reply(&mut stream), "421 4.3.0 mx.example.test Service not available, try again later\r\n");
     let pid = running.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
     let start = Instant::now();
     let status = loop {
         if let Some(status) = running.0.try_wait().expect("wait") {
             break status;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "doorman ignored SIGTERM"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "doorman ignored SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
     let mut log = String::new();
-    running
-        .0
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut log)
-        .expect("log");
+    running.0.stderr.take().expect("stderr").read_to_string(&mut log).expect("log");
     assert!(log.contains("graceful shutdown"), "{log}");
-    assert!(
-        !log.contains("\u{1b}["),
-        "ANSI colours in a non-terminal log"
-    );
+    assert!(!log.contains("\u{1b}["), "ANSI colours in a non-terminal log");
 }
 
 #[test]
@@ -193,16 +130,9 @@ fn run_fails_cleanly_when_the_port_is_taken() {
             "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: 127.0.0.1:25\n"
         ),
     );
-    let out = doorman()
-        .args(["run", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run doorman");
+    let out = doorman().args(["run", "--config"]).arg(&path).output().expect("run doorman");
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains(&format!("cannot listen on 127.0.0.1:{port}"))
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot listen on 127.0.0.1:{port}")));
 }
 
 /// The SMTP wire code is pure: no runtime, no sockets, no clocks.
@@ -213,29 +143,14 @@ fn wire_module_does_no_io() {
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).expect("src/wire").flatten() {
             let p = entry.path();
-            if p.is_dir() {
-                dirs.push(p)
-            } else {
-                files.push(p)
-            }
+            if p.is_dir() { dirs.push(p) } else { files.push(p) }
         }
     }
     assert!(files.len() > 5);
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read");
-        let code: String = text
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for banned in [
-            "tokio",
-            "std::net",
-            "std::fs",
-            "std::time",
-            "SystemTime",
-            "Instant",
-        ] {
+        let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        for banned in ["tokio", "std::net", "std::fs", "std::time", "SystemTime", "Instant"] {
             assert!(!code.contains(banned), "{} uses {banned}", f.display());
         }
     }

@@ -84,10 +84,7 @@ pub struct Admin {
 
 impl Default for Admin {
     fn default() -> Self {
-        Self {
-            address: None,
-            probe_timeout: default_probe_timeout(),
-        }
+        Self { address: None, probe_timeout: default_probe_timeout() }
     }
 }
 
@@ -107,9 +104,7 @@ pub struct Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Self {
-            grace_period: default_grace_period(),
-        }
+        Self { grace_period: default_grace_period() }
     }
 }
 
@@ -124,9 +119,7 @@ fn version_1() -> u32 {
 fn version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     match u32::deserialize(d)? {
         1 => Ok(1),
-        v => Err(serde::de::Error::custom(format!(
-            "unsupported version {v}; this doorman reads version 1"
-        ))),
+        v => Err(serde::de::Error::custom(format!("unsupported version {v}; this doorman reads version 1"))),
     }
 }
 
@@ -151,11 +144,7 @@ pub struct Listener {
 impl Listener {
     /// The TLS mode in effect, given whether a certificate is configured.
     pub fn tls_mode(&self, has_certificate: bool) -> ListenerTls {
-        self.tls.unwrap_or(if has_certificate {
-            ListenerTls::Starttls
-        } else {
-            ListenerTls::None
-        })
+        self.tls.unwrap_or(if has_certificate { ListenerTls::Starttls } else { ListenerTls::None })
     }
 }
 
@@ -281,9 +270,7 @@ pub struct Banner {
 impl Banner {
     /// The text template in effect.
     pub fn template(&self) -> &str {
-        self.text
-            .as_ref()
-            .map_or("{hostname} ESMTP", |t| t.value.as_str())
+        self.text.as_ref().map_or("{hostname} ESMTP", |t| t.value.as_str())
     }
 }
 
@@ -367,15 +354,11 @@ mod policy_name {
         })
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<LineEndingPolicy, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LineEndingPolicy, D::Error> {
         match String::deserialize(d)?.as_str() {
             "reject" => Ok(LineEndingPolicy::Reject),
             "normalize" => Ok(LineEndingPolicy::Normalize),
-            other => Err(de::Error::custom(format!(
-                "unknown policy {other:?}, expected reject or normalize"
-            ))),
+            other => Err(de::Error::custom(format!("unknown policy {other:?}, expected reject or normalize"))),
         }
     }
 }
@@ -395,10 +378,7 @@ pub struct Limits {
     pub max_connections: usize,
     /// Concurrent connections from one client IP; more get `421 4.7.0`
     /// (Postfix's smtpd_client_connection_count_limit is 50 too).
-    #[serde(
-        default = "default_max_connections_per_ip",
-        deserialize_with = "positive"
-    )]
+    #[serde(default = "default_max_connections_per_ip", deserialize_with = "positive")]
     pub max_connections_per_ip: usize,
     /// A client silent this long gets `421 4.4.2`.
     #[serde(default = "default_idle_timeout")]
@@ -483,11 +463,7 @@ pub struct Log {
 
 impl Default for Log {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Plain,
-            level: default_log_level(),
-            addresses: false,
-        }
+        Self { format: LogFormat::Plain, level: default_log_level(), addresses: false }
     }
 }
 

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::*;
 
-const MINIMAL: &str = "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:2525\nupstream:\n  address: 127.0.0.1:25\n";
+const MINIMAL: &str =
+    "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:2525\nupstream:\n  address: 127.0.0.1:25\n";
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::from_yaml(text, Path::new("test.yaml"))
@@ -13,13 +14,7 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 
 fn invalid(text: &str) -> (u64, u64, String, String) {
     match parse(text) {
-        Err(ConfigError::Invalid {
-            line,
-            column,
-            key,
-            message,
-            ..
-        }) => (line, column, key, message),
+        Err(ConfigError::Invalid { line, column, key, message, .. }) => (line, column, key, message),
         other => panic!("expected an error, got {other:?}"),
     }
 }
@@ -29,17 +24,10 @@ fn shipped_configs_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("proxy.yaml")];
     for dir in ["docker", "docs"] {
-        for entry in std::fs::read_dir(root.join(dir))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for entry in std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
             let p = entry.path();
             let text = std::fs::read_to_string(&p).unwrap_or_default();
-            if p.extension().is_some_and(|e| e == "yaml")
-                && text.contains("upstream:")
-                && text.contains("hostname:")
-            {
+            if p.extension().is_some_and(|e| e == "yaml") && text.contains("upstream:") && text.contains("hostname:") {
                 files.push(p);
             }
         }
@@ -56,10 +44,7 @@ fn defaults_fill_in() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.limits.max_message_size, bytesize::ByteSize::mib(25));
     assert_eq!(c.limits.max_recipients, 100);
-    assert_eq!(
-        c.upstream.connect_timeout,
-        Dur(std::time::Duration::from_secs(5))
-    );
+    assert_eq!(c.upstream.connect_timeout, Dur(std::time::Duration::from_secs(5)));
     assert_eq!(c.banner.mode, BannerMode::Rewrite);
     assert_eq!(c.banner.template(), "{hostname} ESMTP");
     // The effective config round-trips.
@@ -70,8 +55,7 @@ fn defaults_fill_in() {
 /// A typo anywhere is an error, not a silently ignored key.
 #[test]
 fn unknown_keys_are_refused_in_every_mapping() {
-    let full =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy.yaml")).unwrap();
+    let full = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy.yaml")).unwrap();
     let lines: Vec<&str> = full.lines().collect();
     let mut checked = 0;
     for (i, line) in lines.iter().enumerate() {
@@ -86,10 +70,7 @@ fn unknown_keys_are_refused_in_every_mapping() {
         let (line_no, _, key, message) = invalid(&broken.join("\n"));
         assert_eq!(line_no as usize, i + 1, "wrong line for {bogus:?}");
         assert!(message.contains("bogus_key_xyz"), "{message}");
-        assert!(
-            !key.is_empty() || indent.is_empty(),
-            "no key path for {bogus:?}"
-        );
+        assert!(!key.is_empty() || indent.is_empty(), "no key path for {bogus:?}");
         checked += 1;
     }
     assert!(checked > 20, "only {checked} mappings checked");
@@ -99,10 +80,7 @@ fn unknown_keys_are_refused_in_every_mapping() {
 fn errors_name_position_and_key() {
     let text = format!("{MINIMAL}limits:\n  max_recipients: many\n");
     let (line, column, key, _) = invalid(&text);
-    assert_eq!(
-        (line, column, key.as_str()),
-        (7, 19, "limits.max_recipients")
-    );
+    assert_eq!((line, column, key.as_str()), (7, 19, "limits.max_recipients"));
 
     let text = format!("{MINIMAL}limits:\n  idle_timeout: 5 parsecs\n");
     let (_, _, key, message) = invalid(&text);

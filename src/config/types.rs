@@ -12,11 +12,9 @@ pub struct Dur(pub Duration);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map(Dur).map_err(|e| {
-            de::Error::custom(format!(
-                "invalid duration {s:?} ({e}); write e.g. 5s, 300ms, 2m"
-            ))
-        })
+        humantime::parse_duration(&s)
+            .map(Dur)
+            .map_err(|e| de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. 5s, 300ms, 2m")))
     }
 }
 
@@ -43,11 +41,7 @@ impl Hostname {
     /// # Errors
     /// A message saying what is wrong.
     pub fn parse(s: &str) -> Result<Self, String> {
-        if is_domain(s) {
-            Ok(Self(s.to_ascii_lowercase()))
-        } else {
-            Err(format!("{s:?} is not a valid host name"))
-        }
+        if is_domain(s) { Ok(Self(s.to_ascii_lowercase())) } else { Err(format!("{s:?} is not a valid host name")) }
     }
 }
 
@@ -60,9 +54,7 @@ pub fn is_domain(s: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -92,11 +84,7 @@ where
     T: Deserialize<'de>,
 {
     let v = Vec::<T>::deserialize(d)?;
-    if v.is_empty() {
-        Err(de::Error::custom("must list at least one entry"))
-    } else {
-        Ok(v)
-    }
+    if v.is_empty() { Err(de::Error::custom("must list at least one entry")) } else { Ok(v) }
 }
 
 /// Deserializes a count that must be at least 1.
@@ -106,9 +94,5 @@ where
     T: Deserialize<'de> + Default + PartialEq,
 {
     let v = T::deserialize(d)?;
-    if v == T::default() {
-        Err(de::Error::custom("must be at least 1"))
-    } else {
-        Ok(v)
-    }
+    if v == T::default() { Err(de::Error::custom("must be at least 1")) } else { Ok(v) }
 }

@@ -13,17 +13,12 @@ const LONGEST_DATE: &str = "Wed, 30 Sep 2026 23:59:59 GMT";
 
 /// The lines of a template (LF or CRLF separated; a trailing newline is ignored).
 pub fn template_lines(template: &str) -> impl Iterator<Item = &str> {
-    template
-        .trim_end_matches(['\r', '\n'])
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r'))
+    template.trim_end_matches(['\r', '\n']).split('\n').map(|l| l.trim_end_matches('\r'))
 }
 
 /// Expands `{hostname}` and `{date}` in every line.
 pub fn render(template: &str, hostname: &str, date: &str) -> Vec<String> {
-    template_lines(template)
-        .map(|l| l.replace("{hostname}", hostname).replace("{date}", date))
-        .collect()
+    template_lines(template).map(|l| l.replace("{hostname}", hostname).replace("{date}", date)).collect()
 }
 
 /// Checks a template: a domain (or address literal) first on the first line,
@@ -38,10 +33,7 @@ pub fn validate_template(template: &str, hostname: &str) -> Result<(), String> {
     }
     for (i, line) in lines.iter().enumerate() {
         if let Some(c) = line.chars().find(|c| !(' '..='~').contains(c)) {
-            return Err(format!(
-                "line {} contains {c:?}: only printable ASCII is allowed",
-                i + 1
-            ));
+            return Err(format!("line {} contains {c:?}: only printable ASCII is allowed", i + 1));
         }
         if line.len() + 6 > REPLY_LINE_MAX {
             return Err(format!(
@@ -81,10 +73,7 @@ mod tests {
 
     #[test]
     fn valid_templates() {
-        assert_eq!(
-            validate_template("{hostname} ESMTP", "mx.example.test"),
-            Ok(())
-        );
+        assert_eq!(validate_template("{hostname} ESMTP", "mx.example.test"), Ok(()));
         let legal = "{hostname} ESMTP NO UCE\nUse of this system for unsolicited electronic mail \
                      advertisements is prohibited (California B&P Code 17538.45).\n{date}";
         assert_eq!(validate_template(legal, "mx.example.test"), Ok(()));
@@ -93,27 +82,11 @@ mod tests {
 
     #[test]
     fn invalid_templates() {
-        assert!(
-            validate_template("Welcome to our server", "mx")
-                .unwrap_err()
-                .contains("domain")
-        );
-        assert!(
-            validate_template("{hostname} caf\u{e9}", "mx")
-                .unwrap_err()
-                .contains("printable")
-        );
-        assert!(
-            validate_template("{hostname} a\tb", "mx")
-                .unwrap_err()
-                .contains("printable")
-        );
+        assert!(validate_template("Welcome to our server", "mx").unwrap_err().contains("domain"));
+        assert!(validate_template("{hostname} caf\u{e9}", "mx").unwrap_err().contains("printable"));
+        assert!(validate_template("{hostname} a\tb", "mx").unwrap_err().contains("printable"));
         let long = format!("{{hostname}} {}", "x".repeat(500));
-        assert!(
-            validate_template(&long, "mx.example.test")
-                .unwrap_err()
-                .contains("512")
-        );
+        assert!(validate_template(&long, "mx.example.test").unwrap_err().contains("512"));
         assert!(validate_template("\n", "mx").is_err());
     }
 
@@ -122,12 +95,7 @@ mod tests {
         let up = Reply::new(220, "backend.test ESMTP Postfix (Debian/GNU)");
         let r = greeting(BannerMode::Rewrite, "", "mx.example.test", &up);
         assert_eq!(r, Reply::new(220, "mx.example.test ESMTP"));
-        let r = greeting(
-            BannerMode::Text,
-            "{hostname} hi\nline two\n",
-            "mx.example.test",
-            &up,
-        );
+        let r = greeting(BannerMode::Text, "{hostname} hi\nline two\n", "mx.example.test", &up);
         assert_eq!(r.lines(), ["mx.example.test hi", "line two"]);
         assert_eq!(greeting(BannerMode::Pass, "", "mx", &up), up);
     }

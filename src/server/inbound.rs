@@ -57,9 +57,7 @@ pub(crate) async fn read_proxy_header(
             }
         }
     };
-    let (client, used) = tokio::time::timeout(timeout, read)
-        .await
-        .map_err(|_| ProxyError::Timeout(timeout))??;
+    let (client, used) = tokio::time::timeout(timeout, read).await.map_err(|_| ProxyError::Timeout(timeout))??;
     let _ = buf.split_to(used);
     Ok((client, buf))
 }
@@ -73,14 +71,9 @@ fn parse(buf: &[u8]) -> Result<Option<(Option<SocketAddr>, usize)>, ProxyError> 
     // v1 is a text line of at most 107 octets: wait for its CRLF (the parser
     // cannot always tell a cut line from a bad one).
     let v1_prefix = b"PROXY ";
-    let looks_v1 =
-        buf.len() < v1_prefix.len() && v1_prefix.starts_with(buf) || buf.starts_with(v1_prefix);
+    let looks_v1 = buf.len() < v1_prefix.len() && v1_prefix.starts_with(buf) || buf.starts_with(v1_prefix);
     if looks_v1 && memchr::memmem::find(buf, b"\r\n").is_none() {
-        return if buf.len() < 108 {
-            Ok(None)
-        } else {
-            Err(ProxyError::Invalid)
-        };
+        return if buf.len() < 108 { Ok(None) } else { Err(ProxyError::Invalid) };
     }
     let result = HeaderResult::parse(buf);
     if result.is_incomplete() {
@@ -89,12 +82,8 @@ fn parse(buf: &[u8]) -> Result<Option<(Option<SocketAddr>, usize)>, ProxyError> 
     match result {
         HeaderResult::V1(Ok(h)) => {
             let client = match h.addresses {
-                ppp::v1::Addresses::Tcp4(a) => {
-                    Some(SocketAddr::from((a.source_address, a.source_port)))
-                }
-                ppp::v1::Addresses::Tcp6(a) => {
-                    Some(SocketAddr::from((a.source_address, a.source_port)))
-                }
+                ppp::v1::Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
+                ppp::v1::Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
                 ppp::v1::Addresses::Unknown => None,
             };
             Ok(Some((client, h.header.len())))
@@ -102,12 +91,8 @@ fn parse(buf: &[u8]) -> Result<Option<(Option<SocketAddr>, usize)>, ProxyError> 
         HeaderResult::V2(Ok(h)) => {
             let client = match (h.command, h.addresses) {
                 (ppp::v2::Command::Local, _) => None,
-                (_, ppp::v2::Addresses::IPv4(a)) => {
-                    Some(SocketAddr::from((a.source_address, a.source_port)))
-                }
-                (_, ppp::v2::Addresses::IPv6(a)) => {
-                    Some(SocketAddr::from((a.source_address, a.source_port)))
-                }
+                (_, ppp::v2::Addresses::IPv4(a)) => Some(SocketAddr::from((a.source_address, a.source_port))),
+                (_, ppp::v2::Addresses::IPv6(a)) => Some(SocketAddr::from((a.source_address, a.source_port))),
                 (_, _) => return Err(ProxyError::Invalid),
             };
             Ok(Some((client, h.len())))

@@ -22,29 +22,19 @@ impl PerIp {
     pub(crate) fn try_acquire(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PerIpGuard> {
         // A poisoned lock only means another thread panicked mid-update of a
         // counter; the map itself is still usable.
-        let mut counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = counts.entry(ip).or_insert(0);
         if *n >= max {
             return None;
         }
         *n += 1;
-        Some(PerIpGuard {
-            owner: self.clone(),
-            ip,
-        })
+        Some(PerIpGuard { owner: self.clone(), ip })
     }
 }
 
 impl Drop for PerIpGuard {
     fn drop(&mut self) {
-        let mut counts = self
-            .owner
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts = self.owner.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(n) = counts.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {

@@ -23,10 +23,7 @@ impl Session {
         if self.txn.is_open() {
             return Ok(self.protocol_error("auth", replies::auth_in_transaction()));
         }
-        let mut reply = self
-            .upstream
-            .command(&Command::Auth { mechanism, initial }, Stage::Auth)
-            .await?;
+        let mut reply = self.upstream.command(&Command::Auth { mechanism, initial }, Stage::Auth).await?;
         while reply.code() == 334 {
             self.conn.queue(&reply);
             self.conn.flush().await?;

@@ -56,12 +56,7 @@ impl Connection {
     pub(super) fn new(io: ClientStream, initial: BytesMut) -> Self {
         let mut read_buf = initial;
         read_buf.reserve(4096);
-        Self {
-            io,
-            read_buf,
-            write_buf: BytesMut::with_capacity(4096),
-            lines: LineDecoder::new(AUTH_LINE_MAX),
-        }
+        Self { io, read_buf, write_buf: BytesMut::with_capacity(4096), lines: LineDecoder::new(AUTH_LINE_MAX) }
     }
 
     /// TLS is active on this connection.

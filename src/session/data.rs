@@ -28,15 +28,9 @@ impl Session {
         let data = &self.config.data;
         let memory = usize::try_from(data.spool_memory_limit.as_u64()).unwrap_or(usize::MAX);
         let mut spool = Spool::new(memory, data.spool_dir.clone());
-        let mut decoder = DataDecoder::new(
-            data.bare_line_endings,
-            self.config.limits.max_message_size.as_u64(),
-        );
+        let mut decoder = DataDecoder::new(data.bare_line_endings, self.config.limits.max_message_size.as_u64());
         let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout.0;
-        let end = self
-            .conn
-            .read_data(&mut decoder, &mut spool, self.idle_timeout(), deadline)
-            .await?;
+        let end = self.conn.read_data(&mut decoder, &mut spool, self.idle_timeout(), deadline).await?;
         let summary = decoder.summary().clone();
         let spool_error = match end {
             DataEnd::Complete { spool_error } => spool_error,
@@ -67,10 +61,7 @@ impl Session {
             return Ok(self.reply(reply));
         }
         let headers = self.added_headers();
-        let delivery = self
-            .upstream
-            .deliver(headers.as_bytes(), &mut spool)
-            .await?;
+        let delivery = self.upstream.deliver(headers.as_bytes(), &mut spool).await?;
         self.txn.reset();
         let reply = match delivery {
             Delivery::DataRefused(reply) => {
@@ -103,10 +94,7 @@ impl Session {
         metrics().message(outcome);
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (from, rcpts) = if self.config.log.addresses {
-            (
-                Some(self.envelope.from.as_str()),
-                Some(self.envelope.rcpts.join(",")),
-            )
+            (Some(self.envelope.from.as_str()), Some(self.envelope.rcpts.join(",")))
         } else {
             (None, None)
         };

@@ -18,6 +18,9 @@ impl Session {
         if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
             return Ok(self.protocol_error("tls_required", replies::tls_required()));
         }
+        if self.needs_ehlo {
+            return Ok(self.protocol_error("sequence", replies::ehlo_after_starttls()));
+        }
         let utf8 = match check_mail(&params, &self.advertised) {
             Ok(utf8) => utf8,
             Err(e) => return Ok(self.protocol_error("parameter", replies::param_error(&e))),
@@ -31,10 +34,7 @@ impl Session {
         let reply = self.upstream.command(&cmd, Stage::Mail).await?;
         if let (true, Command::Mail { path, .. }) = (reply.is_positive(), cmd) {
             self.txn.mail_accepted(utf8);
-            self.envelope = Envelope {
-                from: path,
-                rcpts: Vec::new(),
-            };
+            self.envelope = Envelope { from: path, rcpts: Vec::new() };
         }
         Ok(self.relay(reply))
     }
@@ -76,14 +76,7 @@ impl Session {
     pub(super) async fn reset_upstream(&mut self) -> Result<(), UpstreamError> {
         self.txn.reset();
         let reply = self.upstream.command(&Command::Rset, Stage::Rset).await?;
-        if reply.is_positive() {
-            Ok(())
-        } else {
-            Err(UpstreamError::Unexpected {
-                stage: Stage::Rset,
-                reply,
-            })
-        }
+        if reply.is_positive() { Ok(()) } else { Err(UpstreamError::Unexpected { stage: Stage::Rset, reply }) }
     }
 }
 

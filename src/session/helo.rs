@@ -11,15 +11,8 @@ use crate::wire::ehlo::{Advertised, Capabilities, advertise};
 impl Session {
     pub(super) async fn on_helo(&mut self, domain: String, extended: bool) -> Step {
         self.send_xclient(Some(&domain)).await?;
-        let cmd = if extended {
-            Command::Ehlo {
-                domain: domain.clone(),
-            }
-        } else {
-            Command::Helo {
-                domain: domain.clone(),
-            }
-        };
+        let cmd =
+            if extended { Command::Ehlo { domain: domain.clone() } } else { Command::Helo { domain: domain.clone() } };
         let reply = self.upstream.command(&cmd, Stage::Helo).await?;
         if !reply.is_positive() {
             return Ok(self.relay(reply));
@@ -28,6 +21,7 @@ impl Session {
         self.txn.reset();
         self.helo = Some(domain);
         self.esmtp = extended;
+        self.needs_ehlo = false;
         if extended {
             self.upstream_caps = Capabilities::from_ehlo(&reply);
             self.ehlo_policy.starttls = self.starttls_offered();
@@ -37,10 +31,7 @@ impl Session {
             Ok(self.reply(ours))
         } else {
             self.upstream_caps = Capabilities::default();
-            self.advertised = Advertised {
-                size: self.ehlo_policy.max_message_size,
-                keywords: Vec::new(),
-            };
+            self.advertised = Advertised { size: self.ehlo_policy.max_message_size, keywords: Vec::new() };
             Ok(self.reply(replies::helo(self.host())))
         }
     }

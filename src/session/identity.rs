@@ -34,15 +34,9 @@ impl Session {
             return Err(UpstreamError::IdentityUnsupported("XCLIENT"));
         };
         let command = xclient_command(&self.facts(helo), supported);
-        let reply = self
-            .upstream
-            .line(command.as_bytes(), Stage::Identity)
-            .await?;
+        let reply = self.upstream.line(command.as_bytes(), Stage::Identity).await?;
         if !(reply.is_positive() || reply.code() == 220) {
-            return Err(UpstreamError::Unexpected {
-                stage: Stage::Identity,
-                reply,
-            });
+            return Err(UpstreamError::Unexpected { stage: Stage::Identity, reply });
         }
         self.identity_sent = true;
         Ok(())
@@ -57,15 +51,9 @@ impl Session {
             return Err(UpstreamError::IdentityUnsupported("XFORWARD"));
         };
         let command = xforward_command(&self.facts(self.helo.as_deref()), &supported);
-        let reply = self
-            .upstream
-            .line(command.as_bytes(), Stage::Identity)
-            .await?;
+        let reply = self.upstream.line(command.as_bytes(), Stage::Identity).await?;
         if !reply.is_positive() {
-            return Err(UpstreamError::Unexpected {
-                stage: Stage::Identity,
-                reply,
-            });
+            return Err(UpstreamError::Unexpected { stage: Stage::Identity, reply });
         }
         Ok(())
     }
@@ -76,12 +64,7 @@ impl Session {
             return String::new();
         }
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-        received_header(
-            &self.facts(self.helo.as_deref()),
-            self.config.hostname.as_str(),
-            &self.id,
-            &date,
-        )
+        received_header(&self.facts(self.helo.as_deref()), self.config.hostname.as_str(), &self.id, &date)
     }
 
     /// The client's IP, for policy decisions.

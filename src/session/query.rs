@@ -7,12 +7,7 @@ use crate::upstream::Stage;
 use crate::wire::{Command, Reply};
 
 impl Session {
-    pub(super) async fn on_query(
-        &mut self,
-        cmd: &Command,
-        handling: Handling,
-        local: Reply,
-    ) -> Step {
+    pub(super) async fn on_query(&mut self, cmd: &Command, handling: Handling, local: Reply) -> Step {
         match handling {
             Handling::Local => Ok(self.reply(local)),
             Handling::Pass => {

@@ -50,17 +50,10 @@ pub(crate) async fn serve(
         let Some(acceptor) = shared.tls.as_ref() else {
             return;
         };
-        let handshake =
-            tokio::time::timeout(config.limits.idle_timeout.0, conn.start_tls(acceptor)).await;
+        let handshake = tokio::time::timeout(config.limits.idle_timeout.0, conn.start_tls(acceptor)).await;
         let ok = matches!(handshake, Ok(Ok(_)));
         let result = if ok { "ok" } else { "failed" };
-        metrics()
-            .tls_handshakes
-            .get_or_create(&TlsLabels {
-                side: "client_implicit",
-                result,
-            })
-            .inc();
+        metrics().tls_handshakes.get_or_create(&TlsLabels { side: "client_implicit", result }).inc();
         if !ok {
             debug!("implicit TLS handshake failed");
             return;
@@ -69,12 +62,7 @@ pub(crate) async fn serve(
     let host = config.hostname.as_str();
     let upstream = match connect_upstream(&shared, client).await {
         Ok((upstream, greeting)) => {
-            conn.queue(&banner::greeting(
-                config.banner.mode,
-                config.banner.template(),
-                host,
-                &greeting,
-            ));
+            conn.queue(&banner::greeting(config.banner.mode, config.banner.template(), host, &greeting));
             upstream
         }
         Err(e) => {
@@ -105,11 +93,9 @@ pub(crate) async fn serve(
         upstream_caps: Capabilities::default(),
         identity_sent: false,
         esmtp: false,
+        needs_ehlo: false,
         helo: None,
-        advertised: Advertised {
-            size: max_message_size,
-            keywords: Vec::new(),
-        },
+        advertised: Advertised { size: max_message_size, keywords: Vec::new() },
         txn: Transaction::default(),
         errors: 0,
         authenticated: false,
@@ -130,42 +116,23 @@ async fn connect_upstream(
         _ => None,
     }
     .transpose()
-    .map_err(|e| UpstreamError::Io {
-        stage: crate::upstream::Stage::Connect,
-        source: e,
-    })?;
-    let (mut upstream, greeting) =
-        UpstreamClient::connect(&config.upstream, preamble.as_deref()).await?;
+    .map_err(|e| UpstreamError::Io { stage: crate::upstream::Stage::Connect, source: e })?;
+    let (mut upstream, greeting) = UpstreamClient::connect(&config.upstream, preamble.as_deref()).await?;
     if greeting.code() != 220 {
         upstream.quit().await;
-        return Err(UpstreamError::Unexpected {
-            stage: crate::upstream::Stage::Greeting,
-            reply: greeting,
-        });
+        return Err(UpstreamError::Unexpected { stage: crate::upstream::Stage::Greeting, reply: greeting });
     }
     if let Some(tls) = &shared.upstream_tls {
         let result = upstream.starttls(config.hostname.as_str(), tls).await;
-        let label = if matches!(result, Ok(true)) {
-            "ok"
-        } else {
-            "failed"
-        };
+        let label = if matches!(result, Ok(true)) { "ok" } else { "failed" };
         if !matches!(result, Ok(false)) {
-            metrics()
-                .tls_handshakes
-                .get_or_create(&TlsLabels {
-                    side: "upstream",
-                    result: label,
-                })
-                .inc();
+            metrics().tls_handshakes.get_or_create(&TlsLabels { side: "upstream", result: label }).inc();
         }
         match result? {
             false if config.upstream.tls == UpstreamTlsMode::Required => {
                 return Err(UpstreamError::TlsUnavailable);
             }
-            false => warn!(
-                "upstream does not offer STARTTLS; continuing in plaintext (upstream.tls: opportunistic)"
-            ),
+            false => warn!("upstream does not offer STARTTLS; continuing in plaintext (upstream.tls: opportunistic)"),
             true => {}
         }
     }

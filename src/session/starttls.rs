@@ -15,10 +15,7 @@ impl Session {
     /// STARTTLS is offered on this connection now.
     pub(super) fn starttls_offered(&self) -> bool {
         self.shared.tls.is_some()
-            && matches!(
-                self.client.tls,
-                ListenerTls::Starttls | ListenerTls::Required
-            )
+            && matches!(self.client.tls, ListenerTls::Starttls | ListenerTls::Required)
             && !self.conn.is_tls()
     }
 
@@ -39,52 +36,31 @@ impl Session {
         }
         self.conn.queue(&replies::starttls_ready());
         self.conn.flush().await?;
-        let handshake =
-            tokio::time::timeout(self.idle_timeout(), self.conn.start_tls(&acceptor)).await;
+        let handshake = tokio::time::timeout(self.idle_timeout(), self.conn.start_tls(&acceptor)).await;
         let side = "client_starttls";
         match handshake {
             Ok(Ok(discarded)) => {
-                metrics()
-                    .tls_handshakes
-                    .get_or_create(&TlsLabels { side, result: "ok" })
-                    .inc();
+                metrics().tls_handshakes.get_or_create(&TlsLabels { side, result: "ok" }).inc();
                 if discarded > 0 {
-                    warn!(
-                        discarded,
-                        "client pipelined plaintext after STARTTLS; discarded"
-                    );
+                    warn!(discarded, "client pipelined plaintext after STARTTLS; discarded");
                     metrics().reject("starttls_pipelining");
                 }
             }
             Ok(Err(e)) => {
-                metrics()
-                    .tls_handshakes
-                    .get_or_create(&TlsLabels {
-                        side,
-                        result: "failed",
-                    })
-                    .inc();
+                metrics().tls_handshakes.get_or_create(&TlsLabels { side, result: "failed" }).inc();
                 debug!(error = %e, "TLS handshake failed");
                 return Ok(Flow::Close);
             }
             Err(_) => {
-                metrics()
-                    .tls_handshakes
-                    .get_or_create(&TlsLabels {
-                        side,
-                        result: "failed",
-                    })
-                    .inc();
+                metrics().tls_handshakes.get_or_create(&TlsLabels { side, result: "failed" }).inc();
                 debug!("TLS handshake timed out");
                 return Ok(Flow::Close);
             }
         }
         self.helo = None;
         self.esmtp = false;
-        self.advertised = Advertised {
-            size: self.ehlo_policy.max_message_size,
-            keywords: Vec::new(),
-        };
+        self.needs_ehlo = true;
+        self.advertised = Advertised { size: self.ehlo_policy.max_message_size, keywords: Vec::new() };
         self.txn.reset();
         self.envelope = Envelope::default();
         Ok(Flow::Continue)

@@ -48,11 +48,7 @@ impl Transaction {
 
     /// The upstream accepted MAIL.
     pub(super) fn mail_accepted(&mut self, utf8: bool) {
-        *self = Self::Open {
-            utf8,
-            attempted: 0,
-            accepted: 0,
-        };
+        *self = Self::Open { utf8, attempted: 0, accepted: 0 };
     }
 
     /// May RCPT come now? Returns whether SMTPUTF8 is in effect.
@@ -62,21 +58,14 @@ impl Transaction {
     pub(super) fn check_rcpt(&self, max_recipients: usize) -> Result<bool, SequenceError> {
         match self {
             Self::Idle => Err(SequenceError::NeedMail),
-            Self::Open { accepted, .. } if *accepted >= max_recipients => {
-                Err(SequenceError::TooManyRecipients)
-            }
+            Self::Open { accepted, .. } if *accepted >= max_recipients => Err(SequenceError::TooManyRecipients),
             Self::Open { utf8, .. } => Ok(*utf8),
         }
     }
 
     /// A RCPT was relayed; `accepted` if the upstream said 2xx.
     pub(super) fn rcpt_relayed(&mut self, was_accepted: bool) {
-        if let Self::Open {
-            attempted,
-            accepted,
-            ..
-        } = self
-        {
+        if let Self::Open { attempted, accepted, .. } = self {
             *attempted += 1;
             *accepted += usize::from(was_accepted);
         }

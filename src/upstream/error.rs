@@ -106,9 +106,7 @@ pub enum UpstreamError {
     #[error("upstream sent data after its STARTTLS reply (response injection)")]
     Injection,
     /// The upstream does not offer what `client_identity` needs.
-    #[error(
-        "upstream does not offer {0}; authorize doorman there or change upstream.client_identity"
-    )]
+    #[error("upstream does not offer {0}; authorize doorman there or change upstream.client_identity")]
     IdentityUnsupported(&'static str),
     /// TLS is required toward the upstream and it does not offer STARTTLS.
     #[error("upstream does not offer STARTTLS and upstream.tls is required")]

@@ -45,41 +45,19 @@ pub fn proxy_header(v2: bool, client: SocketAddr, local: SocketAddr) -> std::io:
     // Map IPv4-mapped IPv6 down so both ends have the same family.
     let (client, local) = (canonical(client), canonical(local));
     if !v2 {
-        let family = if client.is_ipv4() && local.is_ipv4() {
-            "TCP4"
-        } else {
-            "TCP6"
-        };
-        let (c, l) = if family == "TCP4" {
-            (client, local)
-        } else {
-            (v6(client), v6(local))
-        };
-        return Ok(format!(
-            "PROXY {family} {} {} {} {}\r\n",
-            c.ip(),
-            l.ip(),
-            c.port(),
-            l.port()
-        )
-        .into_bytes());
+        let family = if client.is_ipv4() && local.is_ipv4() { "TCP4" } else { "TCP6" };
+        let (c, l) = if family == "TCP4" { (client, local) } else { (v6(client), v6(local)) };
+        return Ok(format!("PROXY {family} {} {} {} {}\r\n", c.ip(), l.ip(), c.port(), l.port()).into_bytes());
     }
     use ppp::v2::{Builder, Command, Protocol, Version};
-    let (client, local) = if client.is_ipv4() && local.is_ipv4() {
-        (client, local)
-    } else {
-        (v6(client), v6(local))
-    };
+    let (client, local) = if client.is_ipv4() && local.is_ipv4() { (client, local) } else { (v6(client), v6(local)) };
     let addresses = ppp::v2::Addresses::from((client, local));
     Builder::with_addresses(Version::Two | Command::Proxy, Protocol::Stream, addresses).build()
 }
 
 fn canonical(a: SocketAddr) -> SocketAddr {
     match a {
-        SocketAddr::V6(v6) => v6
-            .ip()
-            .to_ipv4_mapped()
-            .map_or(a, |ip| SocketAddr::new(IpAddr::V4(ip), v6.port())),
+        SocketAddr::V6(v6) => v6.ip().to_ipv4_mapped().map_or(a, |ip| SocketAddr::new(IpAddr::V4(ip), v6.port())),
         SocketAddr::V4(_) => a,
     }
 }
@@ -109,9 +87,7 @@ pub fn xforward_command(f: &ClientFacts<'_>, supported: &str) -> String {
 fn xclient_attributes(f: &ClientFacts<'_>) -> Vec<(&'static str, String)> {
     let addr = match f.addr.ip() {
         IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => ip
-            .to_ipv4_mapped()
-            .map_or_else(|| format!("IPV6:{ip}"), |v4| v4.to_string()),
+        IpAddr::V6(ip) => ip.to_ipv4_mapped().map_or_else(|| format!("IPV6:{ip}"), |v4| v4.to_string()),
     };
     let mut attrs = Vec::new();
     if let Some(helo) = f.helo {
@@ -125,10 +101,7 @@ fn xclient_attributes(f: &ClientFacts<'_>) -> Vec<(&'static str, String)> {
 }
 
 fn attribute_command(verb: &str, attrs: &[(&'static str, String)], supported: &str) -> String {
-    let supported: Vec<String> = supported
-        .split_whitespace()
-        .map(str::to_ascii_uppercase)
-        .collect();
+    let supported: Vec<String> = supported.split_whitespace().map(str::to_ascii_uppercase).collect();
     let mut line = verb.to_owned();
     for (key, value) in attrs {
         if supported.iter().any(|s| s == key) {
@@ -160,16 +133,7 @@ fn xtext(s: &str) -> String {
 /// printable ASCII, and none of `"<>()\;@` (no forged `by`/`for` clauses).
 pub fn received_header(f: &ClientFacts<'_>, hostname: &str, id: &str, date: &str) -> String {
     let clean = |s: &str| -> String {
-        s.chars()
-            .take(100)
-            .map(|c| {
-                if c.is_ascii_graphic() && !"\"<>()\\;@".contains(c) {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect()
+        s.chars().take(100).map(|c| if c.is_ascii_graphic() && !"\"<>()\\;@".contains(c) { c } else { '?' }).collect()
     };
     let helo = f.helo.map_or_else(|| "unknown".to_owned(), clean);
     let name = f.name.map_or_else(|| "unknown".to_owned(), clean);
@@ -199,10 +163,7 @@ mod tests {
     fn proxy_headers() {
         let c: SocketAddr = "198.51.100.23:40001".parse().unwrap();
         let l: SocketAddr = "127.0.0.1:25".parse().unwrap();
-        assert_eq!(
-            proxy_header(false, c, l).unwrap(),
-            b"PROXY TCP4 198.51.100.23 127.0.0.1 40001 25\r\n"
-        );
+        assert_eq!(proxy_header(false, c, l).unwrap(), b"PROXY TCP4 198.51.100.23 127.0.0.1 40001 25\r\n");
         let v2 = proxy_header(true, c, l).unwrap();
         assert_eq!(&v2[..12], b"\r\n\r\n\0\r\nQUIT\n");
         assert_eq!(v2[12], 0x21); // version 2, PROXY
@@ -218,24 +179,15 @@ mod tests {
     fn xclient_only_sends_advertised_attributes_with_addr_last() {
         let f = facts("198.51.100.23:40001");
         assert_eq!(
-            xclient_command(
-                &f,
-                "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT"
-            ),
+            xclient_command(&f, "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT"),
             "XCLIENT HELO=mail.client.example PROTO=ESMTP PORT=40001 NAME=[UNAVAILABLE] ADDR=198.51.100.23"
         );
-        assert_eq!(
-            xclient_command(&f, "NAME HELO"),
-            "XCLIENT HELO=mail.client.example NAME=[UNAVAILABLE]"
-        );
+        assert_eq!(xclient_command(&f, "NAME HELO"), "XCLIENT HELO=mail.client.example NAME=[UNAVAILABLE]");
         let mut hostile = facts("[2001:db8::1]:25");
         hostile.helo = Some("a b=c+d");
         let cmd = xclient_command(&hostile, "HELO ADDR");
         assert_eq!(cmd, "XCLIENT HELO=a+20b+3Dc+2Bd ADDR=IPV6:2001:db8::1");
-        assert!(
-            xforward_command(&f, "NAME ADDR PROTO HELO SOURCE PORT IDENT")
-                .ends_with("SOURCE=REMOTE")
-        );
+        assert!(xforward_command(&f, "NAME ADDR PROTO HELO SOURCE PORT IDENT").ends_with("SOURCE=REMOTE"));
     }
 
     #[test]
@@ -243,12 +195,7 @@ mod tests {
         let mut f = facts("198.51.100.23:40001");
         f.helo = Some("a (b) <c>; by trusted.example");
         f.tls = true;
-        let h = received_header(
-            &f,
-            "mx.example.test",
-            "0000001a",
-            "Mon, 23 Nov 2026 06:00:00 GMT",
-        );
+        let h = received_header(&f, "mx.example.test", "0000001a", "Mon, 23 Nov 2026 06:00:00 GMT");
         assert_eq!(
             h,
             "Received: from a??b???c???by?trusted.example (unknown [198.51.100.23])\r\n\

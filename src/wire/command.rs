@@ -41,10 +41,7 @@ pub enum Command {
     /// `HELP [topic]`
     Help { arg: Option<String> },
     /// `AUTH mechanism [initial-response]`
-    Auth {
-        mechanism: String,
-        initial: Option<String>,
-    },
+    Auth { mechanism: String, initial: Option<String> },
     /// `STARTTLS`
     StartTls,
 }
@@ -120,11 +117,7 @@ impl Command {
     pub fn parse(line: &[u8]) -> Result<Self, CommandError> {
         let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let is_auth = line[..verb_end].eq_ignore_ascii_case(b"AUTH");
-        let max = if is_auth {
-            AUTH_LINE_MAX
-        } else {
-            COMMAND_LINE_MAX
-        };
+        let max = if is_auth { AUTH_LINE_MAX } else { COMMAND_LINE_MAX };
         if line.len() + 2 > max {
             return Err(CommandError::LineTooLong);
         }
@@ -142,12 +135,8 @@ impl Command {
             return Err(CommandError::NotAscii);
         }
         match upper.as_str() {
-            "HELO" => Ok(Self::Helo {
-                domain: required(rest, "HELO hostname")?,
-            }),
-            "EHLO" => Ok(Self::Ehlo {
-                domain: required(rest, "EHLO hostname")?,
-            }),
+            "HELO" => Ok(Self::Helo { domain: required(rest, "HELO hostname")? }),
+            "EHLO" => Ok(Self::Ehlo { domain: required(rest, "EHLO hostname")? }),
             "MAIL" => parse_mail(rest),
             "RCPT" => parse_rcpt(rest),
             "DATA" => no_args(rest, Self::Data, "DATA"),
@@ -155,24 +144,14 @@ impl Command {
             "QUIT" => no_args(rest, Self::Quit, "QUIT"),
             "STARTTLS" => no_args(rest, Self::StartTls, "STARTTLS"),
             "NOOP" => Ok(Self::Noop),
-            "VRFY" => Ok(Self::Vrfy {
-                arg: required(rest, "VRFY address")?,
-            }),
-            "EXPN" => Ok(Self::Expn {
-                arg: required(rest, "EXPN mailing-list")?,
-            }),
-            "HELP" => Ok(Self::Help {
-                arg: (!rest.is_empty()).then(|| rest.to_owned()),
-            }),
+            "VRFY" => Ok(Self::Vrfy { arg: required(rest, "VRFY address")? }),
+            "EXPN" => Ok(Self::Expn { arg: required(rest, "EXPN mailing-list")? }),
+            "HELP" => Ok(Self::Help { arg: (!rest.is_empty()).then(|| rest.to_owned()) }),
             "AUTH" => parse_auth(rest),
             "XCLIENT" | "XFORWARD" => Err(CommandError::Forbidden),
             "BDAT" => Err(CommandError::Chunking),
-            "ETRN" | "TURN" | "ATRN" | "XEXCH50" | "SEND" | "SOML" | "SAML" => {
-                Err(CommandError::NotImplemented)
-            }
-            "GET" | "POST" | "HEAD" | "PUT" | "CONNECT" | "OPTIONS" | "DELETE" => {
-                Err(CommandError::NonSmtp)
-            }
+            "ETRN" | "TURN" | "ATRN" | "XEXCH50" | "SEND" | "SOML" | "SAML" => Err(CommandError::NotImplemented),
+            "GET" | "POST" | "HEAD" | "PUT" | "CONNECT" | "OPTIONS" | "DELETE" => Err(CommandError::NonSmtp),
             _ if looks_like_header(verb) => Err(CommandError::NonSmtp),
             _ => Err(CommandError::Unknown),
         }
@@ -201,9 +180,7 @@ impl Command {
     pub fn encode(&self, dst: &mut BytesMut) {
         let verb = self.verb().as_bytes();
         match self {
-            Self::Helo { domain } | Self::Ehlo { domain } => {
-                put_words(dst, &[verb, domain.as_bytes()])
-            }
+            Self::Helo { domain } | Self::Ehlo { domain } => put_words(dst, &[verb, domain.as_bytes()]),
             Self::Mail { path, params } => put_path(dst, b"MAIL FROM:<", path, params),
             Self::Rcpt { path, params } => put_path(dst, b"RCPT TO:<", path, params),
             Self::Vrfy { arg } | Self::Expn { arg } => put_words(dst, &[verb, arg.as_bytes()]),
@@ -213,12 +190,7 @@ impl Command {
                 words.extend(initial.as_deref().map(str::as_bytes));
                 put_words(dst, &words);
             }
-            Self::Data
-            | Self::Rset
-            | Self::Noop
-            | Self::Quit
-            | Self::StartTls
-            | Self::Help { arg: None } => {
+            Self::Data | Self::Rset | Self::Noop | Self::Quit | Self::StartTls | Self::Help { arg: None } => {
                 put_words(dst, &[verb]);
             }
         }
@@ -251,35 +223,24 @@ fn put_path(dst: &mut BytesMut, prefix: &[u8], path: &str, params: &[Param]) {
 }
 
 fn required(rest: &str, usage: &'static str) -> Result<String, CommandError> {
-    if rest.is_empty() {
-        Err(CommandError::Syntax { usage })
-    } else {
-        Ok(rest.to_owned())
-    }
+    if rest.is_empty() { Err(CommandError::Syntax { usage }) } else { Ok(rest.to_owned()) }
 }
 
 fn no_args(rest: &str, cmd: Command, usage: &'static str) -> Result<Command, CommandError> {
-    if rest.is_empty() {
-        Ok(cmd)
-    } else {
-        Err(CommandError::Syntax { usage })
-    }
+    if rest.is_empty() { Ok(cmd) } else { Err(CommandError::Syntax { usage }) }
 }
 
 /// `From:`, `Subject:`, `Received:`: a header line read as a command.
 fn looks_like_header(verb: &str) -> bool {
     verb.len() > 1
         && verb.ends_with(':')
-        && verb[..verb.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && verb[..verb.len() - 1].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Strips a case-insensitive keyword such as `FROM:` and the spaces after it.
 fn strip_keyword<'a>(rest: &'a str, keyword: &str) -> Option<&'a str> {
     let head = rest.get(..keyword.len())?;
-    head.eq_ignore_ascii_case(keyword)
-        .then(|| rest[keyword.len()..].trim_start_matches([' ', '\t']))
+    head.eq_ignore_ascii_case(keyword).then(|| rest[keyword.len()..].trim_start_matches([' ', '\t']))
 }
 
 fn parse_mail(rest: &str) -> Result<Command, CommandError> {
@@ -289,10 +250,7 @@ fn parse_mail(rest: &str) -> Result<Command, CommandError> {
     if !path.is_empty() && !valid_mailbox(path) {
         return Err(CommandError::BadSender);
     }
-    Ok(Command::Mail {
-        path: path.to_owned(),
-        params: parse_params(params)?,
-    })
+    Ok(Command::Mail { path: path.to_owned(), params: parse_params(params)? })
 }
 
 fn parse_rcpt(rest: &str) -> Result<Command, CommandError> {
@@ -302,10 +260,7 @@ fn parse_rcpt(rest: &str) -> Result<Command, CommandError> {
     if path.is_empty() || !valid_mailbox(path) {
         return Err(CommandError::BadRecipient);
     }
-    Ok(Command::Rcpt {
-        path: path.to_owned(),
-        params: parse_params(params)?,
-    })
+    Ok(Command::Rcpt { path: path.to_owned(), params: parse_params(params)? })
 }
 
 /// Splits `<path> params` (or a bare `path params`, as Postfix accepts) into the
@@ -364,16 +319,14 @@ fn valid_mailbox(path: &str) -> bool {
     };
     let local_ok = !local.is_empty()
         && local.len() <= LOCAL_PART_MAX
-        && (local.starts_with('"')
-            || !local.contains([' ', '\t', '<', '>', '(', ')', ',', ';', '\\', '"']));
+        && (local.starts_with('"') || !local.contains([' ', '\t', '<', '>', '(', ')', ',', ';', '\\', '"']));
     let domain_ok = domain.is_none_or(|d| {
         !d.is_empty()
             && d.len() <= DOMAIN_MAX
             && if d.starts_with('[') {
                 d.ends_with(']') && !d[1..d.len() - 1].contains(['[', ']', '\\', ' '])
             } else {
-                d.chars()
-                    .all(|c| c.is_alphanumeric() || c == '-' || c == '.' || c == '_')
+                d.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.' || c == '_')
             }
     });
     local_ok && domain_ok
@@ -386,16 +339,9 @@ fn parse_params(text: &str) -> Result<Vec<Param>, CommandError> {
             Some((k, v)) => (k, Some(v)),
             None => (word, None),
         };
-        let keyword_ok = keyword
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-            && keyword
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        let value_ok = value.is_none_or(|v| {
-            !v.is_empty() && v.bytes().all(|b| (33..=126).contains(&b) && b != b'=')
-        });
+        let keyword_ok = keyword.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && keyword.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let value_ok = value.is_none_or(|v| !v.is_empty() && v.bytes().all(|b| (33..=126).contains(&b) && b != b'='));
         if !keyword_ok || !value_ok {
             return Err(CommandError::BadParam);
         }
@@ -403,10 +349,7 @@ fn parse_params(text: &str) -> Result<Vec<Param>, CommandError> {
         if params.iter().any(|p| p.keyword == keyword) {
             return Err(CommandError::BadParam);
         }
-        params.push(Param {
-            keyword,
-            value: value.map(str::to_owned),
-        });
+        params.push(Param { keyword, value: value.map(str::to_owned) });
     }
     Ok(params)
 }
@@ -416,26 +359,17 @@ fn parse_auth(rest: &str) -> Result<Command, CommandError> {
     let mut words = rest.split(' ').filter(|w| !w.is_empty());
     let mechanism = words.next().ok_or(CommandError::Syntax { usage: USAGE })?;
     let initial = words.next();
-    let mechanism_ok = mechanism.len() <= 20
-        && mechanism
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let mechanism_ok =
+        mechanism.len() <= 20 && mechanism.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !mechanism_ok || words.next().is_some() || initial.is_some_and(|i| !is_sasl_response(i)) {
         return Err(CommandError::Syntax { usage: USAGE });
     }
-    Ok(Command::Auth {
-        mechanism: mechanism.to_ascii_uppercase(),
-        initial: initial.map(str::to_owned),
-    })
+    Ok(Command::Auth { mechanism: mechanism.to_ascii_uppercase(), initial: initial.map(str::to_owned) })
 }
 
 /// A SASL response line: base64, `=` (empty initial response) or `*` (cancel).
 pub fn is_sasl_response(s: &str) -> bool {
-    s == "="
-        || s == "*"
-        || (!s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)))
+    s == "=" || s == "*" || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)))
 }
 
 #[cfg(test)]
@@ -454,87 +388,37 @@ mod tests {
 
     #[test]
     fn verbs_are_case_insensitive_and_canonicalised() {
-        assert_eq!(
-            encoded("mail from:<a@b.example>"),
-            "MAIL FROM:<a@b.example>\r\n"
-        );
-        assert_eq!(
-            encoded("MaIl FrOm: <a@b.example> size=100"),
-            "MAIL FROM:<a@b.example> SIZE=100\r\n"
-        );
-        assert_eq!(
-            encoded("MAIL  FROM:<a@b.example>"),
-            "MAIL FROM:<a@b.example>\r\n"
-        );
-        assert_eq!(
-            encoded("\tRCPT TO:<c@d.example> NOTIFY=NEVER "),
-            "RCPT TO:<c@d.example> NOTIFY=NEVER\r\n"
-        );
-        assert_eq!(
-            encoded("MAIL FROM:bare@b.example"),
-            "MAIL FROM:<bare@b.example>\r\n"
-        );
+        assert_eq!(encoded("mail from:<a@b.example>"), "MAIL FROM:<a@b.example>\r\n");
+        assert_eq!(encoded("MaIl FrOm: <a@b.example> size=100"), "MAIL FROM:<a@b.example> SIZE=100\r\n");
+        assert_eq!(encoded("MAIL  FROM:<a@b.example>"), "MAIL FROM:<a@b.example>\r\n");
+        assert_eq!(encoded("\tRCPT TO:<c@d.example> NOTIFY=NEVER "), "RCPT TO:<c@d.example> NOTIFY=NEVER\r\n");
+        assert_eq!(encoded("MAIL FROM:bare@b.example"), "MAIL FROM:<bare@b.example>\r\n");
         assert_eq!(encoded("ehlo client.example"), "EHLO client.example\r\n");
         assert_eq!(encoded("rcpt to:<postmaster>"), "RCPT TO:<postmaster>\r\n");
-        assert_eq!(
-            encoded("MAIL FROM:<\"john doe\"@x.example>"),
-            "MAIL FROM:<\"john doe\"@x.example>\r\n"
-        );
+        assert_eq!(encoded("MAIL FROM:<\"john doe\"@x.example>"), "MAIL FROM:<\"john doe\"@x.example>\r\n");
     }
 
     #[test]
     fn null_sender_and_its_lookalikes() {
-        assert_eq!(
-            parse("MAIL FROM:<>"),
-            Ok(Command::Mail {
-                path: String::new(),
-                params: vec![]
-            })
-        );
+        assert_eq!(parse("MAIL FROM:<>"), Ok(Command::Mail { path: String::new(), params: vec![] }));
         assert_eq!(parse("MAIL FROM:"), Err(CommandError::BadSender));
         assert_eq!(parse("MAIL FROM:<<>>"), Err(CommandError::BadSender));
         assert_eq!(parse("RCPT TO:<>"), Err(CommandError::BadRecipient));
-        assert_eq!(
-            parse("MAIL TO:<a@b>"),
-            Err(CommandError::Syntax {
-                usage: "MAIL FROM:<address>"
-            })
-        );
+        assert_eq!(parse("MAIL TO:<a@b>"), Err(CommandError::Syntax { usage: "MAIL FROM:<address>" }));
     }
 
     #[test]
     fn hostile_lines_are_refused() {
-        assert_eq!(
-            Command::parse(b"RCPT TO:<ok@v.example>\0<evil@o.example>"),
-            Err(CommandError::BadBytes)
-        );
-        assert_eq!(
-            Command::parse(b"MAIL FROM:<a@b>\rRCPT TO:<c@d>"),
-            Err(CommandError::BadBytes)
-        );
-        assert_eq!(
-            Command::parse(b"EHLO h\xe9llo"),
-            Err(CommandError::NotAscii)
-        );
-        assert_eq!(
-            Command::parse("EHLO héllo".as_bytes()),
-            Err(CommandError::NotAscii)
-        );
-        assert_eq!(
-            parse("XCLIENT ADDR=127.0.0.1"),
-            Err(CommandError::Forbidden)
-        );
-        assert_eq!(
-            parse("xforward ADDR=127.0.0.1"),
-            Err(CommandError::Forbidden)
-        );
+        assert_eq!(Command::parse(b"RCPT TO:<ok@v.example>\0<evil@o.example>"), Err(CommandError::BadBytes));
+        assert_eq!(Command::parse(b"MAIL FROM:<a@b>\rRCPT TO:<c@d>"), Err(CommandError::BadBytes));
+        assert_eq!(Command::parse(b"EHLO h\xe9llo"), Err(CommandError::NotAscii));
+        assert_eq!(Command::parse("EHLO héllo".as_bytes()), Err(CommandError::NotAscii));
+        assert_eq!(parse("XCLIENT ADDR=127.0.0.1"), Err(CommandError::Forbidden));
+        assert_eq!(parse("xforward ADDR=127.0.0.1"), Err(CommandError::Forbidden));
         assert_eq!(parse("GET / HTTP/1.1"), Err(CommandError::NonSmtp));
         assert_eq!(parse("Subject: hello"), Err(CommandError::NonSmtp));
         assert_eq!(parse("BDAT 579 LAST"), Err(CommandError::Chunking));
-        assert_eq!(
-            parse("ETRN example.test"),
-            Err(CommandError::NotImplemented)
-        );
+        assert_eq!(parse("ETRN example.test"), Err(CommandError::NotImplemented));
         assert_eq!(parse("FOO"), Err(CommandError::Unknown));
         assert_eq!(parse(""), Err(CommandError::Unknown));
         let long = format!("NOOP {}RCPT TO:<x@other.example>", "A".repeat(600));
@@ -544,19 +428,13 @@ mod tests {
     #[test]
     fn paths_and_params_are_validated() {
         assert_eq!(parse("MAIL FROM:<a@b>SIZE=1"), Err(CommandError::BadSender));
-        assert_eq!(
-            parse("MAIL FROM:<a@b> SIZE=1 SIZE=2"),
-            Err(CommandError::BadParam)
-        );
+        assert_eq!(parse("MAIL FROM:<a@b> SIZE=1 SIZE=2"), Err(CommandError::BadParam));
         assert_eq!(parse("MAIL FROM:<a@b> SIZE="), Err(CommandError::BadParam));
         assert_eq!(parse("MAIL FROM:<a@b> -X=1"), Err(CommandError::BadParam));
         let long_local = format!("MAIL FROM:<{}@b.example>", "x".repeat(65));
         assert_eq!(parse(&long_local), Err(CommandError::BadSender));
         assert_eq!(parse("RCPT TO:<a b@c>"), Err(CommandError::BadRecipient));
-        assert_eq!(
-            parse("RCPT TO:<@relay.example:u@other.example>").map(|c| c.verb()),
-            Ok("RCPT")
-        );
+        assert_eq!(parse("RCPT TO:<@relay.example:u@other.example>").map(|c| c.verb()), Ok("RCPT"));
         assert!(parse("RCPT TO:<user@[127.0.0.1]>").is_ok());
         assert!(Command::parse("MAIL FROM:<jörg@bücher.example> SMTPUTF8".as_bytes()).is_ok());
     }
@@ -564,24 +442,13 @@ mod tests {
     #[test]
     fn other_verbs() {
         assert_eq!(parse("DATA"), Ok(Command::Data));
-        assert_eq!(
-            parse("DATA now"),
-            Err(CommandError::Syntax { usage: "DATA" })
-        );
+        assert_eq!(parse("DATA now"), Err(CommandError::Syntax { usage: "DATA" }));
         assert_eq!(parse("NOOP whatever"), Ok(Command::Noop));
         assert_eq!(parse("HELP"), Ok(Command::Help { arg: None }));
-        assert_eq!(
-            parse("EHLO"),
-            Err(CommandError::Syntax {
-                usage: "EHLO hostname"
-            })
-        );
+        assert_eq!(parse("EHLO"), Err(CommandError::Syntax { usage: "EHLO hostname" }));
         assert_eq!(
             parse("auth plain AGFsaWNlAHNlY3JldA=="),
-            Ok(Command::Auth {
-                mechanism: "PLAIN".into(),
-                initial: Some("AGFsaWNlAHNlY3JldA==".into())
-            })
+            Ok(Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGFsaWNlAHNlY3JldA==".into()) })
         );
         assert!(parse("AUTH PLAIN not-base64!").is_err());
         let long_auth = format!("AUTH PLAIN {}", "A".repeat(4000));

@@ -64,13 +64,7 @@ pub struct DataDecoder {
 impl DataDecoder {
     /// A decoder that stores at most `max_size` content octets.
     pub fn new(policy: LineEndingPolicy, max_size: u64) -> Self {
-        Self {
-            state: State::LineStart,
-            policy,
-            max_size,
-            line_len: 0,
-            summary: DataSummary::default(),
-        }
+        Self { state: State::LineStart, policy, max_size, line_len: 0, summary: DataSummary::default() }
     }
 
     /// Decodes from `input`, appending content to `out` unless the message is
@@ -163,9 +157,7 @@ impl DataDecoder {
     /// The message will be refused at its end, whatever comes next.
     pub fn is_refused(&self) -> bool {
         let s = &self.summary;
-        s.too_big
-            || s.line_too_long
-            || (s.bare_line_endings && self.policy == LineEndingPolicy::Reject)
+        s.too_big || s.line_too_long || (s.bare_line_endings && self.policy == LineEndingPolicy::Reject)
     }
 
     /// What has been seen so far.
@@ -183,9 +175,7 @@ pub struct DotStuffer {
 
 impl Default for DotStuffer {
     fn default() -> Self {
-        Self {
-            at_line_start: true,
-        }
+        Self { at_line_start: true }
     }
 }
 

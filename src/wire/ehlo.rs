@@ -10,13 +10,7 @@ use super::reply::Reply;
 
 /// Keywords relayed when the upstream offers them. They need no help from the
 /// proxy beyond parameter validation (see [`Advertised`]).
-const RELAYED: &[&str] = &[
-    "PIPELINING",
-    "8BITMIME",
-    "ENHANCEDSTATUSCODES",
-    "DSN",
-    "SMTPUTF8",
-];
+const RELAYED: &[&str] = &["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN", "SMTPUTF8"];
 
 /// One EHLO keyword with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +34,8 @@ impl Capabilities {
             .skip(1)
             .filter_map(|line| {
                 let (keyword, params) = line.split_once(' ').unwrap_or((line, ""));
-                (!keyword.is_empty()).then(|| Capability {
-                    keyword: keyword.to_ascii_uppercase(),
-                    params: params.trim().to_owned(),
-                })
+                (!keyword.is_empty())
+                    .then(|| Capability { keyword: keyword.to_ascii_uppercase(), params: params.trim().to_owned() })
             })
             .collect();
         Self { list }
@@ -65,9 +57,7 @@ impl Capabilities {
 
     /// The SIZE limit, if the upstream declared a non-zero one.
     pub fn size(&self) -> Option<u64> {
-        self.get("SIZE")
-            .and_then(|c| c.params.parse().ok())
-            .filter(|&n| n > 0)
+        self.get("SIZE").and_then(|c| c.params.parse().ok()).filter(|&n| n > 0)
     }
 }
 
@@ -104,23 +94,14 @@ impl Advertised {
 }
 
 /// Builds doorman's EHLO reply from the upstream's capabilities.
-pub fn advertise(
-    hostname: &str,
-    upstream: &Capabilities,
-    policy: &EhloPolicy,
-) -> (Reply, Advertised) {
-    let size = upstream.size().map_or(policy.max_message_size, |up| {
-        up.min(policy.max_message_size)
-    });
+pub fn advertise(hostname: &str, upstream: &Capabilities, policy: &EhloPolicy) -> (Reply, Advertised) {
+    let size = upstream.size().map_or(policy.max_message_size, |up| up.min(policy.max_message_size));
     let mut lines = vec![hostname.to_owned()];
     let mut keywords = vec!["SIZE".to_owned()];
     for cap in &upstream.list {
         let wanted = RELAYED.contains(&cap.keyword.as_str())
             || (cap.keyword == "AUTH" && policy.auth)
-            || policy
-                .pass_keywords
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(&cap.keyword));
+            || policy.pass_keywords.iter().any(|k| k.eq_ignore_ascii_case(&cap.keyword));
         if wanted && !keywords.contains(&cap.keyword) {
             lines.push(if cap.params.is_empty() {
                 cap.keyword.clone()
@@ -136,11 +117,7 @@ pub fn advertise(
         keywords.push("STARTTLS".to_owned());
     }
     if let Some(value) = &policy.no_soliciting {
-        lines.push(if value.is_empty() {
-            "NO-SOLICITING".to_owned()
-        } else {
-            format!("NO-SOLICITING {value}")
-        });
+        lines.push(if value.is_empty() { "NO-SOLICITING".to_owned() } else { format!("NO-SOLICITING {value}") });
     }
     (Reply::multi(250, lines), Advertised { size, keywords })
 }
@@ -172,30 +149,16 @@ mod tests {
             "X-FOO bar",
             "",
         ];
-        Capabilities::from_ehlo(&Reply::multi(
-            250,
-            lines.iter().map(|s| s.to_string()).collect(),
-        ))
+        Capabilities::from_ehlo(&Reply::multi(250, lines.iter().map(|s| s.to_string()).collect()))
     }
 
     #[test]
     fn filters_to_the_allowlist_and_rewrites_the_name() {
-        let policy = EhloPolicy {
-            max_message_size: 25 << 20,
-            ..Default::default()
-        };
+        let policy = EhloPolicy { max_message_size: 25 << 20, ..Default::default() };
         let (reply, adv) = advertise("mx.example.test", &upstream(), &policy);
         assert_eq!(
             reply.lines(),
-            [
-                "mx.example.test",
-                "SIZE 10240000",
-                "PIPELINING",
-                "ENHANCEDSTATUSCODES",
-                "8BITMIME",
-                "DSN",
-                "SMTPUTF8"
-            ]
+            ["mx.example.test", "SIZE 10240000", "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8"]
         );
         assert_eq!(adv.size, 10240000);
         assert!(adv.has("DSN") && !adv.has("AUTH") && !adv.has("CHUNKING"));
@@ -215,10 +178,7 @@ mod tests {
         assert!(lines.contains(&"SIZE 1000".to_owned()));
         assert!(lines.contains(&"AUTH PLAIN LOGIN".to_owned()));
         assert!(lines.contains(&"X-FOO bar".to_owned()));
-        assert!(
-            lines.contains(&"STARTTLS".to_owned()),
-            "doorman's own STARTTLS"
-        );
+        assert!(lines.contains(&"STARTTLS".to_owned()), "doorman's own STARTTLS");
         assert_eq!(lines.last().map(String::as_str), Some("NO-SOLICITING"));
         assert!(!lines.iter().any(|l| l.starts_with("AUTH=")));
         // An upstream without SIZE: ours.

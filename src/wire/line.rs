@@ -41,11 +41,7 @@ pub struct LineDecoder {
 impl LineDecoder {
     /// A decoder for lines of at most `max` octets including CRLF.
     pub fn new(max: usize) -> Self {
-        Self {
-            max,
-            discarding: false,
-            scanned: 0,
-        }
+        Self { max, discarding: false, scanned: 0 }
     }
 
     /// Removes one line from the front of `buf`.
@@ -76,10 +72,7 @@ impl LineDecoder {
         if !bare_lf {
             line.truncate(end - 1);
         }
-        Ok(Some(Line {
-            bytes: line.freeze(),
-            bare_lf,
-        }))
+        Ok(Some(Line { bytes: line.freeze(), bare_lf }))
     }
 }
 
@@ -99,10 +92,7 @@ mod tests {
     }
 
     fn line(s: &str, bare_lf: bool) -> Result<Line, LineError> {
-        Ok(Line {
-            bytes: Bytes::copy_from_slice(s.as_bytes()),
-            bare_lf,
-        })
+        Ok(Line { bytes: Bytes::copy_from_slice(s.as_bytes()), bare_lf })
     }
 
     #[test]
@@ -110,10 +100,7 @@ mod tests {
         let mut dec = LineDecoder::new(512);
         let mut buf = BytesMut::from(&b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\nDA"[..]);
         let got = decode_all(&mut dec, &mut buf);
-        assert_eq!(
-            got,
-            vec![line("MAIL FROM:<a@b>", false), line("RCPT TO:<c@d>", true)]
-        );
+        assert_eq!(got, vec![line("MAIL FROM:<a@b>", false), line("RCPT TO:<c@d>", true)]);
         assert_eq!(&buf[..], b"DA");
     }
 
@@ -128,12 +115,7 @@ mod tests {
             got.extend(decode_all(&mut dec, &mut buf));
             assert_eq!(
                 got,
-                vec![
-                    line("EHLO x", false),
-                    line("MAIL FROM:<a@b>", false),
-                    line("", false),
-                    line("QUIT", true)
-                ],
+                vec![line("EHLO x", false), line("MAIL FROM:<a@b>", false), line("", false), line("QUIT", true)],
                 "split at {split}"
             );
         }
@@ -152,10 +134,7 @@ mod tests {
         }
         buf.extend_from_slice(b"RCPT TO:<x@y>\r\nNOOP\r\n");
         got.extend(decode_all(&mut dec, &mut buf));
-        assert_eq!(
-            got,
-            vec![Err(LineError::TooLong { max: 16 }), line("NOOP", false)]
-        );
+        assert_eq!(got, vec![Err(LineError::TooLong { max: 16 }), line("NOOP", false)]);
     }
 
     #[test]
@@ -163,13 +142,6 @@ mod tests {
         let mut dec = LineDecoder::new(8);
         let mut buf = BytesMut::from(&b"123456\r\n1234567\r\nOK\r\n"[..]);
         let got = decode_all(&mut dec, &mut buf);
-        assert_eq!(
-            got,
-            vec![
-                line("123456", false),
-                Err(LineError::TooLong { max: 8 }),
-                line("OK", false)
-            ]
-        );
+        assert_eq!(got, vec![line("123456", false), Err(LineError::TooLong { max: 8 }), line("OK", false)]);
     }
 }

@@ -16,10 +16,7 @@ pub struct Reply {
 impl Reply {
     /// A single-line reply.
     pub fn new(code: u16, text: impl Into<String>) -> Self {
-        Self {
-            code,
-            lines: vec![text.into()],
-        }
+        Self { code, lines: vec![text.into()] }
     }
 
     /// A multi-line reply; an empty `lines` encodes as a bare code.
@@ -60,8 +57,7 @@ impl Reply {
         let class = parts.next()?;
         let valid = matches!(class, "2" | "4" | "5")
             && parts.clone().count() == 2
-            && parts
-                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+            && parts.all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
         valid.then_some(token)
     }
 
@@ -139,11 +135,7 @@ impl ReplyParser {
         loop {
             let rest = &buf[offset..];
             let Some(lf) = memchr::memchr(b'\n', rest) else {
-                return if rest.len() >= REPLY_LINE_MAX {
-                    Err(ReplyError::LineTooLong)
-                } else {
-                    Ok(None)
-                };
+                return if rest.len() >= REPLY_LINE_MAX { Err(ReplyError::LineTooLong) } else { Ok(None) };
             };
             if lf + 1 > REPLY_LINE_MAX {
                 return Err(ReplyError::LineTooLong);
@@ -159,10 +151,7 @@ impl ReplyParser {
             offset += lf + 1;
             if last {
                 let _ = buf.split_to(offset);
-                return Ok(Some(Reply {
-                    code: line_code,
-                    lines,
-                }));
+                return Ok(Some(Reply { code: line_code, lines }));
             }
             if lines.len() >= REPLY_LINES_MAX {
                 return Err(ReplyError::TooManyLines);
@@ -204,8 +193,7 @@ mod tests {
 
     #[test]
     fn parses_multiline_and_leaves_the_next_reply() {
-        let mut buf =
-            BytesMut::from(&b"250-backend.test\r\n250-PIPELINING\r\n250 SIZE 10\r\n354 go\r\n"[..]);
+        let mut buf = BytesMut::from(&b"250-backend.test\r\n250-PIPELINING\r\n250 SIZE 10\r\n354 go\r\n"[..]);
         let r = ReplyParser::parse(&mut buf).unwrap().unwrap();
         assert_eq!(r.code(), 250);
         assert_eq!(r.lines(), ["backend.test", "PIPELINING", "SIZE 10"]);
@@ -225,10 +213,7 @@ mod tests {
     fn bare_code_and_empty_last_line_are_valid() {
         assert_eq!(parse(b"250\r\n").unwrap().unwrap().lines(), [""]);
         // smtp-sink ends its EHLO reply with "250 " (an empty keyword).
-        assert_eq!(
-            parse(b"250-x\r\n250 \r\n").unwrap().unwrap().lines(),
-            ["x", ""]
-        );
+        assert_eq!(parse(b"250-x\r\n250 \r\n").unwrap().unwrap().lines(), ["x", ""]);
     }
 
     #[test]
@@ -256,10 +241,7 @@ mod tests {
     fn encode_round_trips() {
         for r in [
             Reply::new(220, "mx.example.test ESMTP"),
-            Reply::multi(
-                250,
-                vec!["mx".into(), "PIPELINING".into(), "SIZE 100".into()],
-            ),
+            Reply::multi(250, vec!["mx".into(), "PIPELINING".into(), "SIZE 100".into()]),
             Reply::new(250, ""),
         ] {
             let mut b = r.to_bytes();
@@ -272,10 +254,7 @@ mod tests {
     #[test]
     fn enhanced_code() {
         assert_eq!(Reply::new(250, "2.1.0 Ok").enhanced_code(), Some("2.1.0"));
-        assert_eq!(
-            Reply::new(550, "5.7.1 <x>: denied").enhanced_code(),
-            Some("5.7.1")
-        );
+        assert_eq!(Reply::new(550, "5.7.1 <x>: denied").enhanced_code(), Some("5.7.1"));
         assert_eq!(Reply::new(250, "backend.test").enhanced_code(), None);
         assert_eq!(Reply::new(250, "2.0").enhanced_code(), None);
     }

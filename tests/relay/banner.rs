@@ -9,21 +9,13 @@ use crate::support::proxy::Proxy;
 async fn rewrite_hides_the_upstream_software() {
     let proxy = Proxy::start(&postfix().addr(), "").await;
     let (mut c, greeting) = Client::connect(proxy.addr).await;
-    assert_eq!(
-        greeting.to_bytes().as_ref(),
-        b"220 mx.example.test ESMTP\r\n"
-    );
+    assert_eq!(greeting.to_bytes().as_ref(), b"220 mx.example.test ESMTP\r\n");
     let ehlo = c.cmd("EHLO client.example.net").await;
     assert_code(&ehlo, 250);
     let lines = ehlo.lines();
     assert_eq!(lines[0], "mx.example.test");
-    for hidden in [
-        "backend", "XCLIENT", "XFORWARD", "CHUNKING", "VRFY", "ETRN", "STARTTLS", "AUTH",
-    ] {
-        assert!(
-            !lines.iter().any(|l| l.contains(hidden)),
-            "{hidden} leaked in {lines:?}"
-        );
+    for hidden in ["backend", "XCLIENT", "XFORWARD", "CHUNKING", "VRFY", "ETRN", "STARTTLS", "AUTH"] {
+        assert!(!lines.iter().any(|l| l.contains(hidden)), "{hidden} leaked in {lines:?}");
     }
     // Postfix advertises 10240000, doorman's default is 25 MiB: the smaller wins.
     assert!(lines.contains(&"SIZE 10240000".to_owned()), "{lines:?}");
@@ -32,34 +24,21 @@ async fn rewrite_hides_the_upstream_software() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_smaller_size_limit_is_advertised_and_no_soliciting_added() {
-    let proxy = Proxy::start(
-        &postfix().addr(),
-        "limits:\n  max_message_size: 1MiB\nehlo:\n  no_soliciting: \"\"",
-    )
-    .await;
+    let proxy =
+        Proxy::start(&postfix().addr(), "limits:\n  max_message_size: 1MiB\nehlo:\n  no_soliciting: \"\"").await;
     let (mut c, _) = Client::connect(proxy.addr).await;
     let ehlo = c.cmd("EHLO client.example.net").await;
     assert!(ehlo.lines().contains(&"SIZE 1048576".to_owned()), "{ehlo}");
-    assert_eq!(
-        ehlo.lines().last().map(String::as_str),
-        Some("NO-SOLICITING")
-    );
+    assert_eq!(ehlo.lines().last().map(String::as_str), Some("NO-SOLICITING"));
     let helo = c.cmd("HELO client.example.net").await;
-    assert_eq!(
-        helo.to_bytes().as_ref(),
-        b"250 mx.example.test\r\n",
-        "HELO gets one line"
-    );
+    assert_eq!(helo.to_bytes().as_ref(), b"250 mx.example.test\r\n", "HELO gets one line");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pass_relays_the_upstream_greeting() {
     let proxy = Proxy::start(&postfix().addr(), "banner:\n  mode: pass").await;
     let (_, greeting) = Client::connect(proxy.addr).await;
-    assert_eq!(
-        greeting.lines(),
-        ["backend.test ESMTP Postfix (Debian/GNU)"]
-    );
+    assert_eq!(greeting.lines(), ["backend.test ESMTP Postfix (Debian/GNU)"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,25 +52,10 @@ async fn text_mode_sends_the_operators_notice() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0], "mx.example.test ESMTP NO UCE");
     assert!(lines[1].contains("17538.45"));
-    assert!(
-        lines[2].ends_with("GMT") && lines[2].contains("20"),
-        "date line: {}",
-        lines[2]
-    );
+    assert!(lines[2].ends_with("GMT") && lines[2].contains("20"), "date line: {}", lines[2]);
     // A real client copes with the multi-line greeting.
     let rcpt = crate::support::rcpt("banner-text");
-    let (ok, out) = swaks(
-        proxy.addr,
-        &[
-            "--to",
-            &rcpt,
-            "--from",
-            "a@sender.example",
-            "--helo",
-            "c.example.net",
-        ],
-    )
-    .await;
+    let (ok, out) = swaks(proxy.addr, &["--to", &rcpt, "--from", "a@sender.example", "--helo", "c.example.net"]).await;
     assert!(ok, "{out}");
     postfix().wait_for(&rcpt, 1).await;
 }
@@ -110,14 +74,8 @@ async fn multi_line_upstream_banner_is_consumed_whole() {
     .await;
     let proxy = Proxy::start(&fake.addr.to_string(), "").await;
     let (mut c, greeting) = Client::connect(proxy.addr).await;
-    assert_eq!(
-        greeting.to_bytes().as_ref(),
-        b"220 mx.example.test ESMTP\r\n"
-    );
+    assert_eq!(greeting.to_bytes().as_ref(), b"220 mx.example.test ESMTP\r\n");
     let ehlo = c.cmd("EHLO client.example.net").await;
-    assert_eq!(
-        ehlo.lines(),
-        ["mx.example.test", "SIZE 26214400", "PIPELINING"]
-    );
+    assert_eq!(ehlo.lines(), ["mx.example.test", "SIZE 26214400", "PIPELINING"]);
     assert_code(&c.cmd("QUIT").await, 221);
 }

@@ -30,12 +30,7 @@ async fn send_message(c: &mut Client) -> doorman::wire::Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_dying_mid_data_never_yields_250() {
     let mut script = until_data();
-    script.extend([
-        Step::Expect("DATA"),
-        Step::Send("354 go\r\n"),
-        Step::ReadBytes(5000),
-        Step::Close,
-    ]);
+    script.extend([Step::Expect("DATA"), Step::Send("354 go\r\n"), Step::ReadBytes(5000), Step::Close]);
     let fake = fake_upstream::start(script).await;
     let proxy = Proxy::start(&fake.addr.to_string(), "").await;
     let (mut c, _) = Client::connect(proxy.addr).await;
@@ -47,18 +42,10 @@ async fn upstream_dying_mid_data_never_yields_250() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_reply_to_the_final_dot_is_a_tempfail() {
     let mut script = until_data();
-    script.extend([
-        Step::Expect("DATA"),
-        Step::Send("354 go\r\n"),
-        Step::ExpectDataEnd,
-        Step::Hang,
-    ]);
+    script.extend([Step::Expect("DATA"), Step::Send("354 go\r\n"), Step::ExpectDataEnd, Step::Hang]);
     let fake = fake_upstream::start(script).await;
     let yaml = crate::support::proxy::config_yaml(&fake.addr.to_string(), "");
-    let yaml = yaml.replace(
-        "connect_timeout: 2s",
-        "connect_timeout: 2s\n  data_timeout: 1s",
-    );
+    let yaml = yaml.replace("connect_timeout: 2s", "connect_timeout: 2s\n  data_timeout: 1s");
     let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
     let proxy = Proxy::start_with(config).await;
     let (mut c, _) = Client::connect(proxy.addr).await;
@@ -92,25 +79,15 @@ async fn positive_reply_to_data_instead_of_354_sends_no_content() {
     let r = send_message(&mut c).await;
     assert!(r.is_transient(), "{r}");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(
-        !fake.received_text().contains("0123456789"),
-        "content reached the upstream"
-    );
+    assert!(!fake.received_text().contains("0123456789"), "content reached the upstream");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_greeting_421_becomes_our_421() {
-    let fake = fake_upstream::start(vec![
-        Step::Send("421 4.3.2 backend.internal overloaded\r\n"),
-        Step::Close,
-    ])
-    .await;
+    let fake = fake_upstream::start(vec![Step::Send("421 4.3.2 backend.internal overloaded\r\n"), Step::Close]).await;
     let proxy = Proxy::start(&fake.addr.to_string(), "").await;
     let (mut c, greeting) = Client::connect(proxy.addr).await;
-    assert_eq!(
-        greeting.to_bytes().as_ref(),
-        b"421 4.3.0 mx.example.test Service not available, try again later\r\n"
-    );
+    assert_eq!(greeting.to_bytes().as_ref(), b"421 4.3.0 mx.example.test Service not available, try again later\r\n");
     c.expect_closed().await;
 }
 

@@ -26,11 +26,7 @@ async fn malformed_commands_get_their_reply_and_the_session_goes_on() {
         ("DATA", 503, "5.5.1"),
         ("MAIL FROM:<a@sender.example> FOO=bar", 555, "5.5.4"),
         ("MAIL FROM:<a@sender.example> BODY=BINARYMIME", 501, "5.5.4"),
-        (
-            "MAIL FROM:<a@sender.example> SIZE=99999999999",
-            552,
-            "5.3.4",
-        ),
+        ("MAIL FROM:<a@sender.example> SIZE=99999999999", 552, "5.3.4"),
         ("EHLO", 501, "5.5.4"),
         ("DATA now", 501, "5.5.4"),
         ("ETRN example.test", 502, "5.5.1"),
@@ -38,17 +34,11 @@ async fn malformed_commands_get_their_reply_and_the_session_goes_on() {
     ];
     for (line, code, enhanced) in cases {
         let r = c.cmd(line).await;
-        assert_eq!(
-            (r.code(), r.enhanced_code()),
-            (*code, Some(*enhanced)),
-            "{line:.40}: {r}"
-        );
+        assert_eq!((r.code(), r.enhanced_code()), (*code, Some(*enhanced)), "{line:.40}: {r}");
     }
-    for raw in [
-        &b"RCPT TO:<ok@example.test>\0<evil@o.example>\r\n"[..],
-        b"MAIL FROM:<a@b>\rRCPT TO:<c@d>\r\n",
-        b"NOOP\n",
-    ] {
+    for raw in
+        [&b"RCPT TO:<ok@example.test>\0<evil@o.example>\r\n"[..], b"MAIL FROM:<a@b>\rRCPT TO:<c@d>\r\n", b"NOOP\n"]
+    {
         c.send(raw).await;
         assert_code(&c.reply().await, 500);
     }
@@ -57,8 +47,7 @@ async fn malformed_commands_get_their_reply_and_the_session_goes_on() {
     assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
     assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
     assert_code(&c.cmd("DATA").await, 354);
-    c.send(format!("{}.\r\n", message(&to, "after-errors", &["x"])).as_bytes())
-        .await;
+    c.send(format!("{}.\r\n", message(&to, "after-errors", &["x"])).as_bytes()).await;
     assert_code(&c.reply().await, 250);
     postfix().wait_for(&to, 1).await;
 }
@@ -83,10 +72,7 @@ async fn too_many_errors_closes_with_421() {
     }
     assert_code(&c.cmd("FOO").await, 500);
     let r = c.reply().await;
-    assert_eq!(
-        r.to_bytes().as_ref(),
-        b"421 4.7.0 mx.example.test Error: too many errors\r\n"
-    );
+    assert_eq!(r.to_bytes().as_ref(), b"421 4.7.0 mx.example.test Error: too many errors\r\n");
     c.expect_closed().await;
 }
 
@@ -96,15 +82,11 @@ async fn over_long_text_line_and_oversized_message_are_refused_after_data() {
     let mut c = ready(&proxy).await;
     let long_line = rcpt("long-line");
     let too_big = rcpt("too-big");
-    for (to, body) in [
-        (&long_line, "x".repeat(1001)),
-        (&too_big, format!("{}\r\n", "y".repeat(900)).repeat(200)),
-    ] {
+    for (to, body) in [(&long_line, "x".repeat(1001)), (&too_big, format!("{}\r\n", "y".repeat(900)).repeat(200))] {
         assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
         assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
         assert_code(&c.cmd("DATA").await, 354);
-        c.send(format!("{}.\r\n", message(to, "limit", &[&body])).as_bytes())
-            .await;
+        c.send(format!("{}.\r\n", message(to, "limit", &[&body])).as_bytes()).await;
         let r = c.reply().await;
         assert_eq!((r.code(), r.enhanced_code()), (552, Some("5.3.4")), "{r}");
     }
@@ -112,8 +94,7 @@ async fn over_long_text_line_and_oversized_message_are_refused_after_data() {
     assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
     assert_code(&c.cmd(&format!("RCPT TO:<{control}>")).await, 250);
     assert_code(&c.cmd("DATA").await, 354);
-    c.send(format!("{}.\r\n", message(&control, "control", &["fine"])).as_bytes())
-        .await;
+    c.send(format!("{}.\r\n", message(&control, "control", &["fine"])).as_bytes()).await;
     assert_code(&c.reply().await, 250);
     postfix().wait_for(&control, 1).await;
     assert!(postfix().messages_for(&long_line).is_empty());
@@ -131,15 +112,11 @@ async fn recipients_beyond_the_limit_get_452() {
         if i < 3 {
             assert_code(&r, 250);
         } else {
-            assert_eq!(
-                r.to_bytes().as_ref(),
-                b"452 4.5.3 Error: too many recipients\r\n"
-            );
+            assert_eq!(r.to_bytes().as_ref(), b"452 4.5.3 Error: too many recipients\r\n");
         }
     }
     assert_code(&c.cmd("DATA").await, 354);
-    c.send(format!("{}.\r\n", message(&rcpts[0], "rcpt-limit", &["x"])).as_bytes())
-        .await;
+    c.send(format!("{}.\r\n", message(&rcpts[0], "rcpt-limit", &["x"])).as_bytes()).await;
     assert_code(&c.reply().await, 250);
     for to in &rcpts[..3] {
         postfix().wait_for(to, 1).await;
@@ -153,10 +130,7 @@ async fn idle_client_gets_421() {
     let mut c = ready(&proxy).await;
     let started = std::time::Instant::now();
     let r = c.reply().await;
-    assert_eq!(
-        r.to_bytes().as_ref(),
-        b"421 4.4.2 mx.example.test Error: timeout exceeded\r\n"
-    );
+    assert_eq!(r.to_bytes().as_ref(), b"421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
     c.expect_closed().await;
 }
@@ -165,10 +139,7 @@ async fn idle_client_gets_421() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_mid_data_leaves_nothing_behind() {
     let spool = tempfile::tempdir().expect("tempdir");
-    let extra = format!(
-        "data:\n  spool_memory_limit: 1KiB\n  spool_dir: {}",
-        spool.path().display()
-    );
+    let extra = format!("data:\n  spool_memory_limit: 1KiB\n  spool_dir: {}", spool.path().display());
     let proxy = Proxy::start(&postfix().addr(), &extra).await;
     let to = rcpt("vanished");
     {
@@ -177,28 +148,19 @@ async fn disconnect_mid_data_leaves_nothing_behind() {
         assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
         assert_code(&c.cmd("DATA").await, 354);
         let line = "z".repeat(500);
-        c.send(message(&to, "vanished", &[line.as_str(); 200]).as_bytes())
-            .await;
-        assert_eq!(
-            std::fs::read_dir(spool.path()).expect("spool dir").count(),
-            0,
-            "spool file visible"
-        );
+        c.send(message(&to, "vanished", &[line.as_str(); 200]).as_bytes()).await;
+        assert_eq!(std::fs::read_dir(spool.path()).expect("spool dir").count(), 0, "spool file visible");
     }
     // A later message to the same recipient is the only one delivered.
     let mut c = ready(&proxy).await;
     assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
     assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
     assert_code(&c.cmd("DATA").await, 354);
-    c.send(format!("{}.\r\n", message(&to, "second", &["x"])).as_bytes())
-        .await;
+    c.send(format!("{}.\r\n", message(&to, "second", &["x"])).as_bytes()).await;
     assert_code(&c.reply().await, 250);
     let got = postfix().wait_for(&to, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(postfix().messages_for(&to).len(), 1);
     assert!(String::from_utf8_lossy(&got[0]).contains("Subject: second"));
-    assert_eq!(
-        std::fs::read_dir(spool.path()).expect("spool dir").count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(spool.path()).expect("spool dir").count(), 0);
 }

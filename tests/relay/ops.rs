@@ -26,8 +26,7 @@ async fn metrics_move_after_a_scripted_session() {
     assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
     assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
     assert_code(&c.cmd("DATA").await, 354);
-    c.send(format!("{}.\r\n", message(&to, "metrics", &["x"])).as_bytes())
-        .await;
+    c.send(format!("{}.\r\n", message(&to, "metrics", &["x"])).as_bytes()).await;
     assert_code(&c.reply().await, 250);
     assert_code(&c.cmd("QUIT").await, 221);
     let (status, after) = get(admin, "/metrics").await;
@@ -37,17 +36,11 @@ async fn metrics_move_after_a_scripted_session() {
         "doorman_connections_total{result=\"accepted\"}",
         "doorman_rejections_total{reason=\"unknown_command\"}",
     ] {
-        assert!(
-            sample(&after, series) >= sample(&before, series) + 1.0,
-            "{series} did not move:\n{after}"
-        );
+        assert!(sample(&after, series) >= sample(&before, series) + 1.0, "{series} did not move:\n{after}");
     }
     assert!(after.contains("doorman_build_info{version=\""), "{after}");
     assert!(after.contains("doorman_active_sessions"), "{after}");
-    assert!(
-        !after.contains("127.0.0.1") && !after.contains("example"),
-        "an address leaked into a label:\n{after}"
-    );
+    assert!(!after.contains("127.0.0.1") && !after.contains("example"), "an address leaked into a label:\n{after}");
     assert_eq!(get(admin, "/healthz").await.0, 200);
 }
 
@@ -61,11 +54,7 @@ async fn readiness_follows_the_upstream() {
     let (status, body) = get(admin, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("upstream unreachable"), "{body}");
-    assert_eq!(
-        get(admin, "/healthz").await.0,
-        200,
-        "liveness must not depend on the upstream"
-    );
+    assert_eq!(get(admin, "/healthz").await.0, 200, "liveness must not depend on the upstream");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,10 +66,7 @@ async fn sighup_reloads_for_new_sessions_only() {
     assert_eq!(greeting.lines(), ["mx.example.test first"]);
     assert_code(&old.cmd("EHLO c.example.net").await, 250);
 
-    d.rewrite(
-        &upstream,
-        "banner:\n  mode: text\n  text: \"{hostname} second\"\ncommands:\n  vrfy: pass",
-    );
+    d.rewrite(&upstream, "banner:\n  mode: text\n  text: \"{hostname} second\"\ncommands:\n  vrfy: pass");
     d.signal("HUP");
     let mut fresh = None;
     for _ in 0..100 {
@@ -103,10 +89,7 @@ async fn sighup_reloads_for_new_sessions_only() {
     d.signal("HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, page) = get(d.admin, "/metrics").await;
-    assert!(
-        sample(&page, "doorman_config_reloads_total{result=\"refused\"}") >= 1.0,
-        "{page}"
-    );
+    assert!(sample(&page, "doorman_config_reloads_total{result=\"refused\"}") >= 1.0, "{page}");
     let (_, greeting) = Client::connect(d.addr).await;
     assert_eq!(greeting.lines(), ["mx.example.test second"]);
 }
@@ -143,11 +126,7 @@ async fn sigterm_drains_a_large_transfer() {
     }
     assert_eq!(ready, 503, "/readyz kept saying ready after SIGTERM");
     let bye = idle.reply().await;
-    assert_eq!(
-        (bye.code(), bye.enhanced_code()),
-        (421, Some("4.3.2")),
-        "{bye}"
-    );
+    assert_eq!((bye.code(), bye.enhanced_code()), (421, Some("4.3.2")), "{bye}");
 
     c.send(second.as_bytes()).await;
     c.send(b".\r\n").await;
@@ -197,9 +176,8 @@ async fn per_ip_and_global_connection_limits() {
 async fn logs_are_json_and_private() {
     use crate::support::client::swaks;
     for addresses in [false, true] {
-        let extra = format!(
-            "log:\n  format: json\n  level: debug\n  addresses: {addresses}\nauth:\n  allow_plaintext: true"
-        );
+        let extra =
+            format!("log:\n  format: json\n  level: debug\n  addresses: {addresses}\nauth:\n  allow_plaintext: true");
         let d = Binary::start(&postfix().addr(), &extra).await;
         let to = rcpt("logs");
         let (ok, out) = swaks(
@@ -224,10 +202,8 @@ async fn logs_are_json_and_private() {
         postfix().wait_for(&to, 1).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let log = d.log_text();
-        let lines: Vec<serde_json::Value> = log
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect();
+        let lines: Vec<serde_json::Value> =
+            log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
         let tx = lines
             .iter()
             .find(|v| v["fields"]["message"] == "transaction")
@@ -236,22 +212,9 @@ async fn logs_are_json_and_private() {
         assert_eq!(tx["fields"]["upstream_code"], 250);
         assert_eq!(tx["fields"]["recipients"], 1);
         assert!(tx["span"]["id"].is_string(), "no session id: {tx}");
-        assert!(
-            lines
-                .iter()
-                .any(|v| v["fields"]["message"] == "session closed")
-        );
-        assert_eq!(
-            log.contains(&to),
-            addresses,
-            "addresses: {addresses}\n{log}"
-        );
-        for secret in [
-            "s3cret-Pa55",
-            "czNjcmV0LVBhNTU=",
-            "YWxpY2VAZXhhbXBsZS50ZXN0",
-            "secret body text",
-        ] {
+        assert!(lines.iter().any(|v| v["fields"]["message"] == "session closed"));
+        assert_eq!(log.contains(&to), addresses, "addresses: {addresses}\n{log}");
+        for secret in ["s3cret-Pa55", "czNjcmV0LVBhNTU=", "YWxpY2VAZXhhbXBsZS50ZXN0", "secret body text"] {
             assert!(!log.contains(secret), "{secret:?} leaked into the log");
         }
     }

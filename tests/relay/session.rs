@@ -84,15 +84,7 @@ async fn everything_in_one_packet() {
 }
 
 fn stuff(body: &str) -> String {
-    body.split_inclusive("\r\n")
-        .map(|l| {
-            if l.starts_with('.') {
-                format!(".{l}")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect()
+    body.split_inclusive("\r\n").map(|l| if l.starts_with('.') { format!(".{l}") } else { l.to_owned() }).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,10 +135,7 @@ async fn upstream_replies_reach_the_client_verbatim() {
         "5.1.1 <unknown@example.test>: Recipient address rejected: User unknown in virtual mailbox table"
     );
     let relay = c.cmd("RCPT TO:<x@outside.example>").await;
-    assert_eq!(
-        relay.to_bytes().as_ref(),
-        b"554 5.7.1 <x@outside.example>: Relay access denied\r\n"
-    );
+    assert_eq!(relay.to_bytes().as_ref(), b"554 5.7.1 <x@outside.example>: Relay access denied\r\n");
     let temp = c.cmd("RCPT TO:<tempfail@example.test>").await;
     assert_code(&temp, 451);
     // No recipient accepted: doorman refuses DATA without asking the upstream.
@@ -194,25 +183,13 @@ async fn auth_dialogue_is_relayed() {
         assert!(ok, "{out}");
         assert!(out.contains("235 2.7.0 Authentication successful"), "{out}");
         if mech == "LOGIN" {
-            assert!(
-                out.contains("334 VXNlcm5hbWU6"),
-                "no 334 continuation seen:\n{out}"
-            );
+            assert!(out.contains("334 VXNlcm5hbWU6"), "no 334 continuation seen:\n{out}");
         }
     }
     postfix().wait_for(&to, 2).await;
     let (ok, out) = swaks(
         proxy.addr,
-        &[
-            "--to",
-            &to,
-            "--auth",
-            "LOGIN",
-            "--auth-user",
-            "alice@example.test",
-            "--auth-password",
-            "wrong",
-        ],
+        &["--to", &to, "--auth", "LOGIN", "--auth-user", "alice@example.test", "--auth-password", "wrong"],
     )
     .await;
     assert!(!ok && out.contains("535"), "{out}");
@@ -229,25 +206,14 @@ async fn auth_is_not_offered_in_plaintext_by_default() {
     let proxy = Proxy::start(&postfix().addr(), "").await;
     let (mut c, _) = Client::connect(proxy.addr).await;
     let ehlo = c.cmd("EHLO c.example.net").await;
-    assert!(
-        !ehlo.lines().iter().any(|l| l.starts_with("AUTH")),
-        "{ehlo}"
-    );
-    assert_eq!(
-        c.cmd("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzM2NyZXQtUGE1NQ==")
-            .await
-            .code(),
-        503
-    );
+    assert!(!ehlo.lines().iter().any(|l| l.starts_with("AUTH")), "{ehlo}");
+    assert_eq!(c.cmd("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzM2NyZXQtUGE1NQ==").await.code(), 503);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_upstream_gets_421() {
     let proxy = Proxy::start(&format!("127.0.0.1:{}", free_port()), "").await;
     let (mut c, greeting) = Client::connect(proxy.addr).await;
-    assert_eq!(
-        greeting.to_bytes().as_ref(),
-        b"421 4.3.0 mx.example.test Service not available, try again later\r\n"
-    );
+    assert_eq!(greeting.to_bytes().as_ref(), b"421 4.3.0 mx.example.test Service not available, try again later\r\n");
     c.expect_closed().await;
 }

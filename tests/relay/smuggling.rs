@@ -20,12 +20,7 @@ const VECTORS: &[(&str, &[u8])] = &[
 
 /// Sends one message carrying `vector` and a smuggled transaction; returns
 /// the reply to the real end of data.
-async fn smuggle(
-    c: &mut Client,
-    legit: &str,
-    smuggled: &str,
-    vector: &[u8],
-) -> doorman::wire::Reply {
+async fn smuggle(c: &mut Client, legit: &str, smuggled: &str, vector: &[u8]) -> doorman::wire::Reply {
     assert_code(&c.cmd("MAIL FROM:<alice@sender.example>").await, 250);
     assert_code(&c.cmd(&format!("RCPT TO:<{legit}>")).await, 250);
     assert_code(&c.cmd("DATA").await, 354);
@@ -44,11 +39,7 @@ async fn smuggle(
 }
 
 async fn run(policy: &str) {
-    let proxy = Proxy::start(
-        &postfix().addr(),
-        &format!("data:\n  bare_line_endings: {policy}"),
-    )
-    .await;
+    let proxy = Proxy::start(&postfix().addr(), &format!("data:\n  bare_line_endings: {policy}")).await;
     let mut checks = Vec::new();
     for (name, vector) in VECTORS {
         let legit = rcpt(&format!("legit-{policy}-{name}"));
@@ -65,35 +56,22 @@ async fn run(policy: &str) {
         assert_code(&c.cmd("MAIL FROM:<alice@sender.example>").await, 250);
         assert_code(&c.cmd(&format!("RCPT TO:<{control}>")).await, 250);
         assert_code(&c.cmd("DATA").await, 354);
-        c.send(format!("{}.\r\n", message(&control, "control", &["ok"])).as_bytes())
-            .await;
+        c.send(format!("{}.\r\n", message(&control, "control", &["ok"])).as_bytes()).await;
         assert_code(&c.reply().await, 250);
         assert_code(&c.cmd("QUIT").await, 221);
         checks.push((name, legit, smuggled, control));
     }
     for (name, legit, smuggled, control) in checks {
         postfix().wait_for(&control, 1).await;
-        let legit_msgs = if policy == "reject" {
-            postfix().messages_for(&legit)
-        } else {
-            postfix().wait_for(&legit, 1).await
-        };
-        assert!(
-            postfix().messages_for(&smuggled).is_empty(),
-            "{name}: the smuggled message was delivered"
-        );
+        let legit_msgs =
+            if policy == "reject" { postfix().messages_for(&legit) } else { postfix().wait_for(&legit, 1).await };
+        assert!(postfix().messages_for(&smuggled).is_empty(), "{name}: the smuggled message was delivered");
         match policy {
-            "reject" => assert!(
-                legit_msgs.is_empty(),
-                "{name}: a refused message was delivered"
-            ),
+            "reject" => assert!(legit_msgs.is_empty(), "{name}: a refused message was delivered"),
             _ => {
                 assert_eq!(legit_msgs.len(), 1, "{name}");
                 let text = String::from_utf8_lossy(&legit_msgs[0]);
-                assert!(
-                    text.contains("MAIL FROM:<ceo@sender.example>"),
-                    "{name}: smuggled text missing:\n{text}"
-                );
+                assert!(text.contains("MAIL FROM:<ceo@sender.example>"), "{name}: smuggled text missing:\n{text}");
             }
         }
     }

@@ -38,20 +38,10 @@ impl Binary {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let start = Instant::now();
         while std::net::TcpStream::connect(b).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "doorman's admin endpoint did not listen"
-            );
+            assert!(start.elapsed() < Duration::from_secs(10), "doorman's admin endpoint did not listen");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self {
-            addr,
-            admin: b,
-            config,
-            log,
-            child,
-            _dir: dir,
-        }
+        Self { addr, admin: b, config, log, child, _dir: dir }
     }
 
     fn write(path: &PathBuf, port: u16, admin: u16, upstream: &str, extra: &str) -> SocketAddr {
@@ -65,13 +55,7 @@ impl Binary {
 
     /// Rewrites the configuration file (same ports) for a reload.
     pub fn rewrite(&self, upstream: &str, extra: &str) {
-        Self::write(
-            &self.config,
-            self.addr.port(),
-            self.admin.port(),
-            upstream,
-            extra,
-        );
+        Self::write(&self.config, self.addr.port(), self.admin.port(), upstream, extra);
     }
 
     /// The log so far.
@@ -81,9 +65,7 @@ impl Binary {
 
     /// Sends a signal by name (`HUP`, `TERM`).
     pub fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status();
+        let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
         assert!(ok.is_ok_and(|s| s.success()), "kill -{name} failed");
     }
 
@@ -94,10 +76,7 @@ impl Binary {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(
-                start.elapsed() < limit,
-                "doorman did not exit within {limit:?}"
-            );
+            assert!(start.elapsed() < limit, "doorman did not exit within {limit:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -9,9 +9,9 @@ use doorman::wire::{Reply, ReplyParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A raw SMTP client.
+/// A raw SMTP client (plain or TLS).
 pub struct Client {
-    stream: TcpStream,
+    stream: doorman::tls::UpstreamStream,
     buf: BytesMut,
 }
 
@@ -20,11 +20,7 @@ const REPLY_WAIT: Duration = Duration::from_secs(15);
 impl Client {
     /// Connects and reads the greeting.
     pub async fn connect(addr: SocketAddr) -> (Self, Reply) {
-        let stream = TcpStream::connect(addr).await.expect("connect to doorman");
-        let mut c = Self {
-            stream,
-            buf: BytesMut::new(),
-        };
+        let mut c = Self::connect_raw(addr).await;
         let greeting = c.reply().await;
         (c, greeting)
     }
@@ -32,34 +28,46 @@ impl Client {
     /// Connects without reading anything.
     pub async fn connect_raw(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect to doorman");
-        Self {
-            stream,
-            buf: BytesMut::new(),
-        }
+        Self { stream: doorman::tls::MaybeTls::Plain(stream), buf: BytesMut::new() }
+    }
+
+    /// Connects from a given loopback source address (e.g. 127.0.0.2, an
+    /// address the trap Postfix does not trust), without reading anything.
+    pub async fn connect_from(addr: SocketAddr, source: &str) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(format!("{source}:0").parse().expect("source")).expect("bind source address");
+        let stream = socket.connect(addr).await.expect("connect to doorman");
+        Self { stream: doorman::tls::MaybeTls::Plain(stream), buf: BytesMut::new() }
+    }
+
+    /// Performs a TLS handshake (after a 220 to STARTTLS, or at once for
+    /// implicit TLS). Bytes still buffered from before fail the test.
+    pub async fn start_tls(
+        &mut self,
+        connector: &tokio_rustls::TlsConnector,
+        name: rustls_pki_types::ServerName<'static>,
+    ) {
+        assert!(self.buf.is_empty(), "bytes buffered before the handshake: {:?}", self.buf);
+        let tcp = self.stream.take_plain().expect("plain stream");
+        let tls = connector.connect(name, tcp).await.expect("TLS handshake with doorman");
+        self.stream = doorman::tls::MaybeTls::Tls(Box::new(tls));
     }
 
     /// Writes bytes in one write.
     pub async fn send(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
-            .await
-            .expect("write to doorman");
+        self.stream.write_all(bytes).await.expect("write to doorman");
     }
 
     /// Reads the next reply; fails the test if none comes.
     pub async fn reply(&mut self) -> Reply {
-        self.try_reply()
-            .await
-            .expect("doorman closed the connection instead of replying")
+        self.try_reply().await.expect("doorman closed the connection instead of replying")
     }
 
     /// The next reply, or `None` if the connection closed first.
     pub async fn try_reply(&mut self) -> Option<Reply> {
         tokio::time::timeout(REPLY_WAIT, async {
             loop {
-                if let Some(r) =
-                    ReplyParser::parse(&mut self.buf).expect("doorman sent a malformed reply")
-                {
+                if let Some(r) = ReplyParser::parse(&mut self.buf).expect("doorman sent a malformed reply") {
                     return Some(r);
                 }
                 let n = self.stream.read_buf(&mut self.buf).await.ok()?;
@@ -80,11 +88,7 @@ impl Client {
 
     /// Asserts the server closes the connection with no further reply.
     pub async fn expect_closed(&mut self) {
-        assert_eq!(
-            self.try_reply().await,
-            None,
-            "expected the connection to close"
-        );
+        assert_eq!(self.try_reply().await, None, "expected the connection to close");
     }
 }
 
@@ -104,11 +108,7 @@ pub async fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
         .output()
         .await
         .expect("swaks is not installed: run tests/support/install-deps.sh");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -125,30 +125,16 @@ with smtplib.SMTP(host, port, local_hostname="client.example.net", timeout=20) a
     print("refused:", refused)
 "#;
     let mut child = tokio::process::Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            SCRIPT,
-            &addr.ip().to_string(),
-            &addr.port().to_string(),
-            from,
-            to,
-        ])
+        .args(["-c", SCRIPT, &addr.ip().to_string(), &addr.port().to_string(), from, to])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("/usr/bin/python3 is missing: run tests/support/install-deps.sh");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(message.as_bytes())
-        .await
-        .expect("write message");
+    stdin.write_all(message.as_bytes()).await.expect("write message");
     drop(stdin);
     let out = child.wait_with_output().await.expect("python3");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }

@@ -44,9 +44,7 @@ pub fn greeting_and_ehlo() -> Vec<Step> {
 
 /// Starts the fake with `script` for its first connection.
 pub async fn start(script: Vec<Step>) -> FakeUpstream {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind fake upstream");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake upstream");
     let addr = listener.local_addr().expect("addr");
     let received = Arc::new(Mutex::new(Vec::new()));
     let log = received.clone();
@@ -67,16 +65,10 @@ pub async fn start(script: Vec<Step>) -> FakeUpstream {
                         return;
                     };
                     let line = String::from_utf8_lossy(&line).into_owned();
-                    assert!(
-                        line.starts_with(prefix),
-                        "fake upstream expected {prefix:?}, got {line:?}"
-                    );
+                    assert!(line.starts_with(prefix), "fake upstream expected {prefix:?}, got {line:?}");
                 }
                 Step::ExpectDataEnd => {
-                    if read_until(&mut sock, &mut buf, b"\r\n.\r\n", &log)
-                        .await
-                        .is_none()
-                    {
+                    if read_until(&mut sock, &mut buf, b"\r\n.\r\n", &log).await.is_none() {
                         return;
                     }
                 }

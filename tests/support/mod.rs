@@ -11,6 +11,7 @@ pub mod http;
 pub mod postfix;
 pub mod proxy;
 pub mod sink;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -17,10 +17,18 @@ pub struct Postfix {
 }
 
 static POSTFIX: OnceLock<Postfix> = OnceLock::new();
+static TRAP: OnceLock<Postfix> = OnceLock::new();
 
 /// The shared instance of this test binary, started on first use.
 pub fn postfix() -> &'static Postfix {
-    POSTFIX.get_or_init(Postfix::start)
+    POSTFIX.get_or_init(|| Postfix::start("default", None))
+}
+
+/// The open-relay trap: a Postfix whose `mynetworks` trusts 127.0.0.1/32,
+/// doorman's own source address. Whatever doorman relays without telling it
+/// the real client, it relays for anyone.
+pub fn trap() -> &'static Postfix {
+    TRAP.get_or_init(|| Postfix::start("trap", Some("127.0.0.1/32")))
 }
 
 impl Postfix {
@@ -28,23 +36,17 @@ impl Postfix {
         repo().join("tests/support/postfix.sh")
     }
 
-    fn start() -> Self {
+    fn start(flavour: &str, trusted: Option<&str>) -> Self {
         let exe = std::env::current_exe().ok();
-        let name = exe
-            .as_deref()
-            .and_then(Path::file_stem)
-            .and_then(|s| s.to_str())
-            .unwrap_or("test");
-        let state = PathBuf::from(format!("/tmp/doorman-test-{name}-{}", std::process::id()));
-        let pf = Self {
-            state,
-            port: free_port(),
-            proxy_port: free_port(),
-        };
-        let out = pf
-            .command("start")
-            .output()
-            .expect("run tests/support/postfix.sh");
+        let name = exe.as_deref().and_then(Path::file_stem).and_then(|s| s.to_str()).unwrap_or("test");
+        let name = name.rsplit_once('-').map_or(name, |(n, _)| n);
+        let state = PathBuf::from(format!("/tmp/doorman-{name}-{flavour}-{}", std::process::id()));
+        let pf = Self { state, port: free_port(), proxy_port: free_port() };
+        let mut cmd = pf.command("start");
+        if let Some(t) = trusted {
+            cmd.env("POSTFIX_TRUSTED", t);
+        }
+        let out = cmd.output().expect("run tests/support/postfix.sh");
         assert!(
             out.status.success(),
             "Postfix did not start (is it installed? run tests/support/install-deps.sh):\n{}\n{}",
@@ -99,20 +101,12 @@ impl Postfix {
     pub fn messages_for(&self, rcpt: &str) -> Vec<Vec<u8>> {
         let header = format!("delivered-to: {}", rcpt.to_ascii_lowercase());
         let mut found = Vec::new();
-        for entry in std::fs::read_dir(self.maildir())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for entry in std::fs::read_dir(self.maildir()).into_iter().flatten().flatten() {
             let Ok(bytes) = std::fs::read(entry.path()) else {
                 continue;
             };
             let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
-            if text
-                .lines()
-                .take_while(|l| !l.is_empty())
-                .any(|l| l == header)
-            {
+            if text.lines().take_while(|l| !l.is_empty()).any(|l| l == header) {
                 found.push(bytes);
             }
         }

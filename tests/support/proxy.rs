@@ -27,8 +27,7 @@ impl Proxy {
     /// Starts doorman in front of `upstream` with `extra` config.
     pub async fn start(upstream: &str, extra: &str) -> Self {
         let yaml = config_yaml(upstream, extra);
-        let config = Config::from_yaml(&yaml, Path::new("test.yaml"))
-            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let config = Config::from_yaml(&yaml, Path::new("test.yaml")).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
         Self::start_with(config).await
     }
 
@@ -39,12 +38,7 @@ impl Proxy {
         let admin = server.admin_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server.run(shutdown.clone()));
-        Self {
-            addr,
-            admin,
-            shutdown,
-            task: Some(task),
-        }
+        Self { addr, admin, shutdown, task: Some(task) }
     }
 
     /// Triggers a graceful shutdown and waits for it.

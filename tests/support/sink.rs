@@ -18,14 +18,7 @@ impl Sink {
     pub async fn start() -> Self {
         let port = free_port();
         let child = Command::new("smtp-sink")
-            .args([
-                "-u",
-                "nobody",
-                "-h",
-                "sink.test",
-                &format!("127.0.0.1:{port}"),
-                "64",
-            ])
+            .args(["-u", "nobody", "-h", "sink.test", &format!("127.0.0.1:{port}"), "64"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -33,10 +26,7 @@ impl Sink {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let start = Instant::now();
         while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "smtp-sink did not listen"
-            );
+            assert!(start.elapsed() < Duration::from_secs(10), "smtp-sink did not listen");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Self { addr, child }

@@ -5,10 +5,7 @@ use super::*;
 use proptest::prelude::*;
 
 /// Decodes `input` fed in the given pieces; returns (content, consumed, ended, summary).
-fn decode_pieces(
-    policy: LineEndingPolicy,
-    pieces: &[&[u8]],
-) -> (Vec<u8>, usize, bool, DataSummary) {
+fn decode_pieces(policy: LineEndingPolicy, pieces: &[&[u8]]) -> (Vec<u8>, usize, bool, DataSummary) {
     let mut dec = DataDecoder::new(policy, 1 << 20);
     let mut out = Vec::new();
     let mut consumed = 0;
@@ -73,17 +70,10 @@ fn smuggling_sequences_never_end_the_message() {
         for policy in [LineEndingPolicy::Reject, LineEndingPolicy::Normalize] {
             let (out, consumed, done, sum) = decode(policy, &input);
             assert!(done, "{v:?} {policy:?}");
-            assert_eq!(
-                consumed,
-                end + 3,
-                "end found too early for {v:?} {policy:?}"
-            );
+            assert_eq!(consumed, end + 3, "end found too early for {v:?} {policy:?}");
             assert!(sum.bare_line_endings, "{v:?} not flagged");
             if policy == LineEndingPolicy::Normalize {
-                assert!(
-                    !out.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
-                    "bare LF left in {out:?}"
-                );
+                assert!(!out.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'), "bare LF left in {out:?}");
                 assert!(!out.contains(&0));
                 // Relayed, the content holds no terminator before the real end.
                 let mut wire = BytesMut::new();
@@ -91,10 +81,7 @@ fn smuggling_sequences_never_end_the_message() {
                 st.stuff(&out, &mut wire);
                 st.finish(&mut wire);
                 let (back, n, done, _) = decode(LineEndingPolicy::Reject, &wire);
-                assert!(
-                    done && n == wire.len(),
-                    "stuffed output of {v:?} ends early"
-                );
+                assert!(done && n == wire.len(), "stuffed output of {v:?} ends early");
                 assert_eq!(back, out);
             }
         }
@@ -118,19 +105,13 @@ fn every_split_point_finds_the_same_end() {
     assert!(done);
     for a in 0..=input.len() {
         for b in a..=input.len() {
-            let got = decode_pieces(
-                LineEndingPolicy::Normalize,
-                &[&input[..a], &input[a..b], &input[b..]],
-            );
+            let got = decode_pieces(LineEndingPolicy::Normalize, &[&input[..a], &input[a..b], &input[b..]]);
             assert_eq!(got, (whole.clone(), n, true, sum.clone()), "split {a} {b}");
         }
     }
     // One byte at a time.
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
-    assert_eq!(
-        decode_pieces(LineEndingPolicy::Normalize, &bytes),
-        (whole, n, true, sum)
-    );
+    assert_eq!(decode_pieces(LineEndingPolicy::Normalize, &bytes), (whole, n, true, sum));
 }
 
 #[test]

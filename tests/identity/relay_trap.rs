@@ -1,0 +1,101 @@
+//! The open-relay trap, one test per identity mode, and PROXY protocol in.
+
+use crate::support::client::{Client, assert_code};
+use crate::support::postfix::trap;
+use crate::support::proxy::Proxy;
+use crate::support::{message, rcpt};
+
+/// From 127.0.0.2 through doorman: the reply to a relay attempt, and a local
+/// delivery that must work whatever the mode.
+async fn relay_attempt(proxy: &Proxy, local_rcpt: &str) -> u16 {
+    let mut c = Client::connect_from(proxy.addr, "127.0.0.2").await;
+    assert_code(&c.reply().await, 220);
+    assert_code(&c.cmd("EHLO mail.attacker.example").await, 250);
+    assert_code(&c.cmd("MAIL FROM:<spam@attacker.example>").await, 250);
+    let relay = c.cmd("RCPT TO:<victim@outside.example>").await.code();
+    assert_code(&c.cmd("RSET").await, 250);
+    assert_code(&c.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+    assert_code(&c.cmd(&format!("RCPT TO:<{local_rcpt}>")).await, 250);
+    assert_code(&c.cmd("DATA").await, 354);
+    c.send(format!("{}.\r\n", message(local_rcpt, "identity", &["hello"])).as_bytes()).await;
+    assert_code(&c.reply().await, 250);
+    assert_code(&c.cmd("QUIT").await, 221);
+    relay
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mode_that_carries_the_address_closes_the_relay() {
+    let pf = trap();
+    for (mode, port) in
+        [("xclient", pf.port), ("proxy-v1", pf.proxy_port), ("proxy-v2", pf.proxy_port), ("none", pf.port)]
+    {
+        let yaml = crate::support::proxy::config_yaml(&format!("127.0.0.1:{port}"), "")
+            .replace("connect_timeout: 2s", &format!("connect_timeout: 2s\n  client_identity: {mode}"));
+        let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
+        let proxy = Proxy::start_with(config).await;
+        let local = rcpt(&format!("identity-{mode}"));
+        let relay = relay_attempt(&proxy, &local).await;
+        if mode == "none" {
+            // The trap: without the client's address Postfix trusts doorman and relays.
+            assert_eq!(relay, 250, "{mode}: the trap did not relay, so this test could not fail");
+        } else {
+            assert_eq!(relay, 554, "{mode}: relay for an outside client was not refused");
+        }
+        let got = pf.wait_for(&local, 1).await;
+        let text = String::from_utf8_lossy(&got[0]);
+        if mode == "none" {
+            assert!(text.contains("by mx.example.test (doorman)") && text.contains("[127.0.0.2]"), "{text}");
+        } else {
+            // Postfix's own Received header names the real client.
+            assert!(text.contains("[127.0.0.2]"), "{mode}: real client missing from\n{text}");
+        }
+    }
+    let log = pf.log();
+    assert!(
+        log.contains("RCPT from unknown[127.0.0.2]: 554 5.7.1 <victim@outside.example>: Relay access denied"),
+        "{log}"
+    );
+}
+
+/// XFORWARD is for logging: Postfix records the original client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xforward_names_the_real_client_in_the_mta_log() {
+    let pf = trap();
+    let yaml = crate::support::proxy::config_yaml(&pf.addr(), "")
+        .replace("connect_timeout: 2s", "connect_timeout: 2s\n  client_identity: xforward");
+    let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
+    let proxy = Proxy::start_with(config).await;
+    let local = rcpt("identity-xforward");
+    let _ = relay_attempt(&proxy, &local).await;
+    pf.wait_for(&local, 1).await;
+    let log = pf.log();
+    assert!(log.contains("orig_client=") && log.contains("orig_client=unknown[127.0.0.2]"), "no orig_client in\n{log}");
+}
+
+/// PROXY protocol in: honoured from a trusted proxy, refused from anyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_header_in_only_from_trusted_networks() {
+    let pf = trap();
+    let yaml = crate::support::proxy::config_yaml(&pf.addr(), "")
+        .replace(
+            "  - address: 127.0.0.1:0",
+            "  - address: 127.0.0.1:0\n    proxy_protocol: true\n    trusted_proxies: [127.0.0.1/32]",
+        )
+        .replace("connect_timeout: 2s", "connect_timeout: 2s\n  client_identity: xclient");
+    let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
+    let proxy = Proxy::start_with(config).await;
+
+    // A load balancer on 127.0.0.1 says the client is 198.51.100.23.
+    let mut c = Client::connect_raw(proxy.addr).await;
+    c.send(b"PROXY TCP4 198.51.100.23 127.0.0.1 40001 25\r\n").await;
+    assert_code(&c.reply().await, 220);
+    assert_code(&c.cmd("EHLO client.example.net").await, 250);
+    assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
+    assert_code(&c.cmd("RCPT TO:<victim@outside.example>").await, 554);
+    assert!(pf.log().contains("[198.51.100.23]"), "the upstream never saw the proxied client");
+
+    // The same header from 127.0.0.2, which is not a trusted proxy: no session.
+    let mut c = Client::connect_from(proxy.addr, "127.0.0.2").await;
+    c.send(b"PROXY TCP4 192.0.2.5 127.0.0.1 40001 25\r\n").await;
+    c.expect_closed().await;
+}

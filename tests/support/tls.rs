@@ -1,0 +1,45 @@
+//! Test certificates, generated at test time (rcgen); no key is committed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+/// A self-signed certificate for mx.example.test, localhost and 127.0.0.1.
+pub struct TestCert {
+    pub dir: tempfile::TempDir,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCert {
+    /// Generates a new certificate and key in a temp dir.
+    pub fn new() -> Self {
+        let names = vec!["mx.example.test".to_owned(), "localhost".to_owned(), "127.0.0.1".to_owned()];
+        let ck = rcgen::generate_simple_self_signed(names).expect("generate a test certificate");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key");
+        Self { dir, cert, key }
+    }
+
+    /// The `tls:` config section for doorman.
+    pub fn config(&self) -> String {
+        format!("tls:\n  certificate: {}\n  key: {}\n", self.cert.display(), self.key.display())
+    }
+
+    /// A TLS client that trusts exactly this certificate.
+    pub fn connector(&self) -> (TlsConnector, ServerName<'static>) {
+        let mut roots = RootCertStore::empty();
+        let der = CertificateDer::from_pem_file(&self.cert).expect("read cert");
+        roots.add(der).expect("add root");
+        let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let name = ServerName::try_from("mx.example.test").expect("name");
+        (TlsConnector::from(Arc::new(config)), name)
+    }
+}
