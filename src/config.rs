@@ -123,6 +123,7 @@ impl Config {
                  (.NET System.Net.Mail among others); 3 or fewer is safer"
             ));
         }
+        out.extend(self.helo.warnings());
         if self.upstream.client_identity == ClientIdentity::None {
             out.push(
                 "upstream.client_identity is none: the upstream sees every client as doorman's own \

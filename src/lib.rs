@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`wire`]: pure SMTP codec (framing, commands, replies, EHLO, DATA). No I/O.
 //! - [`config`]: the YAML schema, loading with positioned errors, validation.
-//! - [`policy`]: decisions without I/O (the banner).
+//! - [`policy`]: decisions without I/O: the banner, the HELO/EHLO and client rules.
+//! - [`dns`]: the asynchronous, bounded, cached resolver behind the HELO rules.
 //! - [`replies`]: every reply doorman composes, in one place.
 //! - [`spool`]: a message's content while it arrives, memory then temp file.
 //! - [`upstream`]: the SMTP client toward the MTA.
@@ -18,6 +19,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod dns;
 pub mod logging;
 pub mod metrics;
 pub mod policy;

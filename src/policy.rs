@@ -2,3 +2,4 @@
 //! Each module takes plain values and returns replies or verdicts.
 
 pub mod banner;
+pub mod helo;

@@ -46,6 +46,11 @@ pub fn shutting_down(host: &str) -> Reply {
     Reply::new(421, format!("4.3.2 {host} Service shutting down, try again later"))
 }
 
+/// The client talked before the greeting.
+pub fn early_talker(host: &str) -> Reply {
+    Reply::new(554, format!("5.5.1 {host} Error: SMTP protocol synchronization (talked before the greeting)"))
+}
+
 /// Reply to QUIT.
 pub fn bye(host: &str) -> Reply {
     Reply::new(221, format!("2.0.0 {host} closing connection"))

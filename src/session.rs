@@ -9,6 +9,7 @@ mod data;
 mod envelope;
 mod helo;
 mod identity;
+mod policy;
 mod query;
 mod start;
 mod starttls;
@@ -75,6 +76,12 @@ struct Session {
     esmtp: bool,
     /// STARTTLS reset the session and no EHLO came since (RFC 3207 §4.2).
     needs_ehlo: bool,
+    /// The client is on a `helo.exempt` network.
+    helo_exempt: bool,
+    /// HELO/EHLO and client rule findings, kept for the whole connection.
+    findings: Vec<crate::policy::helo::Finding>,
+    /// Connect-time client checks still running.
+    client_check: self::policy::ClientCheck,
     ehlo_policy: EhloPolicy,
     /// The HELO/EHLO argument, once the upstream accepted it.
     helo: Option<String>,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+use crate::policy::helo::HeloPolicy;
 use crate::tls::{self, UpstreamTls};
 
 /// Everything built from one configuration.
@@ -18,6 +19,8 @@ pub struct Shared {
     pub tls: Option<TlsAcceptor>,
     /// STARTTLS toward the upstream, when `upstream.tls` is not `none`.
     pub upstream_tls: Option<UpstreamTls>,
+    /// The HELO/EHLO and client rules (with their resolver and cache).
+    pub helo: Arc<HeloPolicy>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -34,6 +37,7 @@ impl Shared {
     pub fn new(config: Config) -> Result<Self, String> {
         let tls = config.tls.as_ref().map(tls::server_acceptor).transpose()?;
         let upstream_tls = tls::upstream_connector(&config.upstream)?;
-        Ok(Self { config: Arc::new(config), tls, upstream_tls })
+        let helo = Arc::new(HeloPolicy::from_config(&config.helo, &config.dns, config.hostname.as_str())?);
+        Ok(Self { config: Arc::new(config), tls, upstream_tls, helo })
     }
 }

@@ -1,14 +1,455 @@
-//! HELO/EHLO policy and DNS configuration (issue: HELO/EHLO policy).
-//! Placeholder: filled in by the HELO policy work.
+//! HELO/EHLO policy and DNS resolver configuration. `docs/helo.md` describes
+//! every key, its default and the real clients each rule can hurt; the rule
+//! engine that reads these values is `crate::policy::helo`.
+//!
+//! The rule names, settings and mode are the policy's vocabulary
+//! ([`Rule`], [`Setting`], [`Mode`]) so that config keys, log fields and
+//! metric labels are the same strings.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
-/// HELO/EHLO rules.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+use super::types::{Dur, Hostname, positive};
+use crate::policy::helo::{Mode, Rule, Setting};
+
+/// HELO/EHLO rules (`helo:`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Helo {}
+pub struct Helo {
+    /// `enforce`: findings reject or tempfail as configured. `monitor`: every
+    /// reject and tempfail becomes a logged "would reject"; nothing is refused.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Deliver a HELO/client rejection at RCPT rather than at HELO (as Postfix's
+    /// `smtpd_delay_reject`): clients that mishandle a rejected HELO still get
+    /// a clear 5xx, and the log shows sender and recipients.
+    #[serde(default = "yes")]
+    pub delay_reject: bool,
+    /// Client networks that skip every rule (CIDR or single address).
+    #[serde(default)]
+    pub exempt: Vec<Network>,
+    /// Domains we receive mail for: a HELO naming one is `our_name`, a name
+    /// under one is `under_our_domain`.
+    #[serde(default)]
+    pub local_domains: Vec<Hostname>,
+    /// Our own public addresses beyond the listener's (NAT, load balancer).
+    #[serde(default)]
+    pub our_ips: Vec<IpAddr>,
+    /// What each rule does.
+    #[serde(default)]
+    pub rules: HeloRules,
+    /// DNS blocklists queried with the client's address.
+    #[serde(default)]
+    pub dnsbl: Vec<Dnsbl>,
+}
 
-/// DNS resolver settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+impl Default for Helo {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Enforce,
+            delay_reject: true,
+            exempt: Vec::new(),
+            local_domains: Vec::new(),
+            our_ips: Vec::new(),
+            rules: HeloRules::default(),
+            dnsbl: Vec::new(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Helo {
+    /// Warnings for a valid but risky configuration: rules turned up to
+    /// reject that are known to refuse real, legitimate clients.
+    pub fn warnings(&self) -> Vec<String> {
+        let risky = [
+            (Rule::Dotless, "Outlook and Pegasus send dotless names"),
+            (Rule::UnderOurDomain, "Eudora sends machine.<our server name>"),
+            (Rule::PrivateAddress, "desktops behind NAT send their private address"),
+            (Rule::LiteralMismatch, "desktops behind NAT send their private address"),
+            (Rule::Unresolvable, "RFC 5321 4.1.4: a HELO name that does not resolve is no reason to refuse mail"),
+            (Rule::NoPtr, "many legitimate senders have no reverse DNS (RFC 5321 4.1.4)"),
+            (Rule::FcrdnsMismatch, "many legitimate senders have mismatched reverse DNS (RFC 5321 4.1.4)"),
+        ];
+        risky
+            .into_iter()
+            .filter(|(rule, _)| self.rules.get(*rule) == Setting::Reject)
+            .map(|(rule, why)| format!("helo.rules.{} is `reject`: {why}; see docs/helo.md", rule.as_str()))
+            .collect()
+    }
+}
+
+/// One setting per rule (`helo.rules:`). The key is the rule's name in logs
+/// and metrics; a rule left out keeps its default ([`Rule::default_setting`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeloRules {
+    /// MAIL without HELO/EHLO first.
+    pub no_helo: Setting,
+    /// Empty argument, or not a domain or address literal.
+    pub invalid_syntax: Setting,
+    /// Our host name or one of `local_domains`.
+    pub our_name: Setting,
+    /// One of our addresses, bracketed or bare.
+    pub our_ip: Setting,
+    /// `localhost`, `localhost.localdomain` or a loopback literal from a
+    /// client that is not on loopback.
+    pub localhost: Setting,
+    /// An IP address without brackets.
+    pub bare_ip: Setting,
+    /// An address literal that is not the client's address.
+    pub literal_mismatch: Setting,
+    /// A private or reserved address from a client with a public address.
+    pub private_address: Setting,
+    /// A name without a dot.
+    pub dotless: Setting,
+    /// A name under our host name or a local domain.
+    pub under_our_domain: Setting,
+    /// A name whose A and AAAA lookups say NXDOMAIN.
+    pub unresolvable: Setting,
+    /// A client address without a PTR record.
+    pub no_ptr: Setting,
+    /// A client address whose PTR names do not resolve back to it.
+    pub fcrdns_mismatch: Setting,
+    /// A client address listed on one of `helo.dnsbl` (a zone's own
+    /// `action` overrides this).
+    pub dnsbl: Setting,
+}
+
+impl Default for HeloRules {
+    fn default() -> Self {
+        Self {
+            no_helo: Rule::NoHelo.default_setting(),
+            invalid_syntax: Rule::InvalidSyntax.default_setting(),
+            our_name: Rule::OurName.default_setting(),
+            our_ip: Rule::OurIp.default_setting(),
+            localhost: Rule::Localhost.default_setting(),
+            bare_ip: Rule::BareIp.default_setting(),
+            literal_mismatch: Rule::LiteralMismatch.default_setting(),
+            private_address: Rule::PrivateAddress.default_setting(),
+            dotless: Rule::Dotless.default_setting(),
+            under_our_domain: Rule::UnderOurDomain.default_setting(),
+            unresolvable: Rule::Unresolvable.default_setting(),
+            no_ptr: Rule::NoPtr.default_setting(),
+            fcrdns_mismatch: Rule::FcrdnsMismatch.default_setting(),
+            dnsbl: Rule::Dnsbl.default_setting(),
+        }
+    }
+}
+
+impl HeloRules {
+    /// The setting of `rule`.
+    pub fn get(&self, rule: Rule) -> Setting {
+        match rule {
+            Rule::NoHelo => self.no_helo,
+            Rule::InvalidSyntax => self.invalid_syntax,
+            Rule::OurName => self.our_name,
+            Rule::OurIp => self.our_ip,
+            Rule::Localhost => self.localhost,
+            Rule::BareIp => self.bare_ip,
+            Rule::LiteralMismatch => self.literal_mismatch,
+            Rule::PrivateAddress => self.private_address,
+            Rule::Dotless => self.dotless,
+            Rule::UnderOurDomain => self.under_our_domain,
+            Rule::Unresolvable => self.unresolvable,
+            Rule::NoPtr => self.no_ptr,
+            Rule::FcrdnsMismatch => self.fcrdns_mismatch,
+            Rule::Dnsbl => self.dnsbl,
+        }
+    }
+}
+
+/// One DNS blocklist (`helo.dnsbl[]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Dns {}
+pub struct Dnsbl {
+    /// The zone, e.g. `zen.spamhaus.org`.
+    pub zone: Hostname,
+    /// Reply text when listed; `{ip}`, `{zone}` and `{txt}` (the zone's TXT
+    /// record, sanitized; empty if none) are expanded. Default
+    /// `client [{ip}] blocked using {zone}`, followed by the TXT reason if any.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "message")]
+    pub message: Option<String>,
+    /// Overrides `helo.rules.dnsbl` for this zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Setting>,
+    /// The answers that mean "listed". Default: any 127.0.0.0/8 address except
+    /// 127.255.255.0/24, which blocklists use for query errors (Spamhaus:
+    /// "open resolver", "rate limited").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<Ipv4Addr>,
+}
+
+/// The longest DNSBL message template: the reply line must stay well under
+/// the 512-octet limit once `{txt}` and the rule label are added.
+const MESSAGE_MAX: usize = 200;
+
+fn message<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    validate_message(&s).map_err(de::Error::custom)?;
+    Ok(Some(s))
+}
+
+/// A DNSBL message template: printable ASCII, bounded, known placeholders.
+fn validate_message(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > MESSAGE_MAX {
+        return Err(format!("must be 1 to {MESSAGE_MAX} characters"));
+    }
+    if let Some(c) = s.chars().find(|c| !(' '..='~').contains(c)) {
+        return Err(format!("{c:?} is not allowed: reply text is printable ASCII"));
+    }
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or_else(|| "unclosed `{`".to_owned())?;
+        let name = &after[..close];
+        if !matches!(name, "ip" | "zone" | "txt") {
+            return Err(format!("unknown placeholder {{{name}}}; use {{ip}}, {{zone}} or {{txt}}"));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// A client network: `10.0.0.0/8`, `2001:db8::/32`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network(pub IpNet);
+
+impl Network {
+    /// Parses CIDR notation or a single address.
+    ///
+    /// # Errors
+    /// A message naming the bad value; host bits set after the prefix are an
+    /// error (`10.0.0.1/8` is probably a typo for `10.0.0.0/8`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(Self(IpNet::from(ip)));
+        }
+        let net: IpNet =
+            s.parse().map_err(|_| format!("{s:?} is not a network (write 192.0.2.0/24 or 2001:db8::/32)"))?;
+        if net.trunc() != net {
+            return Err(format!("{s:?} has host bits set after the prefix; did you mean {}?", net.trunc()));
+        }
+        Ok(Self(net))
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Network {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// DNS resolver settings (`dns:`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    /// Servers to ask (`ip` or `ip:port`, port 53 by default). Empty: the
+    /// system's `/etc/resolv.conf` (and `/etc/hosts`).
+    #[serde(default)]
+    pub nameservers: Vec<Nameserver>,
+    /// Limit for one lookup, retries included. A lookup that runs out is a
+    /// temporary failure: never a hard reject.
+    #[serde(default = "default_dns_timeout", deserialize_with = "lookup_timeout")]
+    pub timeout: Dur,
+    /// Answers kept in the cache (positive and negative, for their TTL).
+    #[serde(default = "default_cache_size", deserialize_with = "positive")]
+    pub cache_size: u64,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Self { nameservers: Vec::new(), timeout: default_dns_timeout(), cache_size: default_cache_size() }
+    }
+}
+
+fn default_dns_timeout() -> Dur {
+    Dur(Duration::from_secs(3))
+}
+fn default_cache_size() -> u64 {
+    4096
+}
+
+/// The longest `dns.timeout`: a session waits on lookups, so a larger value
+/// only hides a broken resolver.
+const DNS_TIMEOUT_MAX: Duration = Duration::from_secs(60);
+
+fn lookup_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+    let t = Dur::deserialize(d)?;
+    if t.0.is_zero() || t.0 > DNS_TIMEOUT_MAX {
+        return Err(de::Error::custom(format!(
+            "must be more than 0 and at most {}",
+            humantime::format_duration(DNS_TIMEOUT_MAX)
+        )));
+    }
+    Ok(t)
+}
+
+/// A DNS server: `192.0.2.53`, `192.0.2.53:5353`, `[2001:db8::53]:53`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nameserver(pub SocketAddr);
+
+impl Nameserver {
+    /// Parses `ip` or `ip:port`.
+    ///
+    /// # Errors
+    /// A message naming the bad value.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(Self(SocketAddr::new(ip, 53)));
+        }
+        s.parse::<SocketAddr>()
+            .map(Self)
+            .map_err(|_| format!("{s:?} is not a name server address (write 192.0.2.53 or 127.0.0.1:5353)"))
+    }
+}
+
+impl fmt::Display for Nameserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Nameserver {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Nameserver {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn helo(yaml: &str) -> Result<Helo, String> {
+        serde_saphyr::from_str::<Helo>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults() {
+        let h = Helo::default();
+        assert_eq!(h.mode, Mode::Enforce);
+        assert!(h.delay_reject);
+        let empty = helo("{}").unwrap();
+        for rule in Rule::ALL {
+            assert_eq!(empty.rules.get(rule), h.rules.get(rule), "{rule:?}");
+            assert_eq!(h.rules.get(rule), rule.default_setting(), "{rule:?}");
+        }
+        assert!(h.warnings().is_empty());
+        let d = Dns::default();
+        assert!(d.nameservers.is_empty());
+        assert_eq!(d.timeout.0, Duration::from_secs(3));
+    }
+
+    /// `off` is a string here, not YAML 1.1's boolean false.
+    #[test]
+    fn settings_parse() {
+        let h = helo("mode: monitor\nrules:\n  dotless: reject\n  no_ptr: off\n  unresolvable: tempfail\n").unwrap();
+        assert_eq!(h.mode, Mode::Monitor);
+        assert_eq!(h.rules.dotless, Setting::Reject);
+        assert_eq!(h.rules.no_ptr, Setting::Off);
+        assert_eq!(h.rules.unresolvable, Setting::TempFail);
+        assert_eq!(h.rules.our_name, Setting::Reject);
+        assert!(h.warnings().iter().any(|w| w.contains("dotless")));
+        assert!(helo("rules:\n  dotles: off\n").unwrap_err().contains("dotles"));
+        assert!(helo("rules:\n  dotless: deny\n").is_err());
+        assert!(helo("mode: relaxed\n").is_err());
+    }
+
+    #[test]
+    fn networks() {
+        let h = helo("exempt: [10.0.0.0/8, 192.0.2.7, \"2001:db8::/32\"]\n").unwrap();
+        assert_eq!(h.exempt.len(), 3);
+        assert_eq!(h.exempt[1].0.to_string(), "192.0.2.7/32");
+        let err = helo("exempt: [10.0.0.1/8]\n").unwrap_err();
+        assert!(err.contains("10.0.0.0/8"), "{err}");
+        assert!(helo("exempt: [10.0.0.0/33]\n").is_err());
+        assert!(helo("exempt: [example.test]\n").is_err());
+    }
+
+    #[test]
+    fn dnsbl_entries() {
+        let h = helo(
+            "dnsbl:\n  - zone: bl.test\n    message: \"[{ip}] listed on {zone}: {txt}\"\n    action: reject\n  - zone: zen.example\n",
+        )
+        .unwrap();
+        assert_eq!(h.dnsbl[0].action, Some(Setting::Reject));
+        assert_eq!(h.dnsbl[1].message, None);
+        for bad in ["message: \"{host}\"", "message: \"a\\r\\nb\"", "message: \"open {ip\"", "message: \"\""] {
+            let yaml = format!("dnsbl:\n  - zone: bl.test\n    {bad}\n");
+            assert!(helo(&yaml).is_err(), "{bad}");
+        }
+        assert!(helo("dnsbl:\n  - zone: \"bl test\"\n").is_err());
+    }
+
+    #[test]
+    fn dns_section() {
+        let d: Dns =
+            serde_saphyr::from_str("nameservers: [127.0.0.1:5353, 192.0.2.53, \"[::1]:53\"]\ntimeout: 500ms\n")
+                .unwrap();
+        assert_eq!(d.nameservers[0].0, "127.0.0.1:5353".parse().unwrap());
+        assert_eq!(d.nameservers[1].0.port(), 53);
+        assert_eq!(d.timeout.0, Duration::from_millis(500));
+        for bad in ["timeout: 0s", "timeout: 2m", "cache_size: 0", "nameservers: [dns.example]", "bogus: 1"] {
+            assert!(serde_saphyr::from_str::<Dns>(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The effective configuration round-trips through `doorman check`'s YAML.
+    #[test]
+    fn round_trip() {
+        let yaml = "mode: monitor\nexempt: [10.0.0.0/8]\nour_ips: [192.0.2.1]\nlocal_domains: [example.test]\ndnsbl:\n  - zone: bl.test\n    answers: [127.0.0.2]\n";
+        let h = helo(yaml).unwrap();
+        let again = helo(&serde_saphyr::to_string(&h).unwrap()).unwrap();
+        assert_eq!(serde_saphyr::to_string(&again).unwrap(), serde_saphyr::to_string(&h).unwrap());
+        let d = Dns { nameservers: vec![Nameserver::parse("[::1]:5353").unwrap()], ..Dns::default() };
+        let back: Dns = serde_saphyr::from_str(&serde_saphyr::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back.nameservers, d.nameservers);
+    }
+
+    /// docs/helo.md: its example parses, and its rule table gives every
+    /// rule with the default the code has.
+    #[test]
+    fn docs_match() {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Sections {
+            helo: Helo,
+            dns: Dns,
+        }
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/helo.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let example = doc.split("```yaml\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+        let parsed: Sections = serde_saphyr::from_str(example).unwrap();
+        assert_eq!(parsed.helo.dnsbl.len(), 2);
+        for rule in Rule::ALL {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", rule.as_str())))
+                .unwrap_or_else(|| panic!("docs/helo.md has no row for {rule}"));
+            let default = format!("| `{}` |", rule.default_setting().as_str());
+            assert!(row.contains(&default), "{row}");
+            let example = format!("    {}: {}\n", rule.as_str(), rule.default_setting().as_str());
+            assert!(doc.contains(&example), "the example misses {example:?}");
+        }
+    }
+}

@@ -255,7 +255,7 @@ pub enum BannerMode {
 }
 
 /// The greeting.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Banner {
     /// pass | rewrite | text.
@@ -265,6 +265,20 @@ pub struct Banner {
     /// placeholders. Default `{hostname} ESMTP`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<Spanned<String>>,
+    /// Wait this long before greeting; a client that talks first is an early
+    /// talker (`554 5.5.1`, disconnected). Exempt networks are not delayed.
+    #[serde(default = "no_delay")]
+    pub greet_delay: Dur,
+}
+
+fn no_delay() -> Dur {
+    Dur(Duration::ZERO)
+}
+
+impl Default for Banner {
+    fn default() -> Self {
+        Self { mode: BannerMode::default(), text: None, greet_delay: no_delay() }
+    }
 }
 
 impl Banner {

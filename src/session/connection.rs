@@ -80,6 +80,22 @@ impl Connection {
         Ok(discarded)
     }
 
+    /// Waits until `until` (the greeting time) for the client to stay quiet.
+    /// Returns true if it sent anything first (an early talker, typically a
+    /// bot that does not wait for the greeting). A deadline in the past still
+    /// catches bytes that already arrived.
+    ///
+    /// # Errors
+    /// The client connection failed or closed.
+    pub(super) async fn talks_before(&mut self, until: tokio::time::Instant) -> std::io::Result<bool> {
+        match tokio::time::timeout_at(until, self.io.read_buf(&mut self.read_buf)).await {
+            Err(_) => Ok(false),
+            Ok(Ok(0)) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
     /// Adds a reply to the output; [`Connection::flush`] sends it.
     pub(super) fn queue(&mut self, reply: &Reply) {
         reply.encode(&mut self.write_buf);

@@ -21,6 +21,13 @@ impl Session {
         if self.needs_ehlo {
             return Ok(self.protocol_error("sequence", replies::ehlo_after_starttls()));
         }
+        if self.helo.is_none() && self.policy_applies() {
+            let found = self.shared.helo.check_missing_helo();
+            self.record(found.into_iter().collect());
+        }
+        if let Some(refusal) = self.early_refusal().await {
+            return Ok(self.protocol_error("helo", refusal));
+        }
         let utf8 = match check_mail(&params, &self.advertised) {
             Ok(utf8) => utf8,
             Err(e) => return Ok(self.protocol_error("parameter", replies::param_error(&e))),
@@ -48,6 +55,9 @@ impl Session {
             }
             Err(e) => return Ok(self.protocol_error("sequence", sequence_reply(e))),
         };
+        if let Some(refusal) = self.refusal().await {
+            return Ok(self.protocol_error("helo", refusal));
+        }
         if let Err(e) = check_rcpt(&params, &self.advertised) {
             return Ok(self.protocol_error("parameter", replies::param_error(&e)));
         }

@@ -10,6 +10,14 @@ use crate::wire::ehlo::{Advertised, Capabilities, advertise};
 
 impl Session {
     pub(super) async fn on_helo(&mut self, domain: String, extended: bool) -> Step {
+        if self.policy_applies() {
+            let shared = self.shared.clone();
+            let found = shared.helo.check_helo(self.client.peer.ip(), self.client.local.ip(), &domain).await;
+            self.record(found);
+            if let Some(refusal) = self.early_refusal().await {
+                return Ok(self.protocol_error("helo", refusal));
+            }
+        }
         self.send_xclient(Some(&domain)).await?;
         let cmd =
             if extended { Command::Ehlo { domain: domain.clone() } } else { Command::Helo { domain: domain.clone() } };

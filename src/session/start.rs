@@ -45,7 +45,14 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) {
     let config = shared.config.clone();
+    let greet_at = tokio::time::Instant::now() + config.banner.greet_delay.0;
     let mut conn = Connection::new(stream, initial);
+    let helo_exempt = shared.helo.is_exempt(client.peer.ip());
+    let client_check = (!helo_exempt).then(|| {
+        let policy = shared.helo.clone();
+        let ip = client.peer.ip();
+        tokio::spawn(async move { policy.check_client(ip).await })
+    });
     if client.tls == ListenerTls::Implicit {
         let Some(acceptor) = shared.tls.as_ref() else {
             return;
@@ -60,7 +67,21 @@ pub(crate) async fn serve(
         }
     }
     let host = config.hostname.as_str();
-    let upstream = match connect_upstream(&shared, client).await {
+    let upstream = connect_upstream(&shared, client).await;
+    if !helo_exempt {
+        match conn.talks_before(greet_at).await {
+            Ok(false) => {}
+            Ok(true) => {
+                debug!("early talker: the client sent data before the greeting");
+                metrics().reject("early_talker");
+                conn.queue(&replies::early_talker(host));
+                conn.close().await;
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+    let upstream = match upstream {
         Ok((upstream, greeting)) => {
             conn.queue(&banner::greeting(config.banner.mode, config.banner.template(), host, &greeting));
             upstream
@@ -94,6 +115,9 @@ pub(crate) async fn serve(
         identity_sent: false,
         esmtp: false,
         needs_ehlo: false,
+        helo_exempt,
+        findings: Vec::new(),
+        client_check,
         helo: None,
         advertised: Advertised { size: max_message_size, keywords: Vec::new() },
         txn: Transaction::default(),

@@ -27,6 +27,10 @@ PACKAGES=(
   libsasl2-modules    # PLAIN/LOGIN mechanisms
   libsasl2-modules-db # sasldb auxprop plugin
   ca-certificates     # cargo fetching crates over https
+  dnsmasq-base        # /usr/sbin/dnsmasq for the DNS tests (tests/support/dnsmasq.sh);
+                      # -base has no init script or unit: no system DNS service is started
+  libnet-ssleay-perl  # swaks --tls / --tlsc
+  libio-socket-ssl-perl
   gcc                 # linker used by cargo/rustc
   libc6-dev
 )

@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod client;
+pub mod dns;
 pub mod fake_upstream;
 pub mod http;
 pub mod postfix;

@@ -132,6 +132,20 @@ impl Postfix {
         }
     }
 
+    /// Waits until the mail log (written asynchronously by postlogd)
+    /// contains `needle`; fails the test after 10 s.
+    pub async fn wait_log(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "{needle:?} not in the Postfix log:\n{log}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The mail log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.state.join("log/postfix.log")).unwrap_or_default()

@@ -1,0 +1,342 @@
+//! HELO/EHLO and client rules: what the client's name, HELO argument and
+//! DNS say about it, as [`Finding`]s. No I/O except DNS lookups through
+//! [`crate::dns::Resolver`], and no replies sent: the session decides when
+//! to deliver a finding (at once, or at RCPT under `helo.delay_reject`).
+//!
+//! - Pure rules on the HELO argument (`rules.rs`, over the parsed argument
+//!   of `arg.rs` and the address classes of `address.rs`): table-tested
+//!   without a runtime.
+//! - DNS rules (`lookups.rs`): the lookups run here, and a pure function per
+//!   rule turns their answers into findings. A DNS failure (timeout,
+//!   SERVFAIL) is never a hard reject: at most a tempfail.
+//! - Reply texts (`replies.rs`) name the rule that fired.
+//!
+//! `docs/helo.md` lists every rule, its default, why, and the real clients
+//! it can hurt.
+
+mod address;
+mod arg;
+mod lookups;
+pub mod replies;
+mod rules;
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::config;
+use crate::dns::Resolver;
+use crate::wire::Reply;
+
+use rules::{Rules, check_syntax_rules};
+
+/// One rule. [`Rule::as_str`] is its config key (`helo.rules.<name>`), log
+/// field and metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// MAIL without HELO/EHLO first.
+    NoHelo,
+    /// An empty or malformed HELO argument.
+    InvalidSyntax,
+    /// Our host name or a local domain.
+    OurName,
+    /// One of our addresses.
+    OurIp,
+    /// `localhost` or a loopback literal from a client not on loopback.
+    Localhost,
+    /// An address without brackets.
+    BareIp,
+    /// An address literal that is not the client's address.
+    LiteralMismatch,
+    /// A private or reserved address from a public client.
+    PrivateAddress,
+    /// A name without a dot.
+    Dotless,
+    /// A name under our host name or a local domain.
+    UnderOurDomain,
+    /// A HELO name that does not exist in the DNS.
+    Unresolvable,
+    /// A client address without a PTR record.
+    NoPtr,
+    /// PTR names that do not resolve back to the client's address.
+    FcrdnsMismatch,
+    /// The client address is on a DNS blocklist.
+    Dnsbl,
+}
+
+impl Rule {
+    /// Every rule, in the order they are documented.
+    pub const ALL: [Rule; 14] = [
+        Rule::NoHelo,
+        Rule::InvalidSyntax,
+        Rule::OurName,
+        Rule::OurIp,
+        Rule::Localhost,
+        Rule::BareIp,
+        Rule::LiteralMismatch,
+        Rule::PrivateAddress,
+        Rule::Dotless,
+        Rule::UnderOurDomain,
+        Rule::Unresolvable,
+        Rule::NoPtr,
+        Rule::FcrdnsMismatch,
+        Rule::Dnsbl,
+    ];
+
+    /// The fixed label: config key, log field, metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::NoHelo => "no_helo",
+            Rule::InvalidSyntax => "invalid_syntax",
+            Rule::OurName => "our_name",
+            Rule::OurIp => "our_ip",
+            Rule::Localhost => "localhost",
+            Rule::BareIp => "bare_ip",
+            Rule::LiteralMismatch => "literal_mismatch",
+            Rule::PrivateAddress => "private_address",
+            Rule::Dotless => "dotless",
+            Rule::UnderOurDomain => "under_our_domain",
+            Rule::Unresolvable => "unresolvable",
+            Rule::NoPtr => "no_ptr",
+            Rule::FcrdnsMismatch => "fcrdns_mismatch",
+            Rule::Dnsbl => "dnsbl",
+        }
+    }
+
+    /// The default setting: `reject` only for the clear forgeries; the rules
+    /// that real, broken clients trip are `monitor` or `off`.
+    pub fn default_setting(self) -> Setting {
+        match self {
+            Rule::NoHelo | Rule::InvalidSyntax | Rule::OurName | Rule::OurIp | Rule::Localhost | Rule::BareIp => {
+                Setting::Reject
+            }
+            Rule::Dotless => Setting::Off,
+            Rule::LiteralMismatch
+            | Rule::PrivateAddress
+            | Rule::UnderOurDomain
+            | Rule::Unresolvable
+            | Rule::NoPtr
+            | Rule::FcrdnsMismatch
+            | Rule::Dnsbl => Setting::Monitor,
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a rule does when it matches (`helo.rules.<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    /// A 5xx reply.
+    Reject,
+    /// A 4xx reply: the client retries later.
+    #[serde(rename = "tempfail")]
+    TempFail,
+    /// Log "would reject"; the session goes on.
+    Monitor,
+    /// The rule is not evaluated (and its DNS lookups are not made).
+    Off,
+}
+
+impl Setting {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Setting::Reject => "reject",
+            Setting::TempFail => "tempfail",
+            Setting::Monitor => "monitor",
+            Setting::Off => "off",
+        }
+    }
+}
+
+/// `helo.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Findings reject or tempfail as their rule says.
+    #[default]
+    Enforce,
+    /// Every reject and tempfail becomes a logged "would reject".
+    Monitor,
+}
+
+/// What a finding asks of the session, after `helo.mode` is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Refuse with the finding's 5xx reply.
+    Reject,
+    /// Refuse with the finding's 4xx reply.
+    TempFail,
+    /// Log it (with the reply the client would have got); go on.
+    Monitor,
+}
+
+impl Action {
+    /// A fixed label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Reject => "reject",
+            Action::TempFail => "tempfail",
+            Action::Monitor => "monitor",
+        }
+    }
+}
+
+/// A rule that matched. Findings are plain values: the session keeps them
+/// for the whole connection (rejections are sticky).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule that matched.
+    pub rule: Rule,
+    /// What the session must do.
+    pub action: Action,
+    /// The reply to send for Reject/TempFail; for Monitor, the reply the
+    /// client would have got (5xx, or 4xx for a DNS failure or a `tempfail`
+    /// rule in monitor mode).
+    pub reply: Reply,
+    /// Why, for the log: never an invalid HELO argument (names and
+    /// addresses appear only once they passed the syntax rule).
+    pub detail: String,
+}
+
+impl Finding {
+    /// Reject or TempFail: the session must refuse mail from this connection.
+    pub fn blocks(&self) -> bool {
+        matches!(self.action, Action::Reject | Action::TempFail)
+    }
+
+    /// The log line for this finding, once, where the session records it.
+    pub fn log(&self) {
+        let (rule, code, detail) = (self.rule.as_str(), self.reply.code(), &self.detail);
+        match self.action {
+            Action::Monitor if self.reply.is_transient() => {
+                tracing::info!(rule, code, detail, "helo policy: would tempfail");
+            }
+            Action::Monitor => tracing::info!(rule, code, detail, "helo policy: would reject"),
+            Action::Reject | Action::TempFail => {
+                tracing::info!(rule, action = self.action.as_str(), code, detail, "helo policy: refusing")
+            }
+        }
+    }
+}
+
+/// The finding to deliver among several: the first Reject, else the first
+/// TempFail, else none (only Monitor findings, or none at all).
+pub fn decisive(findings: &[Finding]) -> Option<&Finding> {
+    findings
+        .iter()
+        .find(|f| f.action == Action::Reject)
+        .or_else(|| findings.iter().find(|f| f.action == Action::TempFail))
+}
+
+/// The HELO/EHLO and client policy: built once from the configuration and
+/// shared by every session (`Arc<HeloPolicy>`).
+#[derive(Debug)]
+pub struct HeloPolicy {
+    /// The compiled rules (settings, our names and addresses).
+    rules: Rules,
+    /// Client networks that skip every rule.
+    exempt: Vec<IpNet>,
+    /// Deliver rejections at RCPT (the session reads it).
+    delay_reject: bool,
+    /// Blocklists to query.
+    dnsbl: Vec<lookups::Zone>,
+    /// None when no DNS rule is enabled: no lookups, and no dependency on
+    /// `/etc/resolv.conf`.
+    resolver: Option<Resolver>,
+}
+
+impl HeloPolicy {
+    /// Builds the policy. `hostname` is our public name (`hostname:`).
+    ///
+    /// # Errors
+    /// A message when the resolver cannot be set up (no `/etc/resolv.conf`
+    /// and no `dns.nameservers` while a DNS rule is enabled).
+    pub fn from_config(helo: &config::Helo, dns: &config::Dns, hostname: &str) -> Result<Self, String> {
+        let rules = Rules::new(helo, hostname);
+        let dnsbl = lookups::Zone::compile(helo);
+        let needs_dns = [Rule::Unresolvable, Rule::NoPtr, Rule::FcrdnsMismatch]
+            .into_iter()
+            .any(|r| rules.setting(r) != Setting::Off)
+            || !dnsbl.is_empty();
+        let resolver = if needs_dns { Some(Resolver::from_config(dns).map_err(|e| e.to_string())?) } else { None };
+        Ok(Self {
+            rules,
+            exempt: helo.exempt.iter().map(|n| n.0).collect(),
+            delay_reject: helo.delay_reject,
+            dnsbl,
+            resolver,
+        })
+    }
+
+    /// Whether `client` is on an exempt network (it skips every rule).
+    pub fn is_exempt(&self, client: IpAddr) -> bool {
+        let client = client.to_canonical();
+        self.exempt.iter().any(|n| n.contains(&client))
+    }
+
+    /// `helo.delay_reject`: deliver a blocking finding at RCPT, not at once.
+    pub fn delay_reject(&self) -> bool {
+        self.delay_reject
+    }
+
+    /// `helo.mode`.
+    pub fn mode(&self) -> Mode {
+        self.rules.mode()
+    }
+
+    /// Rules on the client's address alone (PTR, FCrDNS, DNSBL). The session
+    /// starts this at connect, concurrently with the greeting. It takes at
+    /// most about twice `dns.timeout` (PTR, then the forward lookups; the
+    /// blocklists run alongside).
+    pub async fn check_client(&self, client: IpAddr) -> Vec<Finding> {
+        let Some(resolver) = &self.resolver else {
+            return Vec::new();
+        };
+        // A client on an internal network (loopback, RFC 1918, link-local,
+        // ULA) has no meaningful public DNS: its PTR and blocklist entries
+        // are local matters, and the lookups would only leak internal
+        // addresses to the resolver.
+        if self.is_exempt(client) || address::is_internal(client.to_canonical()) {
+            return Vec::new();
+        }
+        let client = client.to_canonical();
+        let (mut ptr, dnsbl) = tokio::join!(
+            lookups::ptr_rules(resolver, &self.rules, client),
+            lookups::dnsbl_rules(resolver, &self.rules, &self.dnsbl, client),
+        );
+        ptr.extend(dnsbl);
+        ptr
+    }
+
+    /// Rules on the HELO/EHLO argument. `local` is the listener address the
+    /// client connected to (one of our addresses). Takes at most about
+    /// `dns.timeout`.
+    pub async fn check_helo(&self, client: IpAddr, local: IpAddr, helo: &str) -> Vec<Finding> {
+        if self.is_exempt(client) {
+            return Vec::new();
+        }
+        let mut findings = check_syntax_rules(client, local, helo, &self.rules);
+        let internal = address::is_internal(client.to_canonical());
+        if let (Some(resolver), Some(name), false) = (&self.resolver, self.rules.name_to_resolve(helo), internal) {
+            findings.extend(lookups::helo_rules(resolver, &self.rules, &name).await);
+        }
+        findings
+    }
+
+    /// MAIL without HELO/EHLO. The session skips this for exempt and
+    /// authenticated clients.
+    pub fn check_missing_helo(&self) -> Option<Finding> {
+        self.rules.finding(Rule::NoHelo, "MAIL before HELO/EHLO".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests;

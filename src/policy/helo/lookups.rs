@@ -1,0 +1,241 @@
+//! The rules that need DNS: `unresolvable` (the HELO name), `no_ptr` and
+//! `fcrdns_mismatch` (the client's reverse DNS), `dnsbl` (blocklists).
+//!
+//! Each async function makes the lookups (concurrently where they are
+//! independent) and hands the answers to a pure `judge_*` function, so the
+//! decisions are table-tested without a resolver. A failed lookup (timeout,
+//! SERVFAIL) yields at most a tempfail, and for a blocklist nothing at all.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures_util::future::join_all;
+
+use super::arg::{self, HeloArg};
+use super::rules::Rules;
+use super::{Finding, Rule, Setting, replies};
+use crate::config;
+use crate::dns::{Answer, Lookup, Resolver, dnsbl_name};
+
+/// The most PTR names followed for FCrDNS: a client with more is odd, and
+/// each name costs a lookup.
+const PTR_NAMES_MAX: usize = 5;
+/// The most characters of a blocklist's TXT reason put in a reply.
+const TXT_MAX: usize = 150;
+/// The most characters of a blocklist reply's text, placeholders expanded
+/// (well under the 512-octet reply line).
+const DNSBL_TEXT_MAX: usize = 400;
+
+/// A blocklist, compiled from `helo.dnsbl[]`.
+#[derive(Debug, Clone)]
+pub(super) struct Zone {
+    /// The zone, lowercased.
+    name: String,
+    /// The reply template, if not the default.
+    message: Option<String>,
+    /// The zone's `action`, else `helo.rules.dnsbl`; never Off (such zones
+    /// are dropped).
+    setting: Setting,
+    /// The answers that mean "listed"; empty: the default range.
+    answers: Vec<Ipv4Addr>,
+}
+
+impl Zone {
+    /// The zones to query: those whose effective setting is not off.
+    pub(super) fn compile(helo: &config::Helo) -> Vec<Zone> {
+        helo.dnsbl
+            .iter()
+            .map(|z| Zone {
+                name: z.zone.as_str().trim_end_matches('.').to_ascii_lowercase(),
+                message: z.message.clone(),
+                setting: z.action.unwrap_or(helo.rules.dnsbl),
+                answers: z.answers.clone(),
+            })
+            .filter(|z| z.setting != Setting::Off)
+            .collect()
+    }
+
+    /// Whether the reply uses the zone's TXT record (worth a lookup).
+    fn wants_txt(&self) -> bool {
+        self.message.as_deref().is_none_or(|m| m.contains("{txt}"))
+    }
+}
+
+/// `unresolvable` for a HELO name (valid, not ours, not localhost).
+pub(super) async fn helo_rules(resolver: &Resolver, rules: &Rules, name: &str) -> Vec<Finding> {
+    let answer = resolver.ips(name).await;
+    judge_unresolvable(rules, &answer).into_iter().collect()
+}
+
+/// Only NXDOMAIN is "does not resolve": NoData (a name with only MX, say)
+/// is not, and a failed lookup is at most a tempfail.
+pub(super) fn judge_unresolvable(rules: &Rules, lookup: &Lookup<IpAddr>) -> Option<Finding> {
+    match lookup {
+        Ok(Answer::NxDomain) => rules.finding(Rule::Unresolvable, "NXDOMAIN for A and AAAA".into()),
+        Ok(Answer::Records(_) | Answer::NoData) => None,
+        Err(e) => rules.lookup_failed(Rule::Unresolvable, format!("HELO name lookup failed ({}): {e}", e.kind())),
+    }
+}
+
+/// `no_ptr`, then `fcrdns_mismatch` over the PTR names.
+pub(super) async fn ptr_rules(resolver: &Resolver, rules: &Rules, client: IpAddr) -> Vec<Finding> {
+    let fcrdns_on = rules.setting(Rule::FcrdnsMismatch) != Setting::Off;
+    if rules.setting(Rule::NoPtr) == Setting::Off && !fcrdns_on {
+        return Vec::new();
+    }
+    let ptr = resolver.ptr(client).await;
+    if let Some(finding) = judge_ptr(rules, &ptr) {
+        return vec![finding];
+    }
+    let names = ptr_names(ptr.as_ref().map_or(&[], |a| a.records()));
+    let Some(names) = names.filter(|_| fcrdns_on) else {
+        return Vec::new();
+    };
+    let forward = join_all(names.iter().map(|name| async move {
+        match client {
+            IpAddr::V4(_) => resolver.ipv4(name).await.map(|a| map_answer(a, IpAddr::V4)),
+            IpAddr::V6(_) => resolver.ipv6(name).await.map(|a| map_answer(a, IpAddr::V6)),
+        }
+    }))
+    .await;
+    let results: Vec<(String, Lookup<IpAddr>)> = names.into_iter().zip(forward).collect();
+    judge_fcrdns(rules, client, &results).into_iter().collect()
+}
+
+fn map_answer<T>(a: Answer<T>, f: impl Fn(T) -> IpAddr) -> Answer<IpAddr> {
+    match a {
+        Answer::Records(r) => Answer::Records(r.into_iter().map(f).collect()),
+        Answer::NxDomain => Answer::NxDomain,
+        Answer::NoData => Answer::NoData,
+    }
+}
+
+/// `no_ptr`: no PTR record (NXDOMAIN or NoData). A failed PTR lookup is a
+/// tempfail of `no_ptr`, or of `fcrdns_mismatch` if `no_ptr` is off.
+pub(super) fn judge_ptr(rules: &Rules, lookup: &Lookup<String>) -> Option<Finding> {
+    match lookup {
+        Ok(Answer::Records(_)) => None,
+        Ok(Answer::NxDomain) => rules.finding(Rule::NoPtr, "no PTR record (NXDOMAIN)".into()),
+        Ok(Answer::NoData) => rules.finding(Rule::NoPtr, "no PTR record (NoData)".into()),
+        Err(e) => {
+            let rule = if rules.setting(Rule::NoPtr) == Setting::Off { Rule::FcrdnsMismatch } else { Rule::NoPtr };
+            rules.lookup_failed(rule, format!("PTR lookup failed ({}): {e}", e.kind()))
+        }
+    }
+}
+
+/// The PTR names worth a forward lookup (valid host names, at most
+/// [`PTR_NAMES_MAX`]); None if there was no PTR record at all.
+fn ptr_names(records: &[String]) -> Option<Vec<String>> {
+    if records.is_empty() {
+        return None;
+    }
+    Some(records.iter().filter(|n| matches!(arg::parse(n), HeloArg::Name(_))).take(PTR_NAMES_MAX).cloned().collect())
+}
+
+/// `fcrdns_mismatch`: none of the PTR names resolves back to `client`. If
+/// none matched and a lookup failed, the answer is unknown: a tempfail.
+pub(super) fn judge_fcrdns(rules: &Rules, client: IpAddr, forward: &[(String, Lookup<IpAddr>)]) -> Option<Finding> {
+    let matched = forward.iter().any(|(_, l)| l.as_ref().is_ok_and(|a| a.records().contains(&client)));
+    if matched {
+        return None;
+    }
+    let names = forward.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+    if let Some(e) = forward.iter().find_map(|(_, l)| l.as_ref().err()) {
+        return rules.lookup_failed(
+            Rule::FcrdnsMismatch,
+            format!("forward lookup of PTR names [{names}] failed ({}): {e}", e.kind()),
+        );
+    }
+    let detail = if forward.is_empty() {
+        "no PTR name is a valid host name".to_owned()
+    } else {
+        format!("PTR names [{names}] do not resolve to {client}")
+    };
+    rules.finding(Rule::FcrdnsMismatch, detail)
+}
+
+/// `dnsbl`: every zone, concurrently.
+pub(super) async fn dnsbl_rules(resolver: &Resolver, rules: &Rules, zones: &[Zone], client: IpAddr) -> Vec<Finding> {
+    join_all(zones.iter().map(|zone| zone_rule(resolver, rules, zone, client))).await.into_iter().flatten().collect()
+}
+
+async fn zone_rule(resolver: &Resolver, rules: &Rules, zone: &Zone, client: IpAddr) -> Option<Finding> {
+    let query = dnsbl_name(client, &zone.name);
+    let answer = resolver.ipv4(&query).await;
+    if let Err(e) = &answer {
+        // A blocklist that cannot be asked lists nobody.
+        tracing::debug!(zone = %zone.name, error = %e, "dnsbl lookup failed; not listed");
+    }
+    let code = listed(zone, &answer)?;
+    let txt = if zone.wants_txt() {
+        resolver.txt(&query).await.ok().and_then(|a| a.records().first().cloned())
+    } else {
+        None
+    };
+    dnsbl_finding(rules, zone, client, code, txt.as_deref())
+}
+
+/// The answer that lists the client, if any. The default accepts
+/// 127.0.0.0/8 except 127.255.255.0/24 (blocklists' query-error codes).
+pub(super) fn listed(zone: &Zone, answer: &Lookup<Ipv4Addr>) -> Option<Ipv4Addr> {
+    let records = answer.as_ref().ok()?.records();
+    records.iter().copied().find(|a| {
+        if zone.answers.is_empty() {
+            let [first, second, third, _] = a.octets();
+            first == 127 && (second, third) != (255, 255)
+        } else {
+            zone.answers.contains(a)
+        }
+    })
+}
+
+/// The finding of a listing, with the zone's reply text.
+pub(super) fn dnsbl_finding(
+    rules: &Rules,
+    zone: &Zone,
+    client: IpAddr,
+    code: Ipv4Addr,
+    txt: Option<&str>,
+) -> Option<Finding> {
+    let txt = txt.map(sanitize).unwrap_or_default();
+    let text = match &zone.message {
+        Some(template) => {
+            template.replace("{ip}", &client.to_string()).replace("{zone}", &zone.name).replace("{txt}", &txt)
+        }
+        None if txt.is_empty() => format!("client [{client}] blocked using {}", zone.name),
+        None => format!("client [{client}] blocked using {}; {txt}", zone.name),
+    };
+    let text = truncate(&text, DNSBL_TEXT_MAX);
+    let reply = replies::dnsbl(&text, zone.setting != Setting::TempFail);
+    let detail = format!("{client} listed on {} ({code})", zone.name);
+    rules.build(Rule::Dnsbl, zone.setting, reply, detail)
+}
+
+/// A TXT reason made safe for a reply line: printable ASCII (anything else
+/// becomes `?`), at most [`TXT_MAX`] characters.
+fn sanitize(txt: &str) -> String {
+    let clean: String = txt.chars().map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect();
+    truncate(clean.trim(), TXT_MAX)
+}
+
+/// `s` cut to at most `max` octets, marked with `...` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+#[cfg(test)]
+pub(super) fn zone(name: &str, message: Option<&str>, setting: Setting, answers: &[&str]) -> Zone {
+    Zone {
+        name: name.into(),
+        message: message.map(Into::into),
+        setting,
+        answers: answers.iter().map(|a| a.parse().unwrap()).collect(),
+    }
+}

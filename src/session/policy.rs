@@ -1,0 +1,57 @@
+//! The HELO/EHLO and client policy inside a session: connect-time checks run
+//! in the background while the greeting goes out, findings are kept for the
+//! whole connection (sticky: a client refused at EHLO cannot pass with HELO),
+//! and refusals are delivered at RCPT by default (`helo.delay_reject`), so
+//! clients that mishandle HELO rejections still get a clear 5xx and the log
+//! shows sender and recipients. Exempt networks and authenticated sessions
+//! skip the rules.
+
+use tokio::task::JoinHandle;
+
+use super::Session;
+use crate::metrics::{HeloRuleLabels, metrics};
+use crate::policy::helo::{Action, Finding, decisive};
+use crate::wire::Reply;
+
+/// Connect-time checks (PTR, FCrDNS, DNSBL) still running.
+pub(super) type ClientCheck = Option<JoinHandle<Vec<Finding>>>;
+
+impl Session {
+    /// The rules apply to this session.
+    pub(super) fn policy_applies(&self) -> bool {
+        !self.helo_exempt && !self.authenticated
+    }
+
+    /// Logs, counts and keeps findings.
+    pub(super) fn record(&mut self, found: Vec<Finding>) {
+        for f in found {
+            f.log();
+            let action = match f.action {
+                Action::Reject => "reject",
+                Action::TempFail => "tempfail",
+                Action::Monitor => "would_reject",
+            };
+            metrics().helo_rules.get_or_create(&HeloRuleLabels { rule: f.rule.as_str(), action }).inc();
+            self.findings.push(f);
+        }
+    }
+
+    /// The refusal this session has earned so far, if any. Waits for the
+    /// connect-time checks (bounded by the DNS timeout) the first time.
+    pub(super) async fn refusal(&mut self) -> Option<Reply> {
+        if let Some(task) = self.client_check.take() {
+            let found = task.await.unwrap_or_default();
+            self.record(found);
+        }
+        if !self.policy_applies() {
+            return None;
+        }
+        decisive(&self.findings).map(|f| f.reply.clone())
+    }
+
+    /// The refusal to deliver right now at HELO or MAIL: only when rejections
+    /// are not delayed to RCPT.
+    pub(super) async fn early_refusal(&mut self) -> Option<Reply> {
+        if self.shared.helo.delay_reject() { None } else { self.refusal().await }
+    }
+}
