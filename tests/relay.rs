@@ -8,6 +8,8 @@ mod support;
 mod banner;
 #[path = "relay/faults.rs"]
 mod faults;
+#[path = "relay/helo.rs"]
+mod helo;
 #[path = "relay/limits.rs"]
 mod limits;
 #[path = "relay/ops.rs"]
