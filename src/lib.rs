@@ -7,6 +7,7 @@
 //! - [`policy`]: decisions without I/O: the banner, the HELO/EHLO and client rules.
 //! - [`dns`]: the asynchronous, bounded, cached resolver behind the HELO rules.
 //! - [`replies`]: every reply doorman composes, in one place.
+//! - [`scan`]: content scanning (clamd, spamd, rspamd), verdicts and failure policy.
 //! - [`spool`]: a message's content while it arrives, memory then temp file.
 //! - [`upstream`]: the SMTP client toward the MTA.
 //! - `session`: one client session (the state machine and one file per verb).
@@ -24,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod replies;
+pub mod scan;
 pub mod server;
 mod session;
 pub mod spool;

@@ -230,3 +230,51 @@ pub fn param_error(e: &ParamError) -> Reply {
 pub fn relayed(upstream: Reply, host: &str) -> Reply {
     if upstream.code() == 421 { service_unavailable(host) } else { upstream }
 }
+
+// Content scanning (issue 4). The texts are the defaults of the operator's
+// `scanners.replies` templates; `crate::scan` renders the placeholders
+// (`{virus}`, `{score}`, `{session_id}`, `{url}`) and calls the constructors
+// below, which fix the codes.
+
+/// Default text of `scanners.replies.virus`.
+pub const SCAN_VIRUS_TEXT: &str = "Error: message rejected, virus found: {virus} (id {session_id})";
+/// Default text of `scanners.replies.spam`.
+pub const SCAN_SPAM_TEXT: &str = "Error: message rejected as spam, score {score} (id {session_id})";
+/// Default text of `scanners.replies.tempfail`.
+pub const SCAN_TEMPFAIL_TEXT: &str = "Error: message could not be scanned, try again later (id {session_id})";
+/// Default text of `scanners.replies.unscanned`.
+pub const SCAN_UNSCANNED_TEXT: &str = "Error: message could not be scanned (id {session_id})";
+/// Default text of `scanners.replies.too_big`.
+pub const SCAN_TOO_BIG_TEXT: &str = "Error: message too big to be scanned (id {session_id})";
+/// Default text of `scanners.replies.deferred`.
+pub const SCAN_DEFERRED_TEXT: &str = "Error: message deferred by the content filter, try again later (id {session_id})";
+
+/// A virus was found; `text` is the rendered `scanners.replies.virus`.
+pub fn scan_virus(text: &str) -> Reply {
+    Reply::new(554, format!("5.7.1 {text}"))
+}
+
+/// Spam at or above the reject score; `text` is the rendered `scanners.replies.spam`.
+pub fn scan_spam(text: &str) -> Reply {
+    Reply::new(554, format!("5.7.1 {text}"))
+}
+
+/// A scanner failed under `on_error: tempfail` (or `on_too_big: tempfail`).
+pub fn scan_tempfail(text: &str) -> Reply {
+    Reply::new(451, format!("4.7.1 {text}"))
+}
+
+/// A scanner failed under `on_error: reject`.
+pub fn scan_unscanned(text: &str) -> Reply {
+    Reply::new(554, format!("5.7.1 {text}"))
+}
+
+/// The message is bigger than a scanner takes, under `on_too_big: reject`.
+pub fn scan_too_big(text: &str) -> Reply {
+    Reply::new(552, format!("5.3.4 {text}"))
+}
+
+/// rspamd said `soft reject` or `greylist`.
+pub fn scan_deferred(text: &str) -> Reply {
+    Reply::new(451, format!("4.7.1 {text}"))
+}

@@ -29,6 +29,10 @@ PACKAGES=(
   ca-certificates     # cargo fetching crates over https
   dnsmasq-base        # /usr/sbin/dnsmasq for the DNS tests (tests/support/dnsmasq.sh);
                       # -base has no init script or unit: no system DNS service is started
+  clamav-daemon       # clamd for the scanner tests (tests/support/clamd.sh)
+  spamassassin        # SpamAssassin's rules for spamd
+  spamd               # spamd for the scanner tests (tests/support/spamd.sh)
+  rspamd              # rspamd for the scanner tests (tests/support/rspamd.sh)
   libnet-ssleay-perl  # swaks --tls / --tlsc
   libio-socket-ssl-perl
   gcc                 # linker used by cargo/rustc

@@ -7,10 +7,12 @@
 pub mod binary;
 pub mod client;
 pub mod dns;
+pub mod fake_scanner;
 pub mod fake_upstream;
 pub mod http;
 pub mod postfix;
 pub mod proxy;
+pub mod scanners;
 pub mod sink;
 pub mod tls;
 

@@ -1,0 +1,392 @@
+//! The clamd client: `zINSTREAM` over TCP or a unix socket, fed while the
+//! message arrives, and a strict reply parser.
+//!
+//! Protocol (clamd(8), checked against clamd 1.4 in `tests/scanners`):
+//! `zINSTREAM\0`, then chunks as `<u32 big-endian length><bytes>`, then a
+//! zero length. The reply ends in NUL: `stream: OK\0`, `stream: <name>
+//! FOUND\0`, or `<text> ERROR\0`. Over `StreamMaxLength` clamd answers
+//! `INSTREAM size limit exceeded. ERROR\0` and closes the socket while the
+//! client may still be writing: a write that fails with EPIPE/ECONNRESET is
+//! followed by an attempt to read that reply. doorman also enforces its own
+//! `max_size`, so it does not depend on that path.
+//!
+//! One connection per message, no `IDSESSION`: see `docs/scanning.md`.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::endpoint::{Conn, connect_any, escape};
+use super::pool::Pool;
+use super::settings;
+use super::{ScanContext, ScanError, Scanner, Verdict};
+
+/// The scanner's name in logs, metrics and headers.
+pub const NAME: &str = "clamav";
+
+/// Largest INSTREAM chunk doorman writes.
+const FRAME_MAX: usize = 64 * 1024;
+/// Longest reply doorman reads; clamd's are under 300 bytes.
+const REPLY_MAX: usize = 1024;
+/// Longest signature name accepted in a reply.
+const SIGNATURE_MAX: usize = 200;
+
+/// A parsed clamd reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClamdReply {
+    /// `stream: OK`.
+    Clean,
+    /// `stream: <signature> FOUND`.
+    Found(String),
+    /// `INSTREAM size limit exceeded. ERROR`.
+    SizeLimitExceeded,
+    /// Any other `<text> ERROR`.
+    Error(String),
+}
+
+/// Parses one clamd reply to `zINSTREAM`, NUL terminator included.
+/// Anything but the exact forms of [`ClamdReply`] is an error (returned as
+/// a description with the reply escaped): never clean, never a virus.
+///
+/// # Errors
+/// The reply is empty, not NUL-terminated, holds other control or 8-bit
+/// bytes, or has an unknown form.
+pub fn parse_reply(raw: &[u8]) -> Result<ClamdReply, String> {
+    let Some((&0, body)) = raw.split_last() else {
+        return Err(if raw.is_empty() {
+            "connection closed without a reply".to_owned()
+        } else {
+            format!("reply not terminated by NUL: \"{}\"", escape(raw, 200))
+        });
+    };
+    if !body.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Err(format!("reply with control or 8-bit bytes: \"{}\"", escape(raw, 200)));
+    }
+    // Printable ASCII, so valid UTF-8.
+    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    if text == "stream: OK" {
+        return Ok(ClamdReply::Clean);
+    }
+    if let Some(sig) = text.strip_prefix("stream: ").and_then(|r| r.strip_suffix(" FOUND")) {
+        let valid = !sig.is_empty() && sig.len() <= SIGNATURE_MAX && sig.bytes().all(|b| b.is_ascii_graphic());
+        return if valid {
+            Ok(ClamdReply::Found(sig.to_owned()))
+        } else {
+            Err(format!("malformed signature name in \"{}\"", escape(body, 300)))
+        };
+    }
+    if text == "INSTREAM size limit exceeded. ERROR" {
+        return Ok(ClamdReply::SizeLimitExceeded);
+    }
+    if text.len() > " ERROR".len() && text.ends_with(" ERROR") {
+        return Ok(ClamdReply::Error(text.to_owned()));
+    }
+    Err(format!("unexpected reply \"{}\"", escape(raw, 200)))
+}
+
+/// The clamd client with its endpoint pool.
+#[derive(Debug)]
+pub struct ClamdClient {
+    pool: Pool,
+    connect_timeout: Duration,
+    /// Limit for one write while streaming, and for the reply.
+    timeout: Duration,
+    max_size: u64,
+}
+
+/// A write that did not complete.
+enum WriteFail {
+    Timeout,
+    Io(io::Error),
+}
+
+impl ClamdClient {
+    /// A client for `scanners.clamav`.
+    pub fn new(cfg: &settings::Clamav) -> Self {
+        Self {
+            pool: Pool::new(&cfg.addresses, cfg.backoff.0, cfg.max_backoff.0),
+            connect_timeout: cfg.connect_timeout.0,
+            timeout: cfg.timeout.0,
+            max_size: cfg.max_size.as_u64(),
+        }
+    }
+
+    /// The endpoint pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// `zPING` on the next endpoint: `Ok` if it answers `PONG`.
+    ///
+    /// # Errors
+    /// No endpoint reachable, timeout, or another reply.
+    pub async fn ping(&self) -> Result<(), ScanError> {
+        let (i, mut conn) = connect_any(&self.pool, self.connect_timeout).await?;
+        let endpoint = self.pool.address(i).to_string();
+        let result = async {
+            self.write(&mut conn, b"zPING\0").await.map_err(|f| self.write_error(&endpoint, "sending PING", f))?;
+            let reply = self.read_reply(&mut conn, &endpoint).await?;
+            if reply == b"PONG\0" {
+                Ok(())
+            } else {
+                Err(ScanError::Protocol {
+                    endpoint: endpoint.clone(),
+                    detail: format!("PING answered \"{}\"", escape(&reply, 100)),
+                })
+            }
+        }
+        .await;
+        self.account(i, &result);
+        result
+    }
+
+    /// Scans a message streamed over `chunks`: connects at once, writes each
+    /// chunk as it arrives, and when the sender side is dropped (the message
+    /// is complete) sends the end marker and reads the verdict.
+    ///
+    /// # Errors
+    /// See [`ScanError`]; clamd's size limit is [`ScanError::TooBig`].
+    pub async fn stream(&self, chunks: mpsc::Receiver<Bytes>) -> Result<Verdict, ScanError> {
+        let (i, mut conn) = connect_any(&self.pool, self.connect_timeout).await?;
+        let endpoint = self.pool.address(i).to_string();
+        let result = self.instream(&mut conn, &endpoint, chunks).await;
+        self.account(i, &result);
+        result
+    }
+
+    fn account(&self, i: usize, result: &Result<impl Sized, ScanError>) {
+        match result {
+            Err(e) if e.blames_endpoint() => self.pool.failure(i),
+            _ => self.pool.success(i),
+        }
+    }
+
+    async fn instream(
+        &self,
+        conn: &mut Conn,
+        endpoint: &str,
+        mut chunks: mpsc::Receiver<Bytes>,
+    ) -> Result<Verdict, ScanError> {
+        if let Err(f) = self.write(conn, b"zINSTREAM\0").await {
+            return self.after_write_failure(conn, endpoint, f).await;
+        }
+        let mut sent = 0u64;
+        let mut out = BytesMut::new();
+        // No limit on waiting for the next chunk: that is the client's pace,
+        // bounded by the session's own timeouts.
+        while let Some(first) = chunks.recv().await {
+            frame(&mut out, &first);
+            sent += first.len() as u64;
+            // Whatever else is queued goes out in the same write.
+            while out.len() < FRAME_MAX {
+                let Ok(more) = chunks.try_recv() else { break };
+                frame(&mut out, &more);
+                sent += more.len() as u64;
+            }
+            if sent > self.max_size {
+                return Err(ScanError::TooBig { detail: format!("over clamav.max_size of {} bytes", self.max_size) });
+            }
+            let batch = out.split();
+            if let Err(f) = self.write(conn, &batch).await {
+                return self.after_write_failure(conn, endpoint, f).await;
+            }
+        }
+        if let Err(f) = self.write(conn, &[0, 0, 0, 0]).await {
+            return self.after_write_failure(conn, endpoint, f).await;
+        }
+        let reply = self.read_reply(conn, endpoint).await?;
+        to_verdict(parse_reply(&reply), endpoint)
+    }
+
+    async fn write(&self, conn: &mut Conn, bytes: &[u8]) -> Result<(), WriteFail> {
+        match tokio::time::timeout(self.timeout, conn.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(WriteFail::Io(e)),
+            Err(_) => Err(WriteFail::Timeout),
+        }
+    }
+
+    fn write_error(&self, endpoint: &str, stage: &'static str, f: WriteFail) -> ScanError {
+        match f {
+            WriteFail::Timeout => ScanError::Timeout { endpoint: endpoint.to_owned(), stage, after: self.timeout },
+            WriteFail::Io(source) => ScanError::Io { endpoint: endpoint.to_owned(), stage, source },
+        }
+    }
+
+    /// A write failed: clamd may have closed the stream with a reply (its
+    /// size limit), so read it before calling it an I/O error.
+    async fn after_write_failure(&self, conn: &mut Conn, endpoint: &str, f: WriteFail) -> Result<Verdict, ScanError> {
+        let WriteFail::Io(source) = f else {
+            return Err(self.write_error(endpoint, "streaming the message", f));
+        };
+        match self.read_reply(conn, endpoint).await.map(|r| parse_reply(&r)) {
+            Ok(Ok(ClamdReply::SizeLimitExceeded)) => Err(too_big_for_clamd()),
+            Ok(Ok(ClamdReply::Found(signature))) => Ok(Verdict::Infected { signature }),
+            Ok(Ok(ClamdReply::Error(text))) => {
+                Err(ScanError::Scanner { endpoint: endpoint.to_owned(), detail: escape(text.as_bytes(), 200) })
+            }
+            // "clean" for a message clamd did not get whole is no verdict.
+            _ => Err(ScanError::Io { endpoint: endpoint.to_owned(), stage: "streaming the message", source }),
+        }
+    }
+
+    /// Reads one reply: up to a NUL or LF (clamd's own timeouts end in LF),
+    /// EOF, or [`REPLY_MAX`] bytes.
+    async fn read_reply(&self, conn: &mut Conn, endpoint: &str) -> Result<Vec<u8>, ScanError> {
+        let mut reply = Vec::with_capacity(64);
+        let read = async {
+            let mut buf = [0u8; 256];
+            loop {
+                let room = (REPLY_MAX - reply.len()).min(buf.len());
+                let n = match conn.read(&mut buf[..room]).await {
+                    Ok(n) => n,
+                    // A reset after part of a reply: parse what arrived.
+                    Err(_) if !reply.is_empty() => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                reply.extend_from_slice(&buf[..n]);
+                if n == 0 || reply.len() >= REPLY_MAX || matches!(reply.last(), Some(0 | b'\n')) {
+                    return Ok(());
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(())) => Ok(reply),
+            Ok(Err(source)) => {
+                Err(ScanError::Io { endpoint: endpoint.to_owned(), stage: "reading the verdict", source })
+            }
+            Err(_) => Err(ScanError::Timeout {
+                endpoint: endpoint.to_owned(),
+                stage: "waiting for the verdict",
+                after: self.timeout,
+            }),
+        }
+    }
+}
+
+fn too_big_for_clamd() -> ScanError {
+    ScanError::TooBig { detail: "over clamd's StreamMaxLength".into() }
+}
+
+fn to_verdict(parsed: Result<ClamdReply, String>, endpoint: &str) -> Result<Verdict, ScanError> {
+    match parsed {
+        Ok(ClamdReply::Clean) => Ok(Verdict::Clean),
+        Ok(ClamdReply::Found(signature)) => Ok(Verdict::Infected { signature }),
+        Ok(ClamdReply::SizeLimitExceeded) => Err(too_big_for_clamd()),
+        Ok(ClamdReply::Error(text)) => {
+            Err(ScanError::Scanner { endpoint: endpoint.to_owned(), detail: escape(text.as_bytes(), 200) })
+        }
+        Err(detail) => Err(ScanError::Protocol { endpoint: endpoint.to_owned(), detail }),
+    }
+}
+
+/// Appends `data` as INSTREAM chunks of at most [`FRAME_MAX`] bytes.
+fn frame(out: &mut BytesMut, data: &[u8]) {
+    for piece in data.chunks(FRAME_MAX) {
+        // FRAME_MAX fits in a u32.
+        out.put_u32(u32::try_from(piece.len()).unwrap_or(u32::MAX));
+        out.put_slice(piece);
+    }
+}
+
+impl Scanner for ClamdClient {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// Scans a complete message (the streaming path is
+    /// [`ClamdClient::stream`]).
+    async fn scan(&self, message: Bytes, _ctx: &ScanContext) -> Result<Verdict, ScanError> {
+        if message.len() as u64 > self.max_size {
+            return Err(ScanError::TooBig { detail: format!("over clamav.max_size of {} bytes", self.max_size) });
+        }
+        let (tx, rx) = mpsc::channel(super::STREAM_QUEUE);
+        let feed = async move {
+            let mut at = 0;
+            while at < message.len() {
+                let end = (at + FRAME_MAX).min(message.len());
+                if tx.send(message.slice(at..end)).await.is_err() {
+                    return;
+                }
+                at = end;
+            }
+        };
+        let ((), verdict) = tokio::join!(feed, self.stream(rx));
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_parse_strictly() {
+        assert_eq!(parse_reply(b"stream: OK\0"), Ok(ClamdReply::Clean));
+        assert_eq!(
+            parse_reply(b"stream: Lab.Eicar-Test-Signature.UNOFFICIAL FOUND\0"),
+            Ok(ClamdReply::Found("Lab.Eicar-Test-Signature.UNOFFICIAL".into()))
+        );
+        assert_eq!(parse_reply(b"INSTREAM size limit exceeded. ERROR\0"), Ok(ClamdReply::SizeLimitExceeded));
+        assert_eq!(
+            parse_reply(b"Can't allocate memory ERROR\0"),
+            Ok(ClamdReply::Error("Can't allocate memory ERROR".into()))
+        );
+    }
+
+    /// Security checklist item 89 and friends: none of these is clean or a virus.
+    #[test]
+    fn garbage_is_an_error_never_a_verdict() {
+        for raw in [
+            &b""[..],
+            b"\0",
+            b"\x00\xff\xfe\x01binary\0",
+            b"stream: O",
+            b"stream: OK",
+            b"stream: OK\n",
+            b"stream: OK\0\0",
+            b"stream: OK \0",
+            b" stream: OK\0",
+            b"STREAM: OK\0",
+            b"stream: OK\0stream: OK\0",
+            b"UNKNOWN COMMAND\0",
+            b"COMMAND READ TIMED OUT\n",
+            b"PONG\0",
+            b"ERROR\0",
+            b" ERROR\0",
+            b"stream:  FOUND\0",
+            b"stream: two words FOUND\0",
+            b"stream: Eicar\x07 FOUND\0",
+            b"stream: Eicar FOUND\n",
+            b"1: stream: OK\0",
+            b"stream: \xc3\xa9 FOUND\0",
+        ] {
+            let r = parse_reply(raw);
+            assert!(r.is_err(), "{:?} parsed as {r:?}", escape(raw, 100));
+        }
+        let long = format!("stream: {} FOUND\0", "A".repeat(SIGNATURE_MAX + 1));
+        assert!(parse_reply(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn garbage_maps_to_protocol_error() {
+        let v = to_verdict(parse_reply(b"stream: OK"), "e:1");
+        assert!(matches!(v, Err(ScanError::Protocol { .. })), "{v:?}");
+        let v = to_verdict(parse_reply(b"INSTREAM size limit exceeded. ERROR\0"), "e:1");
+        assert!(matches!(v, Err(ScanError::TooBig { .. })), "{v:?}");
+        let v = to_verdict(parse_reply(b"Oops ERROR\0"), "e:1");
+        assert!(matches!(v, Err(ScanError::Scanner { .. })), "{v:?}");
+    }
+
+    #[test]
+    fn frames_split_large_chunks() {
+        let mut out = BytesMut::new();
+        frame(&mut out, &vec![7u8; FRAME_MAX + 10]);
+        assert_eq!(out.len(), FRAME_MAX + 10 + 8);
+        assert_eq!(&out[..4], &u32::try_from(FRAME_MAX).unwrap().to_be_bytes());
+        assert_eq!(&out[FRAME_MAX + 4..FRAME_MAX + 8], &10u32.to_be_bytes());
+    }
+}

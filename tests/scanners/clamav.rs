@@ -1,0 +1,111 @@
+//! clamd: verdicts from the real daemon with the project's signatures, over
+//! TCP and the unix socket, streamed in pieces; the size limits.
+
+use std::time::Duration;
+
+use doorman::scan::clamav::ClamdClient;
+use doorman::scan::settings::Clamav;
+use doorman::scan::{ScanAction, Scanner, Verdict};
+
+use crate::support::scanners::{CLAMD_STREAM_MAX, clamd};
+use crate::{base64, clean_message, ctx, eicar, engine, refusal, result, scan, scan_with};
+
+fn config(extra: &str) -> String {
+    format!("clamav:\n  addresses: [\"{}\"]\n  timeout: 10s\n{extra}", clamd().addr())
+}
+
+#[tokio::test]
+async fn clean_message_is_delivered_with_virus_scanned_header() {
+    let e = engine(&config(""));
+    let (o, took) = scan(&e, clean_message("clamclean").as_bytes()).await;
+    assert_eq!(o.action, ScanAction::Deliver, "{o:?}");
+    assert_eq!(o.headers, "X-Virus-Scanned: clamav (doorman)\r\n");
+    let r = result(&o, "clamav");
+    assert_eq!(r.outcome, "clean");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[tokio::test]
+async fn eicar_in_the_body_is_refused_with_the_signature_name() {
+    let e = engine(&config(""));
+    let msg = clean_message("eicar").replace("Alice", &eicar());
+    // 7-byte pieces: the signature straddles many INSTREAM chunks.
+    let (o, _) = scan_with(&e, ctx(), msg.as_bytes(), 7).await;
+    let text = refusal(&o);
+    assert!(text.starts_with("554 5.7.1 ") && text.contains("Doorman.Eicar-Test-Signature.UNOFFICIAL"), "{text}");
+    assert_eq!(result(&o, "clamav").outcome, "infected");
+    assert_eq!(result(&o, "clamav").detail.as_deref(), Some("Doorman.Eicar-Test-Signature.UNOFFICIAL"));
+    assert!(o.headers.is_empty());
+}
+
+#[tokio::test]
+async fn eicar_as_a_base64_attachment_is_refused() {
+    let e = engine(&config(""));
+    let msg = format!(
+        "Date: Mon, 23 Nov 2026 06:00:00 +0000\r\nFrom: <alice@sender.example>\r\nTo: <bob@example.test>\r\n\
+         Subject: report\r\nMessage-ID: <att@sender.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n\
+         See attached.\r\n--b1\r\nContent-Type: application/octet-stream; name=\"report.com\"\r\n\
+         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"report.com\"\r\n\r\n\
+         {}--b1--\r\n",
+        base64(eicar().as_bytes())
+    );
+    assert!(!msg.contains("EICAR-STANDARD"), "the attachment is encoded");
+    let (o, _) = scan(&e, msg.as_bytes()).await;
+    let text = refusal(&o);
+    assert!(text.contains("Doorman.Eicar-Test-Signature.UNOFFICIAL"), "{text}");
+}
+
+#[tokio::test]
+async fn project_marker_over_the_unix_socket() {
+    let sock = clamd().unix_socket();
+    let e = engine(&format!("clamav:\n  addresses: [\"unix:{}\"]\n", sock.display()));
+    let msg = clean_message("marker").replace("Alice", "DOORMAN-TEST-VIRUS-7f3a9c");
+    let (o, _) = scan(&e, msg.as_bytes()).await;
+    let text = refusal(&o);
+    assert!(text.contains("Doorman.TestVirus.UNOFFICIAL"), "{text}");
+    assert!(text.contains("(id T"), "{text}");
+}
+
+/// Over clamd's StreamMaxLength (1M here) clamd answers `INSTREAM size
+/// limit exceeded. ERROR` and closes: that is "too big" (default on_too_big:
+/// reject, 552), never clean and never a virus.
+#[tokio::test]
+async fn over_clamd_stream_max_length_is_too_big() {
+    let e = engine(&config("  max_size: 8MiB\n"));
+    let mut msg = clean_message("huge");
+    let line = "y".repeat(998) + "\r\n";
+    while msg.len() <= CLAMD_STREAM_MAX + 512 * 1024 {
+        msg.push_str(&line);
+    }
+    let (o, _) = scan_with(&e, ctx(), msg.as_bytes(), 64 * 1024).await;
+    assert_eq!(result(&o, "clamav").outcome, "too_big", "{o:?}");
+    assert!(refusal(&o).starts_with("552 5.3.4 "), "{o:?}");
+}
+
+/// doorman's own `max_size` stops streaming without relying on clamd; under
+/// `on_too_big: accept` the message goes on, marked unscanned.
+#[tokio::test]
+async fn over_own_max_size_stops_streaming() {
+    let e = engine(&config("  max_size: 64KiB\n  on_too_big: accept\n"));
+    let mut msg = clean_message("big");
+    while msg.len() <= 200 * 1024 {
+        msg.push_str(&("z".repeat(78) + "\r\n"));
+    }
+    let (o, took) = scan(&e, msg.as_bytes()).await;
+    assert_eq!(o.action, ScanAction::Deliver);
+    assert_eq!(result(&o, "clamav").outcome, "too_big");
+    assert_eq!(o.headers, "X-Doorman-Scan: clamav=unscanned(too_big)\r\n");
+    assert!(took < Duration::from_millis(100), "{took:?}");
+}
+
+#[tokio::test]
+async fn client_ping_and_whole_message_scan() {
+    let cfg: Clamav = serde_saphyr::from_str(&format!("addresses: [\"{}\"]\n", clamd().addr())).expect("config");
+    let client = ClamdClient::new(&cfg);
+    client.ping().await.expect("PING");
+    let v = client.scan(clean_message("whole").into(), &ctx()).await.expect("scan");
+    assert_eq!(v, Verdict::Clean);
+    let v = client.scan(format!("x{}x", eicar()).into(), &ctx()).await.expect("scan");
+    assert_eq!(v, Verdict::Infected { signature: "Doorman.Eicar-Test-Signature.UNOFFICIAL".into() });
+}

@@ -1,0 +1,49 @@
+//! rspamd: verdicts from the real daemon (Debian's package and rules).
+
+use doorman::scan::ScanAction;
+
+use crate::support::scanners::rspamd;
+use crate::{clean_message, closed_port, engine, gtube, refusal, result, scan};
+
+fn config(addresses: &str) -> String {
+    format!("rspamd:\n  addresses: [{addresses}]\n  timeout: 20s\n")
+}
+
+#[tokio::test]
+async fn gtube_is_refused() {
+    let e = engine(&config(&format!("\"{}\"", rspamd().addr())));
+    let msg = clean_message("rgtube").replace("Alice", &gtube());
+    let (o, _) = scan(&e, msg.as_bytes()).await;
+    let text = refusal(&o);
+    assert!(text.starts_with("554 5.7.1 Error: message rejected as spam"), "{text}");
+    assert_eq!(result(&o, "rspamd").outcome, "spam");
+}
+
+/// The first endpoint refuses connections: the second answers.
+#[tokio::test]
+async fn ham_is_delivered_with_rspamd_headers() {
+    let e = engine(&config(&format!("\"{}\", \"{}\"", closed_port(), rspamd().addr())));
+    for _ in 0..2 {
+        let (o, took) = scan(&e, clean_message("rham").as_bytes()).await;
+        assert_eq!(o.action, ScanAction::Deliver, "{o:?}");
+        assert_eq!(result(&o, "rspamd").outcome, "ham");
+        assert!(o.headers.contains("X-Rspamd-Action: no action\r\n"), "{}", o.headers);
+        assert!(o.headers.starts_with("X-Rspamd-Score: "), "{}", o.headers);
+        eprintln!("rspamd ham check took {took:?}");
+    }
+}
+
+/// rspamd accepts the connection and never answers: `on_error`.
+#[tokio::test]
+async fn stalled_rspamd_applies_on_error() {
+    use std::time::Duration;
+
+    use crate::support::fake_scanner::{self, Behaviour, Protocol};
+
+    let fake = fake_scanner::start(Protocol::Spamd, Behaviour::Silent).await;
+    let e = engine(&format!("rspamd:\n  addresses: [\"{}\"]\n  timeout: 300ms\n", fake.address()));
+    let (o, took) = scan(&e, clean_message("rstall").as_bytes()).await;
+    assert_eq!(result(&o, "rspamd").outcome, "error_timeout", "{o:?}");
+    assert!(refusal(&o).starts_with("451 4.7.1 "));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
