@@ -74,7 +74,11 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     match UpstreamClient::connect(&upstream, None).await {
         Ok((client, greeting)) if greeting.code() == 220 => {
             client.close_quietly().await;
-            (StatusCode::OK, "ready\n".into())
+            match tokio::time::timeout(shared.config.admin.probe_timeout.0, shared.scan.probe()).await {
+                Ok(Ok(())) => (StatusCode::OK, "ready\n".into()),
+                Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("scanner unreachable: {e}\n")),
+                Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "scanner probe timed out\n".into()),
+            }
         }
         Ok((client, greeting)) => {
             client.close_quietly().await;

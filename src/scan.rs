@@ -431,7 +431,21 @@ impl ScanEngine {
         Self { clamav, spamassassin, rspamd, render: Arc::new(Renderer::new(&cfg.replies, cfg.url.clone())) }
     }
 
-    /// Whether any scanner is configured.
+    /// Readiness: clamd answers PING and spamd accepts a connection.
+    ///
+    /// # Errors
+    /// The first scanner that does not answer.
+    pub async fn probe(&self) -> Result<(), String> {
+        if let Some(c) = &self.clamav {
+            c.client.ping().await.map_err(|e| format!("clamd: {e}"))?;
+        }
+        if let Some(s) = &self.spamassassin {
+            s.client.reachable().await.map_err(|e| format!("spamd: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Any scanner is configured.
     pub fn is_enabled(&self) -> bool {
         self.clamav.is_some() || self.spamassassin.is_some() || self.rspamd.is_some()
     }

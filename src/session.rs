@@ -93,6 +93,8 @@ struct Session {
     authenticated: bool,
     /// Messages the upstream accepted.
     delivered: u32,
+    /// Scanner verdicts of the current message, for the transaction log.
+    verdicts: Vec<String>,
 }
 
 /// The envelope of the open transaction (logged only with `log.addresses`).

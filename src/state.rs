@@ -9,6 +9,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::policy::helo::HeloPolicy;
+use crate::scan::ScanEngine;
 use crate::tls::{self, UpstreamTls};
 
 /// Everything built from one configuration.
@@ -21,6 +22,8 @@ pub struct Shared {
     pub upstream_tls: Option<UpstreamTls>,
     /// The HELO/EHLO and client rules (with their resolver and cache).
     pub helo: Arc<HeloPolicy>,
+    /// The content scanners (with their endpoint pools).
+    pub scan: Arc<ScanEngine>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -38,6 +41,7 @@ impl Shared {
         let tls = config.tls.as_ref().map(tls::server_acceptor).transpose()?;
         let upstream_tls = tls::upstream_connector(&config.upstream)?;
         let helo = Arc::new(HeloPolicy::from_config(&config.helo, &config.dns, config.hostname.as_str())?);
-        Ok(Self { config: Arc::new(config), tls, upstream_tls, helo })
+        let scan = Arc::new(ScanEngine::from_config(&config.scanners));
+        Ok(Self { config: Arc::new(config), tls, upstream_tls, helo, scan })
     }
 }

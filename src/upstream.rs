@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 pub use error::{Stage, UpstreamError};
 
 use crate::config;
+use crate::scan::OwnHeaderFilter;
 use crate::spool::Spool;
 use crate::tls::{MaybeTls, UpstreamStream, UpstreamTls};
 use crate::wire::{Capabilities, Command, DotStuffer, Reply, ReplyParser};
@@ -149,7 +150,15 @@ impl UpstreamClient {
     /// # Errors
     /// Any transport failure, timeout or malformed reply; also a positive
     /// reply to DATA other than 354, which would make the content commands.
-    pub async fn deliver(&mut self, prefix: &[u8], spool: &mut Spool) -> Result<Delivery, UpstreamError> {
+    /// With `strip_own_headers`, header fields doorman itself adds (X-Spam-*,
+    /// X-Virus-*, X-Doorman-*) are removed from the client's message first,
+    /// so spoofed verdicts never reach the upstream.
+    pub async fn deliver(
+        &mut self,
+        prefix: &[u8],
+        spool: &mut Spool,
+        strip_own_headers: bool,
+    ) -> Result<Delivery, UpstreamError> {
         let reply = self.command(&Command::Data, Stage::Data).await?;
         if reply.code() != 354 {
             return if reply.is_transient() || reply.code() >= 500 {
@@ -159,13 +168,28 @@ impl UpstreamClient {
             };
         }
         let mut stuffer = DotStuffer::default();
+        let mut filter = strip_own_headers.then(OwnHeaderFilter::new);
+        let mut filtered = Vec::new();
         self.write_buf.clear();
         stuffer.stuff(prefix, &mut self.write_buf);
         let mut reader = spool.reader().await.map_err(UpstreamError::Spool)?;
         while let Some(chunk) = reader.next_chunk().await.map_err(UpstreamError::Spool)? {
+            let chunk = match &mut filter {
+                Some(f) => {
+                    filtered.clear();
+                    f.push(chunk, &mut filtered);
+                    &filtered[..]
+                }
+                None => chunk,
+            };
             stuffer.stuff(chunk, &mut self.write_buf);
             self.stream.write_all(&self.write_buf).await.map_err(|e| UpstreamError::io(Stage::Message, e))?;
             self.write_buf.clear();
+        }
+        if let Some(f) = &mut filter {
+            filtered.clear();
+            f.finish(&mut filtered);
+            stuffer.stuff(&filtered, &mut self.write_buf);
         }
         stuffer.finish(&mut self.write_buf);
         self.write_out(Stage::DataEnd).await?;

@@ -14,6 +14,8 @@ mod helo;
 mod limits;
 #[path = "relay/ops.rs"]
 mod ops;
+#[path = "relay/scanning.rs"]
+mod scanning;
 #[path = "relay/session.rs"]
 mod session;
 #[path = "relay/smuggling.rs"]

@@ -21,16 +21,7 @@ use doorman::config::Scanners;
 use doorman::scan::{ScanAction, ScanContext, ScanEngine, ScanOutcome, ScannerResult};
 use doorman::spool::Spool;
 
-/// The EICAR test string, assembled at run time so the source and the test
-/// binary do not carry it in one piece.
-pub fn eicar() -> String {
-    format!("{}{}", "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR", "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
-}
-
-/// SpamAssassin's GTUBE, assembled at run time like [`eicar`].
-pub fn gtube() -> String {
-    format!("{}{}", "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD", "-ANTI-UBE-TEST-EMAIL*C.34X")
-}
+pub use support::content::{base64, eicar, gtube};
 
 /// A plain message with the headers that keep SpamAssassin quiet.
 pub fn clean_message(tag: &str) -> String {
@@ -39,28 +30,6 @@ pub fn clean_message(tag: &str) -> String {
         tag,
         &["Hi Bob,", "", "the minutes of Tuesday's meeting are below. See you next week.", "", "Alice"],
     )
-}
-
-/// `data` in base64, lines of 76 characters, CRLF.
-pub fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, c) in data.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            out.push_str("\r\n");
-        }
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= c.len() {
-                out.push(T[(n >> (18 - 6 * k)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out.push_str("\r\n");
-    out
 }
 
 /// Builds an engine from the YAML of a `scanners:` section.

@@ -181,10 +181,18 @@ impl SpamdClient {
         &self.pool
     }
 
-    /// Checks one message: `SYMBOLS` on the next reachable endpoint.
+    /// Whether any endpoint accepts a connection (readiness probe).
     ///
     /// # Errors
-    /// See [`ScanError`].
+    /// No endpoint accepts.
+    pub async fn reachable(&self) -> Result<(), ScanError> {
+        connect_any(&self.pool, self.connect_timeout).await.map(|_| ())
+    }
+
+    /// Checks one message (SYMBOLS).
+    ///
+    /// # Errors
+    /// Any [`ScanError`]: unreachable, timeout, or a reply that is not SPAMC/1.x.
     pub async fn check(&self, message: &[u8]) -> Result<SpamdResponse, ScanError> {
         let (i, mut conn) = connect_any(&self.pool, self.connect_timeout).await?;
         let endpoint = self.pool.address(i).to_string();

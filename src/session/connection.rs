@@ -157,13 +157,18 @@ impl Connection {
         spool: &mut Spool,
         idle: Duration,
         deadline: tokio::time::Instant,
+        mut scan: Option<&mut crate::scan::MessageScan>,
     ) -> std::io::Result<DataEnd> {
         self.flush().await?;
         let mut spool_error = None;
         loop {
             if !self.read_buf.is_empty() {
+                let before = spool.buffer().len();
                 let (consumed, done) = decoder.decode(&self.read_buf, spool.buffer());
                 self.read_buf.advance(consumed);
+                if let Some(scan) = scan.as_deref_mut() {
+                    scan.feed(&spool.buffer()[before..]).await;
+                }
                 if spool_error.is_none() {
                     spool_error = spool.commit().await.err();
                 }

@@ -11,8 +11,9 @@ use tracing::{info, warn};
 use super::connection::DataEnd;
 use super::envelope::sequence_reply;
 use super::{Flow, Session, Step};
-use crate::metrics::metrics;
+use crate::metrics::{ScanResultLabels, ScannerLabels, metrics};
 use crate::replies;
+use crate::scan::{ScanAction, ScanContext, ScanOutcome};
 use crate::spool::Spool;
 use crate::upstream::Delivery;
 use crate::wire::{DataDecoder, DataSummary, LineEndingPolicy, Reply};
@@ -30,7 +31,8 @@ impl Session {
         let mut spool = Spool::new(memory, data.spool_dir.clone());
         let mut decoder = DataDecoder::new(data.bare_line_endings, self.config.limits.max_message_size.as_u64());
         let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout.0;
-        let end = self.conn.read_data(&mut decoder, &mut spool, self.idle_timeout(), deadline).await?;
+        let mut scan = self.shared.scan.is_enabled().then(|| self.shared.scan.start(self.scan_context()));
+        let end = self.conn.read_data(&mut decoder, &mut spool, self.idle_timeout(), deadline, scan.as_mut()).await?;
         let summary = decoder.summary().clone();
         let spool_error = match end {
             DataEnd::Complete { spool_error } => spool_error,
@@ -56,12 +58,34 @@ impl Session {
             None => refusal(&summary, self.config.data.bare_line_endings),
         };
         if let Some((outcome, reply)) = refusal {
+            if let Some(scan) = scan {
+                scan.abort();
+            }
             self.reset_upstream().await?;
             self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
             return Ok(self.reply(reply));
         }
-        let headers = self.added_headers();
-        let delivery = self.upstream.deliver(headers.as_bytes(), &mut spool).await?;
+        let mut headers = String::new();
+        if let Some(scan) = scan {
+            let verdict = scan.finish(&mut spool).await;
+            record_scan_metrics(&verdict);
+            self.verdicts = verdict.results.iter().map(|r| format!("{}={}", r.name, r.outcome)).collect();
+            let refused = match &verdict.action {
+                ScanAction::Deliver => None,
+                ScanAction::Reject(reply) => Some((scan_outcome(&verdict, false), reply.clone())),
+                ScanAction::TempFail(reply) => Some((scan_outcome(&verdict, true), reply.clone())),
+            };
+            if let Some((outcome, reply)) = refused {
+                // Nothing of a refused message reaches the upstream's queue.
+                self.reset_upstream().await?;
+                self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
+                return Ok(self.reply(reply));
+            }
+            headers = verdict.headers;
+        }
+        headers.insert_str(0, &self.added_headers());
+        let strip = self.shared.scan.is_enabled();
+        let delivery = self.upstream.deliver(headers.as_bytes(), &mut spool, strip).await?;
         self.txn.reset();
         let reply = match delivery {
             Delivery::DataRefused(reply) => {
@@ -84,7 +108,7 @@ impl Session {
 
     /// One summary line per transaction, and its outcome counted.
     fn log_transaction(
-        &self,
+        &mut self,
         summary: &DataSummary,
         recipients: usize,
         code: Option<u16>,
@@ -92,6 +116,7 @@ impl Session {
         outcome: &'static str,
     ) {
         metrics().message(outcome);
+        let verdicts = std::mem::take(&mut self.verdicts).join(" ");
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (from, rcpts) = if self.config.log.addresses {
             (Some(self.envelope.from.as_str()), Some(self.envelope.rcpts.join(",")))
@@ -105,10 +130,44 @@ impl Session {
             bare_line_endings = summary.bare_line_endings,
             duration_ms,
             outcome,
+            verdicts,
             from,
             rcpts,
             "transaction"
         );
+    }
+}
+
+impl Session {
+    /// What the scanners may know about this transaction (rspamd uses it).
+    fn scan_context(&self) -> ScanContext {
+        ScanContext {
+            session_id: self.id.clone(),
+            authenticated: self.authenticated,
+            client_ip: Some(self.client.peer.ip()),
+            helo: self.helo.clone(),
+            mail_from: Some(self.envelope.from.clone()),
+            rcpt_to: self.envelope.rcpts.clone(),
+        }
+    }
+}
+
+/// Counts each scanner's outcome and latency.
+fn record_scan_metrics(verdict: &ScanOutcome) {
+    for r in &verdict.results {
+        metrics().scan_results.get_or_create(&ScanResultLabels { scanner: r.name, outcome: r.outcome }).inc();
+        metrics().scan_duration.get_or_create(&ScannerLabels { scanner: r.name }).observe(r.duration.as_secs_f64());
+    }
+}
+
+/// The message outcome label for a scanner refusal.
+fn scan_outcome(verdict: &ScanOutcome, temporary: bool) -> &'static str {
+    let said = |o: &str| verdict.results.iter().any(|r| r.outcome == o);
+    match (temporary, said("infected"), said("spam")) {
+        (true, _, _) => "tempfail_scanner",
+        (false, true, _) => "rejected_virus",
+        (false, false, true) => "rejected_spam",
+        (false, false, false) => "rejected_scanner",
     }
 }
 

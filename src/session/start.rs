@@ -124,6 +124,7 @@ pub(crate) async fn serve(
         errors: 0,
         authenticated: false,
         delivered: 0,
+        verdicts: Vec::new(),
     };
     session.run(shutdown).await;
 }

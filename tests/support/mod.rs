@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod client;
+pub mod content;
 pub mod dns;
 pub mod fake_scanner;
 pub mod fake_upstream;
