@@ -82,6 +82,8 @@ struct Session {
     findings: Vec<crate::policy::helo::Finding>,
     /// Connect-time client checks still running.
     client_check: self::policy::ClientCheck,
+    /// The client's forward-confirmed PTR name, once known.
+    client_name: Option<String>,
     ehlo_policy: EhloPolicy,
     /// The HELO/EHLO argument, once the upstream accepted it.
     helo: Option<String>,

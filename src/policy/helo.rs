@@ -297,23 +297,29 @@ impl HeloPolicy {
     /// most about twice `dns.timeout` (PTR, then the forward lookups; the
     /// blocklists run alongside).
     pub async fn check_client(&self, client: IpAddr) -> Vec<Finding> {
+        self.check_client_named(client).await.0
+    }
+
+    /// [`HeloPolicy::check_client`], also returning the client's
+    /// forward-confirmed PTR name when FCrDNS ran and passed (for XCLIENT NAME).
+    pub async fn check_client_named(&self, client: IpAddr) -> (Vec<Finding>, Option<String>) {
         let Some(resolver) = &self.resolver else {
-            return Vec::new();
+            return (Vec::new(), None);
         };
         // A client on an internal network (loopback, RFC 1918, link-local,
         // ULA) has no meaningful public DNS: its PTR and blocklist entries
         // are local matters, and the lookups would only leak internal
         // addresses to the resolver.
         if self.is_exempt(client) || address::is_internal(client.to_canonical()) {
-            return Vec::new();
+            return (Vec::new(), None);
         }
         let client = client.to_canonical();
-        let (mut ptr, dnsbl) = tokio::join!(
+        let ((mut found, name), dnsbl) = tokio::join!(
             lookups::ptr_rules(resolver, &self.rules, client),
             lookups::dnsbl_rules(resolver, &self.rules, &self.dnsbl, client),
         );
-        ptr.extend(dnsbl);
-        ptr
+        found.extend(dnsbl);
+        (found, name)
     }
 
     /// Rules on the HELO/EHLO argument. `local` is the listener address the

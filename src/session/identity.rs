@@ -15,7 +15,7 @@ impl Session {
     fn facts<'a>(&'a self, helo: Option<&'a str>) -> ClientFacts<'a> {
         ClientFacts {
             addr: self.client.peer,
-            name: None,
+            name: self.client_name.as_deref(),
             helo,
             esmtp: self.esmtp,
             tls: self.conn.is_tls(),
@@ -29,6 +29,8 @@ impl Session {
         if self.identity_sent || self.config.upstream.client_identity != ClientIdentity::Xclient {
             return Ok(());
         }
+        // NAME= carries the verified PTR name, when the connect-time check found one.
+        self.finish_client_check().await;
         let caps = self.upstream.ehlo(self.config.hostname.as_str()).await?;
         let Some(supported) = caps.params("XCLIENT") else {
             return Err(UpstreamError::IdentityUnsupported("XCLIENT"));

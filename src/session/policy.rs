@@ -14,7 +14,7 @@ use crate::policy::helo::{Action, Finding, decisive};
 use crate::wire::Reply;
 
 /// Connect-time checks (PTR, FCrDNS, DNSBL) still running.
-pub(super) type ClientCheck = Option<JoinHandle<Vec<Finding>>>;
+pub(super) type ClientCheck = Option<JoinHandle<(Vec<Finding>, Option<String>)>>;
 
 impl Session {
     /// The rules apply to this session.
@@ -39,14 +39,21 @@ impl Session {
     /// The refusal this session has earned so far, if any. Waits for the
     /// connect-time checks (bounded by the DNS timeout) the first time.
     pub(super) async fn refusal(&mut self) -> Option<Reply> {
-        if let Some(task) = self.client_check.take() {
-            let found = task.await.unwrap_or_default();
-            self.record(found);
-        }
+        self.finish_client_check().await;
         if !self.policy_applies() {
             return None;
         }
         decisive(&self.findings).map(|f| f.reply.clone())
+    }
+
+    /// Waits for the connect-time checks (once), recording their findings
+    /// and the client's verified PTR name.
+    pub(super) async fn finish_client_check(&mut self) {
+        if let Some(task) = self.client_check.take() {
+            let (found, name) = task.await.unwrap_or_default();
+            self.record(found);
+            self.client_name = name;
+        }
     }
 
     /// The refusal to deliver right now at HELO or MAIL: only when rejections

@@ -51,7 +51,7 @@ pub(crate) async fn serve(
     let client_check = (!helo_exempt).then(|| {
         let policy = shared.helo.clone();
         let ip = client.peer.ip();
-        tokio::spawn(async move { policy.check_client(ip).await })
+        tokio::spawn(async move { policy.check_client_named(ip).await })
     });
     if client.tls == ListenerTls::Implicit {
         let Some(acceptor) = shared.tls.as_ref() else {
@@ -118,6 +118,7 @@ pub(crate) async fn serve(
         helo_exempt,
         findings: Vec::new(),
         client_check,
+        client_name: None,
         helo: None,
         advertised: Advertised { size: max_message_size, keywords: Vec::new() },
         txn: Transaction::default(),

@@ -99,3 +99,52 @@ async fn proxy_header_in_only_from_trusted_networks() {
     c.send(b"PROXY TCP4 192.0.2.5 127.0.0.1 40001 25\r\n").await;
     c.expect_closed().await;
 }
+
+/// XCLIENT NAME carries the client's forward-confirmed PTR name; real clients
+/// (swaks, Python's smtplib) from 127.0.0.2 are refused relaying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xclient_name_and_real_clients_from_outside() {
+    let pf = trap();
+    let dns = crate::support::dns::dnsmasq().dns_yaml("2s").lines().map(|l| format!("  {l}\n")).collect::<String>();
+    let yaml = crate::support::proxy::config_yaml(&pf.addr(), &format!("dns:\n{dns}"))
+        .replace(
+            "  - address: 127.0.0.1:0",
+            "  - address: 127.0.0.1:0\n  - address: 127.0.0.1:0\n    proxy_protocol: true\n    trusted_proxies: [127.0.0.1/32]",
+        )
+        .replace("connect_timeout: 2s", "connect_timeout: 2s\n  client_identity: xclient");
+    let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
+    let server = doorman::Server::bind(config).await.expect("bind");
+    let (plain, proxied) = (server.local_addrs()[0], server.local_addrs()[1]);
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(server.run(stop.clone()));
+
+    // 203.0.113.10's PTR is good.example.test, which resolves back to it.
+    let to = rcpt("xclient-name");
+    let mut c = Client::connect_raw(proxied).await;
+    c.send(b"PROXY TCP4 203.0.113.10 127.0.0.1 40001 25\r\n").await;
+    assert_code(&c.reply().await, 220);
+    assert_code(&c.cmd("EHLO good.example.test").await, 250);
+    assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
+    assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
+    assert_code(&c.cmd("QUIT").await, 221);
+    pf.wait_log("good.example.test[203.0.113.10]").await;
+
+    let (ok, out) = crate::support::client::swaks(
+        plain,
+        &["--local-interface", "127.0.0.2", "--to", "victim@outside.example", "--from", "spam@attacker.example"],
+    )
+    .await;
+    assert!(!ok && out.contains("554 5.7.1 <victim@outside.example>: Relay access denied"), "{out}");
+    let msg = crate::support::message("victim@outside.example", "relay", &["x"]);
+    let (ok, out) = crate::support::client::smtplib_send_from(
+        plain,
+        "127.0.0.2",
+        None,
+        "spam@attacker.example",
+        "victim@outside.example",
+        &msg,
+    )
+    .await;
+    assert!(!ok && out.contains("554"), "{out}");
+    stop.cancel();
+}

@@ -166,3 +166,25 @@ async fn upstream_response_injection_drops_the_connection() {
     assert_code(&greeting, 421);
     c.expect_closed().await;
 }
+
+/// Python's smtplib with STARTTLS, from 127.0.0.2: delivered locally over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_smtplib_starttls() {
+    let cert = TestCert::new();
+    let proxy = proxy_with(&cert, "", "").await;
+    let to = rcpt("smtplib-tls");
+    let body = message(&to, "smtplib-tls", &["over TLS from Python"]);
+    let (ok, out) = crate::support::client::smtplib_send_from(
+        proxy.addr,
+        "127.0.0.2",
+        Some(&cert.cert),
+        "alice@sender.example",
+        &to,
+        &body,
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("tls: True"), "{out}");
+    let got = trap().wait_for(&to, 1).await;
+    assert!(String::from_utf8_lossy(&got[0]).contains("[127.0.0.2]"));
+}

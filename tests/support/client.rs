@@ -112,6 +112,54 @@ pub async fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Sends one message with Python's smtplib from `source` (a loopback
+/// address), with STARTTLS when `ca` (the certificate to trust) is given.
+pub async fn smtplib_send_from(
+    addr: SocketAddr,
+    source: &str,
+    ca: Option<&std::path::Path>,
+    from: &str,
+    to: &str,
+    message: &str,
+) -> (bool, String) {
+    const SCRIPT: &str = r#"
+import smtplib, ssl, sys
+host, port, source, ca, sender, rcpt = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+msg = sys.stdin.read()
+with smtplib.SMTP(host, port, local_hostname="client.example.net", timeout=20, source_address=(source, 0)) as s:
+    s.ehlo()
+    if ca:
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.check_hostname = False
+        s.starttls(context=ctx)
+        s.ehlo()
+    print("tls:", bool(ca) and s.sock.version() is not None)
+    refused = s.sendmail(sender, [rcpt], msg.encode())
+    print("refused:", refused)
+"#;
+    let ca = ca.map(|p| p.display().to_string()).unwrap_or_default();
+    let args = [addr.ip().to_string(), addr.port().to_string(), source.to_owned(), ca, from.to_owned(), to.to_owned()];
+    python(SCRIPT, &args, message).await
+}
+
+async fn python(script: &str, args: &[String], stdin_text: &str) -> (bool, String) {
+    let mut child = tokio::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3 is missing: run tests/support/install-deps.sh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(stdin_text.as_bytes()).await.expect("write message");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("python3");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
 /// Sends one message with Python's smtplib (Debian's /usr/bin/python3);
 /// returns (exit success, output).
 pub async fn smtplib_send(addr: SocketAddr, from: &str, to: &str, message: &str) -> (bool, String) {
@@ -124,17 +172,6 @@ with smtplib.SMTP(host, port, local_hostname="client.example.net", timeout=20) a
     refused = s.sendmail(sender, [rcpt], msg.encode())
     print("refused:", refused)
 "#;
-    let mut child = tokio::process::Command::new("/usr/bin/python3")
-        .args(["-c", SCRIPT, &addr.ip().to_string(), &addr.port().to_string(), from, to])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("/usr/bin/python3 is missing: run tests/support/install-deps.sh");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(message.as_bytes()).await.expect("write message");
-    drop(stdin);
-    let out = child.wait_with_output().await.expect("python3");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    let args = [addr.ip().to_string(), addr.port().to_string(), from.to_owned(), to.to_owned()];
+    python(SCRIPT, &args, message).await
 }

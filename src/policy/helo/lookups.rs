@@ -77,18 +77,20 @@ pub(super) fn judge_unresolvable(rules: &Rules, lookup: &Lookup<IpAddr>) -> Opti
 }
 
 /// `no_ptr`, then `fcrdns_mismatch` over the PTR names.
-pub(super) async fn ptr_rules(resolver: &Resolver, rules: &Rules, client: IpAddr) -> Vec<Finding> {
+///
+/// Also returns the forward-confirmed PTR name, when FCrDNS ran and passed.
+pub(super) async fn ptr_rules(resolver: &Resolver, rules: &Rules, client: IpAddr) -> (Vec<Finding>, Option<String>) {
     let fcrdns_on = rules.setting(Rule::FcrdnsMismatch) != Setting::Off;
     if rules.setting(Rule::NoPtr) == Setting::Off && !fcrdns_on {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let ptr = resolver.ptr(client).await;
     if let Some(finding) = judge_ptr(rules, &ptr) {
-        return vec![finding];
+        return (vec![finding], None);
     }
     let names = ptr_names(ptr.as_ref().map_or(&[], |a| a.records()));
     let Some(names) = names.filter(|_| fcrdns_on) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let forward = join_all(names.iter().map(|name| async move {
         match client {
@@ -98,7 +100,11 @@ pub(super) async fn ptr_rules(resolver: &Resolver, rules: &Rules, client: IpAddr
     }))
     .await;
     let results: Vec<(String, Lookup<IpAddr>)> = names.into_iter().zip(forward).collect();
-    judge_fcrdns(rules, client, &results).into_iter().collect()
+    let verified = results
+        .iter()
+        .find(|(_, l)| l.as_ref().is_ok_and(|a| a.records().contains(&client)))
+        .map(|(name, _)| name.trim_end_matches('.').to_owned());
+    (judge_fcrdns(rules, client, &results).into_iter().collect(), verified)
 }
 
 fn map_answer<T>(a: Answer<T>, f: impl Fn(T) -> IpAddr) -> Answer<IpAddr> {
