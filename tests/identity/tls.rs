@@ -188,3 +188,38 @@ async fn python_smtplib_starttls() {
     let got = trap().wait_for(&to, 1).await;
     assert!(String::from_utf8_lossy(&got[0]).contains("[127.0.0.2]"));
 }
+
+/// SIGHUP re-reads the certificate: new sessions get the new one, a session
+/// already in TLS keeps going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_reload_on_sighup_without_dropping_sessions() {
+    let old = TestCert::new();
+    let d = Binary::start(&trap().addr(), &old.config()).await;
+    let (old_connector, name) = old.connector();
+    let (mut open, _) = Client::connect(d.addr).await;
+    open.cmd("EHLO client.example.net").await;
+    assert_code(&open.cmd("STARTTLS").await, 220);
+    open.start_tls(&old_connector, name.clone()).await;
+    assert_code(&open.cmd("EHLO client.example.net").await, 250);
+
+    let new = TestCert::new();
+    std::fs::copy(&new.cert, &old.cert).expect("replace cert");
+    std::fs::copy(&new.key, &old.key).expect("replace key");
+    d.signal("HUP");
+    let (new_connector, _) = new.connector();
+    let mut switched = false;
+    for _ in 0..50 {
+        let (mut c, _) = Client::connect(d.addr).await;
+        c.cmd("EHLO client.example.net").await;
+        assert_code(&c.cmd("STARTTLS").await, 220);
+        let tcp = c.into_plain();
+        if new_connector.connect(name.clone(), tcp).await.is_ok() {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(switched, "new sessions never got the new certificate");
+    // The session opened before the reload is still alive.
+    assert_code(&open.cmd("NOOP").await, 250);
+}

@@ -53,6 +53,12 @@ impl Client {
         self.stream = doorman::tls::MaybeTls::Tls(Box::new(tls));
     }
 
+    /// The plain TCP stream, for a handshake the test drives itself.
+    pub fn into_plain(mut self) -> TcpStream {
+        assert!(self.buf.is_empty(), "bytes buffered before the handshake");
+        self.stream.take_plain().expect("plain stream")
+    }
+
     /// Writes bytes in one write.
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write to doorman");
