@@ -22,6 +22,9 @@ use crate::spool::Spool;
 use crate::tls::{MaybeTls, UpstreamStream, UpstreamTls};
 use crate::wire::{Capabilities, Command, DotStuffer, Reply, ReplyParser};
 
+/// Message content is written to the upstream in batches of at least this size.
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// How a message delivery ended.
 #[derive(Debug)]
 pub enum Delivery {
@@ -183,8 +186,11 @@ impl UpstreamClient {
                 None => chunk,
             };
             stuffer.stuff(chunk, &mut self.write_buf);
-            self.stream.write_all(&self.write_buf).await.map_err(|e| UpstreamError::io(Stage::Message, e))?;
-            self.write_buf.clear();
+            // Batch writes: a small message and its final dot go out together.
+            if self.write_buf.len() >= WRITE_BATCH {
+                self.stream.write_all(&self.write_buf).await.map_err(|e| UpstreamError::io(Stage::Message, e))?;
+                self.write_buf.clear();
+            }
         }
         if let Some(f) = &mut filter {
             filtered.clear();

@@ -300,6 +300,12 @@ impl HeloPolicy {
         self.check_client_named(client).await.0
     }
 
+    /// Whether [`HeloPolicy::check_client`] has anything to look up for this
+    /// client (a DNS rule is on, and the client is neither exempt nor internal).
+    pub fn has_client_checks(&self, client: IpAddr) -> bool {
+        self.resolver.is_some() && !self.is_exempt(client) && !address::is_internal(client.to_canonical())
+    }
+
     /// [`HeloPolicy::check_client`], also returning the client's
     /// forward-confirmed PTR name when FCrDNS ran and passed (for XCLIENT NAME).
     pub async fn check_client_named(&self, client: IpAddr) -> (Vec<Finding>, Option<String>) {

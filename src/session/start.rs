@@ -48,7 +48,7 @@ pub(crate) async fn serve(
     let greet_at = tokio::time::Instant::now() + config.banner.greet_delay.0;
     let mut conn = Connection::new(stream, initial);
     let helo_exempt = shared.helo.is_exempt(client.peer.ip());
-    let client_check = (!helo_exempt).then(|| {
+    let client_check = shared.helo.has_client_checks(client.peer.ip()).then(|| {
         let policy = shared.helo.clone();
         let ip = client.peer.ip();
         tokio::spawn(async move { policy.check_client_named(ip).await })
