@@ -77,7 +77,11 @@ impl Dnsmasq {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        dns.watchdog();
+        super::stop_at_exit(
+            &Self::script(),
+            &[("DNSMASQ_STATE".into(), dns.state.display().to_string()), ("DNSMASQ_PORT".into(), dns.port.to_string())],
+            &dns.state,
+        );
         dns
     }
 
@@ -85,26 +89,6 @@ impl Dnsmasq {
         let mut c = Command::new("bash");
         c.arg(Self::script()).arg(verb).env("DNSMASQ_STATE", &self.state).env("DNSMASQ_PORT", self.port.to_string());
         c
-    }
-
-    /// Stops dnsmasq and removes its state when this test process exits,
-    /// whatever way it exits.
-    fn watchdog(&self) {
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
-             DNSMASQ_STATE='{state}' DNSMASQ_PORT={port} bash '{script}' stop >/dev/null 2>&1; \
-             rm -rf '{state}'",
-            pid = std::process::id(),
-            state = self.state.display(),
-            port = self.port,
-            script = Self::script().display(),
-        );
-        let _ = Command::new("setsid")
-            .args(["sh", "-c", &script])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
     }
 
     /// `127.0.0.1:port`.

@@ -25,6 +25,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs `bash <script> stop` with `env`, and removes `state`, once this test
+/// process has exited, whatever way it exits (a detached watchdog shell), so
+/// the services a test binary started never outlive it.
+pub fn stop_at_exit(script: &std::path::Path, env: &[(String, String)], state: &std::path::Path) {
+    let env: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let cleanup = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {env}bash '{script}' stop >/dev/null 2>&1; rm -rf '{state}'",
+        pid = std::process::id(),
+        script = script.display(),
+        state = state.display(),
+    );
+    let _ = std::process::Command::new("setsid")
+        .args(["sh", "-c", &cleanup])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

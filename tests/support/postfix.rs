@@ -53,7 +53,15 @@ impl Postfix {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        pf.watchdog();
+        super::stop_at_exit(
+            &Self::script(),
+            &[
+                ("POSTFIX_STATE".into(), pf.state.display().to_string()),
+                ("POSTFIX_PORT".into(), pf.port.to_string()),
+                ("POSTFIX_PROXY_PORT".into(), pf.proxy_port.to_string()),
+            ],
+            &pf.state,
+        );
         pf
     }
 
@@ -65,27 +73,6 @@ impl Postfix {
             .env("POSTFIX_PORT", self.port.to_string())
             .env("POSTFIX_PROXY_PORT", self.proxy_port.to_string());
         c
-    }
-
-    /// Stops Postfix and removes its state when this test process exits,
-    /// whatever way it exits.
-    fn watchdog(&self) {
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
-             POSTFIX_STATE='{state}' POSTFIX_PORT={port} POSTFIX_PROXY_PORT={pport} bash '{script}' stop >/dev/null 2>&1; \
-             rm -rf '{state}'",
-            pid = std::process::id(),
-            state = self.state.display(),
-            port = self.port,
-            pport = self.proxy_port,
-            script = Self::script().display(),
-        );
-        let _ = Command::new("setsid")
-            .args(["sh", "-c", &script])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
     }
 
     /// `127.0.0.1:port` of the plain smtpd.

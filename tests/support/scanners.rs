@@ -7,7 +7,7 @@
 //! `tests/support/install-deps.sh`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -62,7 +62,7 @@ impl Daemon {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        d.watchdog();
+        super::stop_at_exit(&d.script_path(), &d.env(), &d.state);
         Self { started_in: t0.elapsed(), ..d }
     }
 
@@ -83,25 +83,6 @@ impl Daemon {
         let mut c = Command::new("bash");
         c.arg(self.script_path()).arg(verb).envs(self.env());
         c
-    }
-
-    /// Stops the daemon and removes its state when this test process exits,
-    /// whatever way it exits.
-    fn watchdog(&self) {
-        let env: String = self.env().iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
-             {env}bash '{script}' stop >/dev/null 2>&1; rm -rf '{state}'",
-            pid = std::process::id(),
-            script = self.script_path().display(),
-            state = self.state.display(),
-        );
-        let _ = Command::new("setsid")
-            .args(["sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
     }
 
     /// `127.0.0.1:port`.
