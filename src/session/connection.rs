@@ -88,11 +88,19 @@ impl Connection {
     /// # Errors
     /// The client connection failed or closed.
     pub(super) async fn talks_before(&mut self, until: tokio::time::Instant) -> std::io::Result<bool> {
-        match tokio::time::timeout_at(until, self.io.read_buf(&mut self.read_buf)).await {
-            Err(_) => Ok(false),
-            Ok(Ok(0)) => Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(e)) => Err(e),
+        use futures_util::FutureExt;
+        let read = if until <= tokio::time::Instant::now() {
+            // No delay left: one non-blocking look. A timer here would cost up
+            // to a millisecond per connection (tokio's timer resolution).
+            self.io.read_buf(&mut self.read_buf).now_or_never()
+        } else {
+            tokio::time::timeout_at(until, self.io.read_buf(&mut self.read_buf)).await.ok()
+        };
+        match read {
+            None => Ok(false),
+            Some(Ok(0)) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(e),
         }
     }
 
