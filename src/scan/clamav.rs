@@ -10,10 +10,17 @@
 //! followed by an attempt to read that reply. doorman also enforces its own
 //! `max_size`, so it does not depend on that path.
 //!
-//! One connection per message, no `IDSESSION`: see `docs/scanning.md`.
+//! Connections are reused with `zIDSESSION`: a message takes an idle session
+//! (or opens one), and gives it back after a verdict. clamd numbers its
+//! replies in a session (`1: stream: OK`) and ends the session on any error,
+//! so a session goes back to the pool only after `OK` or `FOUND`. A pooled
+//! session that clamd closed meanwhile shows as a broken stream, which the
+//! engine answers by scanning the spooled message once more; the other idle
+//! sessions of that endpoint are dropped then, as likely stale too.
 
 use std::io;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,6 +40,11 @@ const FRAME_MAX: usize = 64 * 1024;
 const REPLY_MAX: usize = 1024;
 /// Longest signature name accepted in a reply.
 const SIGNATURE_MAX: usize = 200;
+/// An idle session older than this is closed, not reused: clamd's own
+/// IdleTimeout (30 s by default) would have ended it.
+const SESSION_IDLE_MAX: Duration = Duration::from_secs(10);
+/// Idle sessions kept at most.
+const SESSIONS_MAX: usize = 32;
 
 /// A parsed clamd reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +79,11 @@ pub fn parse_reply(raw: &[u8]) -> Result<ClamdReply, String> {
     }
     // Printable ASCII, so valid UTF-8.
     let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    // In an IDSESSION, replies carry the request number: `3: stream: OK`.
+    let text = match text.split_once(": ") {
+        Some((n, rest)) if !n.is_empty() && n.len() <= 10 && n.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => text,
+    };
     if text == "stream: OK" {
         return Ok(ClamdReply::Clean);
     }
@@ -95,6 +112,10 @@ pub struct ClamdClient {
     /// Limit for one write while streaming, and for the reply.
     timeout: Duration,
     max_size: u64,
+    /// Idle IDSESSION connections: (endpoint index, connection, idle since).
+    sessions: Mutex<Vec<(usize, Conn, Instant)>>,
+    /// Connections opened (for tests and logs).
+    opened: std::sync::atomic::AtomicU64,
 }
 
 /// A write that did not complete.
@@ -111,7 +132,55 @@ impl ClamdClient {
             connect_timeout: cfg.connect_timeout.0,
             timeout: cfg.timeout.0,
             max_size: cfg.max_size.as_u64(),
+            sessions: Mutex::new(Vec::new()),
+            opened: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// An idle session on an endpoint that is not resting, if any.
+    fn take_session(&self) -> Option<(usize, Conn)> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        sessions.retain(|(_, _, since)| since.elapsed() < SESSION_IDLE_MAX);
+        let pos = sessions.iter().rposition(|(i, _, _)| !self.pool.is_resting(*i))?;
+        let (i, conn, _) = sessions.swap_remove(pos);
+        Some((i, conn))
+    }
+
+    fn put_session(&self, i: usize, conn: Conn) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sessions.len() < SESSIONS_MAX {
+            sessions.push((i, conn, Instant::now()));
+        }
+    }
+
+    /// Idle sessions ready for the next message.
+    pub fn idle_sessions(&self) -> usize {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    /// Connections opened so far (sessions started).
+    pub fn connections_opened(&self) -> u64 {
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn drop_sessions(&self, endpoint: usize) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        sessions.retain(|(i, _, _)| *i != endpoint);
+    }
+
+    /// A pooled session, or a new connection that starts one.
+    async fn session(&self) -> Result<(usize, Conn, bool), ScanError> {
+        if let Some((i, conn)) = self.take_session() {
+            return Ok((i, conn, true));
+        }
+        let (i, mut conn) = connect_any(&self.pool, self.connect_timeout).await?;
+        self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(f) = self.write(&mut conn, b"zIDSESSION\0").await {
+            let e = self.write_error(&self.pool.address(i).to_string(), "starting a session", f);
+            self.pool.failure(i);
+            return Err(e);
+        }
+        Ok((i, conn, false))
     }
 
     /// The endpoint pool.
@@ -150,9 +219,20 @@ impl ClamdClient {
     /// # Errors
     /// See [`ScanError`]; clamd's size limit is [`ScanError::TooBig`].
     pub async fn stream(&self, chunks: mpsc::Receiver<Bytes>) -> Result<Verdict, ScanError> {
-        let (i, mut conn) = connect_any(&self.pool, self.connect_timeout).await?;
+        let (i, mut conn, pooled) = self.session().await?;
         let endpoint = self.pool.address(i).to_string();
         let result = self.instream(&mut conn, &endpoint, chunks).await;
+        match &result {
+            // clamd keeps the session after OK and FOUND, and ends it after any error.
+            Ok(_) => self.put_session(i, conn),
+            // A stale pooled session is not the endpoint's fault; its idle
+            // siblings are likely stale too.
+            Err(_) if pooled => {
+                self.drop_sessions(i);
+                return result;
+            }
+            Err(_) => {}
+        }
         self.account(i, &result);
         result
     }
@@ -331,6 +411,10 @@ mod tests {
             Ok(ClamdReply::Found("Lab.Eicar-Test-Signature.UNOFFICIAL".into()))
         );
         assert_eq!(parse_reply(b"INSTREAM size limit exceeded. ERROR\0"), Ok(ClamdReply::SizeLimitExceeded));
+        // Inside an IDSESSION, replies carry the request number.
+        assert_eq!(parse_reply(b"3: stream: OK\0"), Ok(ClamdReply::Clean));
+        assert_eq!(parse_reply(b"12: stream: Eicar FOUND\0"), Ok(ClamdReply::Found("Eicar".into())));
+        assert!(parse_reply(b"x: stream: OK\0").is_err());
         assert_eq!(
             parse_reply(b"Can't allocate memory ERROR\0"),
             Ok(ClamdReply::Error("Can't allocate memory ERROR".into()))
@@ -361,7 +445,6 @@ mod tests {
             b"stream: two words FOUND\0",
             b"stream: Eicar\x07 FOUND\0",
             b"stream: Eicar FOUND\n",
-            b"1: stream: OK\0",
             b"stream: \xc3\xa9 FOUND\0",
         ] {
             let r = parse_reply(raw);

@@ -109,3 +109,18 @@ async fn client_ping_and_whole_message_scan() {
     let v = client.scan(format!("x{}x", eicar()).into(), &ctx()).await.expect("scan");
     assert_eq!(v, Verdict::Infected { signature: "Doorman.Eicar-Test-Signature.UNOFFICIAL".into() });
 }
+
+/// Connections are reused (IDSESSION): five messages, one after the other,
+/// including a virus, travel over one clamd connection.
+#[tokio::test]
+async fn sessions_are_reused_across_messages() {
+    let cfg: Clamav = serde_saphyr::from_str(&format!("addresses: [\"{}\"]\n", clamd().addr())).expect("config");
+    let client = ClamdClient::new(&cfg);
+    for i in 0..5 {
+        let body = if i == 2 { clean_message("reuse").replace("Alice", &eicar()) } else { clean_message("reuse") };
+        let verdict = client.scan(bytes::Bytes::from(body), &ctx()).await.expect("a verdict");
+        assert_eq!(matches!(verdict, Verdict::Infected { .. }), i == 2, "{verdict:?}");
+        assert_eq!(client.idle_sessions(), 1, "message {i} did not reuse the session");
+    }
+    assert_eq!(client.connections_opened(), 1);
+}

@@ -139,7 +139,17 @@ async fn serve(
 /// zero-length chunk.
 async fn read_instream(sock: &mut TcpStream) -> bool {
     let mut cmd = [0u8; 10];
-    if sock.read_exact(&mut cmd).await.is_err() || &cmd != b"zINSTREAM\0" {
+    if sock.read_exact(&mut cmd).await.is_err() {
+        return false;
+    }
+    // doorman opens an IDSESSION first on a new connection.
+    if &cmd == b"zIDSESSION" {
+        let mut rest = [0u8; 1];
+        if sock.read_exact(&mut rest).await.is_err() || sock.read_exact(&mut cmd).await.is_err() {
+            return false;
+        }
+    }
+    if &cmd != b"zINSTREAM\0" {
         return false;
     }
     loop {
