@@ -20,11 +20,13 @@
 #              (BIG_TARGETS): time and doorman's RSS growth
 #   idle       IDLE_SESSIONS concurrent idle sessions, each with its upstream
 #              connection, through doorman (and haproxy): RSS
+#   burst      BURST_SESSIONS clients connecting at once to haproxy and doorman:
+#              greetings, accept-queue overflows
 #   scan       doorman+clamd+spamd msgs/s vs what clamd+spamd sustain when a
 #              client calls them directly with the same message, same concurrency
 #   profile    instructions per message (valgrind callgrind) and syscalls per
 #              message (strace -c) on the pass-through path, doorman vs haproxy
-#   all        table, big, idle, scan, profile
+#   all        table, big, idle, burst, scan, profile
 #
 # Owns: a work dir /tmp/dmc.XXXXXX (configs, logs, results) and every process
 # it starts (sink, proxies, clamd, spamd, a UDP syslog sink for spampd), all on
@@ -58,24 +60,31 @@ SPAMPD_CHILDREN=${SPAMPD_CHILDREN:-3}
 HARAKA_PREFIX=${HARAKA_PREFIX:-/opt/doorman-bench/haraka}
 BIG_SIZES=${BIG_SIZES:-20000000 100000000}
 BIG_TARGETS=${BIG_TARGETS:-haproxy doorman haraka}
-BIG_ROUNDS=${BIG_ROUNDS:-3}
+BIG_ROUNDS=${BIG_ROUNDS:-5}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
 IDLE_TARGETS=${IDLE_TARGETS:-haproxy doorman}
 IDLE_HOLD=${IDLE_HOLD:-5}
 SCAN_SECS=${SCAN_SECS:-10}
-SCAN_ROUNDS=${SCAN_ROUNDS:-3}
+SCAN_ROUNDS=${SCAN_ROUNDS:-5}
 PROFILE_MSGS=${PROFILE_MSGS:-400}
+BURST_SESSIONS=${BURST_SESSIONS:-2000}
+BURST_TARGETS=${BURST_TARGETS:-haproxy haproxy-b128 doorman}
+BURST_TIMEOUT=${BURST_TIMEOUT:-10}
+PROFILE_SCAN_MSGS=${PROFILE_SCAN_MSGS:-60}
+PROFILE_TARGETS=${PROFILE_TARGETS:-doorman haproxy doorman-scan}
 QUIET_WAIT=${QUIET_WAIT:-120}
+STEPS_N=${STEPS_N:-100}
+RSS_INTERVAL=${RSS_INTERVAL:-0.2}
 QUIET_PCT=${QUIET_PCT:-15}
 SINK=/usr/sbin/smtp-sink
 SOURCE=/usr/sbin/smtp-source
 
 for v in ROUNDS SESSIONS MSG_SIZE WARMUP RUN_SECS MIN_MSGS MAX_MSGS LAT_SECS LAT_MIN LAT_MAX RUN_TIMEOUT \
-  SPAMD_CHILDREN SPAMPD_CHILDREN BIG_ROUNDS IDLE_SESSIONS IDLE_HOLD SCAN_SECS SCAN_ROUNDS PROFILE_MSGS QUIET_PCT; do
+  SPAMD_CHILDREN SPAMPD_CHILDREN BIG_ROUNDS IDLE_SESSIONS IDLE_HOLD SCAN_SECS SCAN_ROUNDS PROFILE_MSGS PROFILE_SCAN_MSGS QUIET_PCT STEPS_N BURST_SESSIONS BURST_TIMEOUT; do
   { [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ]; } || die "$v must be a positive integer (got '${!v}')"
 done
 [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "QUIET_WAIT must be a number of seconds (got '$QUIET_WAIT')"
-case "$MODE" in table | big | idle | scan | profile | all) ;; *) die "usage: $0 [table|big|idle|scan|profile|all]" ;; esac
+case "$MODE" in table | big | idle | burst | scan | profile | all) ;; *) die "usage: $0 [table|big|idle|burst|scan|profile|all]" ;; esac
 need_root
 { [ -x "$SINK" ] && [ -x "$SOURCE" ]; } || die "smtp-sink/smtp-source missing: run bench/install-bench-deps.sh"
 [ -x "$DOORMAN_BIN" ] || die "no doorman binary at $DOORMAN_BIN: cargo build --release (or set DOORMAN_BIN)"
@@ -216,7 +225,7 @@ start_doorman() {
   wait_smtp "$name" "$port" 15 || { not_available "$name" "no 220: $(tail -n 1 "$WORK/$name.log")"; return 1; }
 }
 
-# start_haproxy NAME UPSTREAM_PORT MAXCONN
+# start_haproxy NAME UPSTREAM_PORT MAXCONN [BACKLOG]: backlog defaults to maxconn
 start_haproxy() {
   local name=$1 port
   command -v haproxy >/dev/null || { not_available "$name" "haproxy not installed (bench/install-bench-deps.sh)"; return 1; }
@@ -231,7 +240,7 @@ defaults
   timeout client 300s
   timeout server 300s
 frontend smtp
-  bind 127.0.0.1:$port
+  bind 127.0.0.1:$port${4:+ backlog $4}
   default_backend sink
 backend sink
   server sink 127.0.0.1:$2
@@ -391,7 +400,7 @@ cpu_mark() { read -r MARK_BUSY MARK_TOT < <(cpu_ticks); }
 cpu_since_mark() {
   local b t
   read -r b t < <(cpu_ticks)
-  awk -v b=$((b - MARK_BUSY)) -v t=$((t - MARK_TOT)) 'BEGIN { printf "%.0f", t > 0 ? 100 * b / t : 0 }'
+  awk -v b=$((b - MARK_BUSY)) -v t=$((t - MARK_TOT)) 'BEGIN { printf "%.0f", (t > 0 ? 100 * b / t : 0) }'
 }
 # wait_quiet: up to QUIET_WAIT seconds for a 2-second window in which the
 # machine is at most QUIET_PCT % busy (another build or test run skews every
@@ -424,8 +433,11 @@ machine_line() {
 
 versions_line() {
   local v
-  v="doorman: $("$DOORMAN_BIN" --version 2>&1 | head -n 1)"
-  v+="; commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  v="doorman: $("$DOORMAN_BIN" --version 2>&1 | head -n 1), binary built $(date -u -r "$DOORMAN_BIN" '+%H:%M UTC')"
+  v+=" at commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  if [ -n "$(find src Cargo.toml Cargo.lock -newer "$DOORMAN_BIN" -print -quit 2>/dev/null)" ]; then
+    v+=" (WARNING: src/ is newer than the binary)"
+  fi
   command -v haproxy >/dev/null && v+="; haproxy $(haproxy -v 2>/dev/null | awk 'NR==1 { print $3 }')"
   v+="; postfix (smtp-sink/source) $(dpkg-query -W -f='${Version}' postfix 2>/dev/null)"
   echo "$v"
@@ -448,7 +460,7 @@ mode_table() {
   # kernel's own peak (VmHWM) of the main process
   local procs=()
   for t in $TARGETS; do [ -n "${PID[$t]:-}" ] && [ -z "${NA[$t]:-}" ] && procs+=("$t=${PID[$t]}"); done
-  "${HELPER[@]}" sample --out "$WORK/rss.txt" "${procs[@]}" &
+  "${HELPER[@]}" sample --interval "$RSS_INTERVAL" --out "$WORK/rss.txt" "${procs[@]}" &
   SAMPLER_PID=$!
 
   # warm-up and calibration: MSGS per run ~ RUN_SECS at the warm-up rate;
@@ -486,6 +498,15 @@ mode_table() {
     done
   done
   busy1=$(cpu_since_mark)
+  # where the sequential time goes, step by step (a TCP_NODELAY client)
+  local steps=()
+  for t in sink haproxy doorman; do
+    case " $TARGETS " in *" $t "*) [ -z "${NA[$t]:-}" ] && steps+=("$t=${PORT[$t]}") ;; esac
+  done
+  if [ ${#steps[@]} -gt 0 ]; then
+    timeout 120 "${HELPER[@]}" steps --n "$STEPS_N" --rounds "$ROUNDS" --size "$MSG_SIZE" "${steps[@]}" >"$WORK/steps.json" ||
+      echo '{}' >"$WORK/steps.json"
+  fi
   stop_pid "$SAMPLER_PID" sampler 5
   SAMPLER_PID=""
 
@@ -496,6 +517,18 @@ mode_table() {
     echo "   $(versions_line)"
     "${HELPER[@]}" report --runs "$WORK/runs.tsv" --rss "$WORK/rss.txt" --notes "$WORK/notes.tsv" --na "$WORK/na.tsv" \
       --targets "$TARGETS"
+    if [ -s "$WORK/steps.json" ] && [ "$(cat "$WORK/steps.json")" != "{}" ]; then
+      echo "   one sequential session, median µs per step ($STEPS_N sessions x $ROUNDS rounds per target, a TCP_NODELAY Python client):"
+      "$PY" - "$WORK/steps.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = list(d)
+steps = list(d[names[0]])
+print("     " + f"{'step':<18}" + "".join(f"{n:>10}" for n in names))
+for s in steps:
+    print("     " + f"{s:<18}" + "".join(f"{d[n].get(s, 0):>10}" for n in names))
+EOF
+    fi
     echo "   listen ovf: accept-queue overflows (kernel TcpExtListenOverflows, whole machine) during the parallel runs: each one costs a client a 1 s+ retransmit;"
     echo "   msgs/s: messages per second of wall time for one smtp-source run (per-target message count ~${RUN_SECS}s of work, $MIN_MSGS..$MAX_MSGS);"
     echo "   ×haproxy: ratio of the medians; seq ms/msg: one session, a new connection per message (smtp-source -s 1), median of the rounds;"
@@ -547,6 +580,7 @@ mode_big() {
     echo
     echo "== big: one message per connection, sizes $BIG_SIZES bytes, $BIG_ROUNDS interleaved rounds"
     echo "   $(machine_line); CPU busy before ${busy0}%, during $(cpu_since_mark)%"
+    echo "   $(versions_line)"
     "$PY" - "$WORK/big.tsv" "$WORK/na.tsv" "$BIG_TARGETS" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
@@ -622,6 +656,7 @@ mode_idle() {
     echo
     echo "== idle: $n concurrent idle sessions (greeting read, then silent) per proxy, each with its upstream connection to smtp-sink"
     echo "   $(machine_line); open-files limit $nofile"
+    echo "   $(versions_line)"
     "$PY" - "$WORK/idle.txt" "$n" <<'EOF'
 import json, sys
 n = int(sys.argv[2])
@@ -642,6 +677,62 @@ for line in open(sys.argv[1]):
 EOF
     echo "   RSS held: VmRSS of the proxy with every session open; upstream conns: ESTABLISHED connections at the sink (ss);"
     echo "   RSS at 10,000: RSS before + 10,000 × the measured KiB per session (linear, when the fd limit caps the count)."
+  } | tee -a "$WORK/report.txt"
+}
+
+# ---------------------------------------------------------------------------
+# mode: burst
+# ---------------------------------------------------------------------------
+# BURST_SESSIONS clients connect at the same moment (a reconnect storm after
+# an outage, a spam run): does every one get its greeting quickly, or does
+# the listener's accept queue overflow (SYNs dropped, clients retrying after
+# 1 s, 3 s, 7 s, ...)?
+mode_burst() {
+  local t json ovf0 n=$BURST_SESSIONS
+  : >"$WORK/burst.txt"
+  : >"$WORK/na.tsv"
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  start_sink burstsink $((n + 200))
+  for t in $BURST_TARGETS; do
+    case "$t" in
+      haproxy) start_haproxy haproxy "${PORT[burstsink]}" $((n + 100)) || true ;;
+      haproxy-b128) start_haproxy haproxy-b128 "${PORT[burstsink]}" $((n + 100)) 128 || true ;;
+      doorman) start_doorman doorman "${PORT[burstsink]}" "limits:
+  max_connections: $((n + 100))
+  max_connections_per_ip: $((n + 100))" || true ;;
+      *) die "BURST_TARGETS: haproxy, haproxy-b128, doorman" ;;
+    esac
+  done
+  for t in $BURST_TARGETS; do
+    [ -n "${NA[$t]:-}" ] && { printf '%s\tnot run: %s\n' "$t" "${NA[$t]}" >>"$WORK/burst.txt"; continue; }
+    ovf0=$(listen_overflows)
+    json=$(timeout $((BURST_TIMEOUT + 60)) "${HELPER[@]}" idle --port "${PORT[$t]}" --n "$n" --batch "$n" --hold 1 \
+      --timeout "$BURST_TIMEOUT" --pid "${PID[$t]}") || json='{"error": "client failed"}'
+    printf '%s\t%s\t%s\t%s\n' "$t" "$json" "$(($(listen_overflows) - ovf0))" "$(ss -Hltn "sport = :${PORT[$t]}" | awk '{ print $3 }')" >>"$WORK/burst.txt"
+    log "burst $t: $json"
+    sleep 2
+  done
+  {
+    echo
+    echo "== burst: $n clients connect at once to each proxy, each waits up to ${BURST_TIMEOUT}s for its greeting"
+    echo "   $(machine_line)"
+    echo "   $(versions_line)"
+    "$PY" - "$WORK/burst.txt" <<'EOF'
+import json, sys
+print(f"{'target':<12} {'listen backlog':>14} {'greeted':>8} {'no greeting':>11} {'accept-queue overflows':>22} {'seconds to open all':>19}")
+for line in open(sys.argv[1]):
+    p = line.rstrip("\n").split("\t")
+    if p[1].startswith("not run"):
+        print(f"{p[0]:<12} {p[1]}")
+        continue
+    d = json.loads(p[1])
+    if "error" in d:
+        print(f"{p[0]:<12} FAILED: {d['error']}")
+        continue
+    print(f"{p[0]:<12} {p[3]:>14} {d['greeted']:>8} {d['failed']:>11} {p[2]:>22} {d['open_secs']:>19}")
+EOF
+    echo "   listen backlog: the listener's accept-queue size (ss Send-Q; haproxy: maxconn, haproxy-b128: 'bind ... backlog 128',"
+    echo "   doorman's own size); overflows: kernel TcpExtListenOverflows during the burst (a client's SYN retransmits count again)."
   } | tee -a "$WORK/report.txt"
 }
 
@@ -704,6 +795,7 @@ admin:
     echo
     echo "== scan: clamd + spamd, $SESSIONS concurrent, the same ${MSG_SIZE}-byte smtp-source message, $SCAN_ROUNDS interleaved rounds of $n messages"
     echo "   $(machine_line); CPU busy before ${busy0}%, during $(cpu_since_mark)%"
+    echo "   $(versions_line)"
     "$PY" - "$WORK/scan.tsv" <<'EOF'
 import json, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
@@ -731,26 +823,18 @@ EOF
 # ---------------------------------------------------------------------------
 # mode: profile
 # ---------------------------------------------------------------------------
-# profile_one NAME CMD...: run CMD under callgrind, zero the counters after a
-# warm-up, send PROFILE_MSGS messages, dump; then the same under strace -c.
-mode_profile() {
-  local t port pid ir out
-  command -v valgrind >/dev/null || die "valgrind missing: bench/install-bench-deps.sh"
-  : >"$WORK/na.tsv"
-  start_sink profsink 1024
-  PORT[sink]=${PORT[profsink]} PID[sink]=${PID[profsink]}
-  : >"$WORK/profile.txt"
-  for t in doorman haproxy; do
-    port=$(free_ports 1)
-    case "$t" in
-      doorman)
-        doorman_config "$WORK/prof-doorman.yaml" "$port" "${PORT[profsink]}"
-        start_bg "prof-$t" valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.$t.out" \
-          "$DOORMAN_BIN" run --config "$WORK/prof-doorman.yaml"
-        ;;
-      haproxy)
-        sed -e "s/^  bind .*/  bind 127.0.0.1:$port/" -e "s/^  server .*/  server sink 127.0.0.1:${PORT[profsink]}/" \
-          -e 's/^  maxconn .*/  maxconn 1024/' >"$WORK/prof-haproxy.cfg" <<EOF
+# prof_start TARGET LABEL [PREFIX...]: start TARGET (doorman, doorman-scan,
+# haproxy) on a new port in front of the profiling sink, under PREFIX (e.g.
+# valgrind ...); sets PID[TARGET], PORT[TARGET].
+prof_start() {
+  local t=$1 label=$2 port
+  shift 2
+  port=$(free_ports 1)
+  case "$t" in
+    doorman) doorman_config "$WORK/prof-$t.yaml" "$port" "${PORT[profsink]}" ;;
+    doorman-scan) doorman_config "$WORK/prof-$t.yaml" "$port" "${PORT[profsink]}" "$(scan_yaml)" ;;
+    haproxy)
+      cat >"$WORK/prof-$t.cfg" <<EOF
 global
   maxconn 1024
 defaults
@@ -759,84 +843,102 @@ defaults
   timeout client 300s
   timeout server 300s
 frontend smtp
-  bind x
+  bind 127.0.0.1:$port
   default_backend sink
 backend sink
-  server x
+  server sink 127.0.0.1:${PORT[profsink]}
 EOF
-        start_bg "prof-$t" valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.$t.out" \
-          haproxy -db -f "$WORK/prof-haproxy.cfg"
-        ;;
-    esac
-    PID[$t]=${PID[prof-$t]} PORT[$t]=$port
-    wait_smtp "prof-$t" "$port" 60 || die "$t under valgrind did not start: $(tail -n 3 "$WORK/prof-$t.log")"
-    run_load warm "$t" 0 100 "$SESSIONS" "$MSG_SIZE" profsink
-    callgrind_control -z "${PID[$t]}" >/dev/null
-    run_load warm "$t" 0 "$PROFILE_MSGS" "$SESSIONS" "$MSG_SIZE" profsink
-    callgrind_control -d "${PID[$t]}" >/dev/null
+      ;;
+    *) die "PROFILE_TARGETS: doorman, doorman-scan, haproxy" ;;
+  esac
+  case "$t" in
+    haproxy) start_bg "$label" "$@" haproxy -db -f "$WORK/prof-$t.cfg" ;;
+    *) start_bg "$label" "$@" "$DOORMAN_BIN" run --config "$WORK/prof-$t.yaml" ;;
+  esac
+  PID[$t]=${PID[$label]} PORT[$t]=$port
+  wait_smtp "$label" "$port" 60 || die "$t ($label) did not start: $(tail -n 3 "$WORK/$label.log")"
+}
+
+mode_profile() {
+  local t ir n spid
+  command -v valgrind >/dev/null || die "valgrind missing: bench/install-bench-deps.sh"
+  command -v strace >/dev/null || die "strace missing: bench/install-bench-deps.sh"
+  : >"$WORK/na.tsv"
+  : >"$WORK/profile.txt"
+  start_sink profsink 1024
+  PORT[sink]=${PORT[profsink]} PID[sink]=${PID[profsink]}
+  case " $PROFILE_TARGETS " in
+    *" doorman-scan "*)
+      start_clamd || die "clamd did not start"
+      start_spamd || die "spamd did not start"
+      ;;
+  esac
+  for t in $PROFILE_TARGETS; do
+    n=$PROFILE_MSGS
+    [ "$t" = doorman-scan ] && n=$PROFILE_SCAN_MSGS
+    # user-space instructions: callgrind, counters zeroed after a warm-up
+    prof_start "$t" "callgrind-$t" valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.$t.out"
+    run_load warm "$t" 0 40 "$SESSIONS" "$MSG_SIZE" profsink
+    callgrind_control -z "${PID[$t]}" >/dev/null 2>&1
+    run_load warm "$t" 0 "$n" "$SESSIONS" "$MSG_SIZE" profsink
+    callgrind_control -d "${PID[$t]}" >/dev/null 2>&1
     sleep 0.5
-    out=$WORK/callgrind.$t.out.1
-    ir=$(awk '/^summary:/ { print $2 }' "$out")
-    printf '%s\t%s\t%s\n' "$t" "$ir" "$DELIVERED" >>"$WORK/profile.txt"
-    callgrind_annotate --inclusive=no --threshold=100 "$out" 2>/dev/null | grep -E '^ *[0-9,]+ \(' |
+    ir=$(awk '/^summary:/ { print $2 }' "$WORK/callgrind.$t.out.1")
+    printf '%s\t%s\t%s\t%s\n' "$t" "$ir" "$DELIVERED" "$n" >>"$WORK/profile.txt"
+    callgrind_annotate --inclusive=no --threshold=100 "$WORK/callgrind.$t.out.1" 2>/dev/null | grep -E '^ *[0-9,]+ \(' |
       grep -v '(100.0%)' | head -n 20 >"$WORK/profile.$t.top" || true
-    stop_pid "${PID[$t]}" "prof-$t" 20
-    # syscalls per message: the same load, a plain process with strace -c -f
-    # attached to all its threads (stopped with INT: strace detaches and
-    # writes its summary)
-    port=$(free_ports 1)
-    case "$t" in
-      doorman)
-        doorman_config "$WORK/prof-doorman.yaml" "$port" "${PORT[profsink]}"
-        start_bg "plain-$t" "$DOORMAN_BIN" run --config "$WORK/prof-doorman.yaml"
-        ;;
-      haproxy)
-        sed -i "s/^  bind .*/  bind 127.0.0.1:$port/" "$WORK/prof-haproxy.cfg"
-        start_bg "plain-$t" haproxy -db -f "$WORK/prof-haproxy.cfg"
-        ;;
-    esac
-    PID[$t]=${PID[plain-$t]} PORT[$t]=$port
-    wait_smtp "plain-$t" "$port" 30 || die "$t did not start"
-    run_load warm "$t" 0 100 "$SESSIONS" "$MSG_SIZE" profsink
+    stop_pid "${PID[$t]}" "callgrind-$t" 20
+    # syscalls: strace -c -f attached to every thread of a plain process;
+    # INT makes strace detach and write its summary
+    prof_start "$t" "plain-$t"
+    run_load warm "$t" 0 40 "$SESSIONS" "$MSG_SIZE" profsink
     strace -c -f -o "$WORK/strace.$t.txt" -p "${PID[$t]}" 2>"$WORK/strace.$t.log" &
-    local spid=$!
-    sleep 1 # attached to every thread
-    run_load warm "$t" 0 "$PROFILE_MSGS" "$SESSIONS" "$MSG_SIZE" profsink
+    spid=$!
+    sleep 1
+    run_load warm "$t" 0 "$n" "$SESSIONS" "$MSG_SIZE" profsink
     kill -INT "$spid"
     wait "$spid" 2>/dev/null || true
+    printf '%s\n' "$n" >"$WORK/strace.$t.n"
     stop_pid "${PID[$t]}" "plain-$t" 20
   done
   {
     echo
-    echo "== profile: $PROFILE_MSGS messages (${MSG_SIZE} B, $SESSIONS sessions, a new connection each) through each relay into smtp-sink"
+    echo "== profile: ${MSG_SIZE}-byte messages, $SESSIONS sessions, a new connection each, through each relay into smtp-sink"
     echo "   $(machine_line)"
-    while IFS=$'\t' read -r t ir dv; do
-      awk -v t="$t" -v ir="$ir" -v n="$PROFILE_MSGS" -v dv="$dv" \
-        'BEGIN { printf "   %-8s user-space instructions (callgrind Ir) per message: %\047d  (delivered %d/%d)\n", t, ir / n, dv, n }'
+    echo "   $(versions_line)"
+    while IFS=$'\t' read -r t ir dv n; do
+      awk -v t="$t" -v ir="$ir" -v n="$n" -v dv="$dv" \
+        'BEGIN { printf "   %-12s user-space instructions per message (callgrind Ir): %d  (%d messages, delivered %d)\n", t, ir / n, n, dv }'
     done <"$WORK/profile.txt"
-    for t in doorman haproxy; do
+    for t in $PROFILE_TARGETS; do
       [ -f "$WORK/strace.$t.txt" ] || continue
-      "$PY" - "$WORK/strace.$t.txt" "$t" "$PROFILE_MSGS" <<'EOF'
+      "$PY" - "$WORK/strace.$t.txt" "$t" "$(cat "$WORK/strace.$t.n")" <<'EOF'
 import sys
 calls, total = {}, 0
 for line in open(sys.argv[1]):
     tok = line.split()
     if len(tok) < 5 or not tok[0].replace(".", "").isdigit():
         continue
-    # "% time  seconds  usecs/call  calls  [errors]  syscall"
-    c = int(tok[3])
+    c = int(tok[3])  # "% time  seconds  usecs/call  calls  [errors]  syscall"
     if tok[-1] == "total":
         total = c
     else:
         calls[tok[-1]] = c
 n = int(sys.argv[3])
 top = sorted(calls.items(), key=lambda kv: -kv[1])[:10]
-print(f"   {sys.argv[2]:<8} syscalls per message (strace -c -f): {total / n:.1f}: " + ", ".join(f"{k} {v / n:.1f}" for k, v in top))
+print(f"   {sys.argv[2]:<12} syscalls per message (strace -c -f): {total / n:.1f}: " + ", ".join(f"{k} {v / n:.1f}" for k, v in top))
 EOF
     done
-    echo "   doorman's top functions by own instructions (callgrind_annotate --inclusive=no):"
-    sed 's/^/     /' "$WORK/profile.doorman.top" | cut -c1-180
-    echo "   (Ir counts user space only: the kernel's TCP work per message is not in it; see CPU µs/msg in the table)"
+    for t in $PROFILE_TARGETS; do
+      case "$t" in doorman*) ;; *) continue ;; esac
+      echo "   $t: top functions by own instructions (callgrind_annotate --inclusive=no), per message:"
+      n=$(awk -F'\t' -v t="$t" '$1 == t { print $4 }' "$WORK/profile.txt")
+      awk -v n="$n" '{ x = $1; gsub(",", "", x); fn = $0; sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "", fn); sub(/ \[.*\]$/, "", fn)
+        sub(/^.*\/index\.crates\.io-[^\/]*\//, "", fn); sub(/^\/rustc\/[0-9a-f]*\/library\//, "", fn); sub(/^\.\/.*\/sysdeps\//, "glibc:", fn)
+        sub(/^\.\/malloc\/\.\/malloc\//, "glibc:", fn)
+        printf "     %8.0f  %s\n", x / n, substr(fn, 1, 150) }' "$WORK/profile.$t.top"
+    done
+    echo "   (Ir is user space only: the kernel's TCP work is not in it; CPU µs/msg in the table has both)"
   } | tee -a "$WORK/report.txt"
 }
 
@@ -846,10 +948,11 @@ case "$MODE" in
   table) mode_table ;;
   big) mode_big ;;
   idle) mode_idle ;;
+  burst) mode_burst ;;
   scan) mode_scan ;;
   profile) mode_profile ;;
   all)
-    for m in table big idle scan profile; do
+    for m in table big idle burst scan profile; do
       log "=== mode $m"
       # every mode starts its own processes on fresh ports; stop the previous ones
       stop_started
@@ -859,5 +962,5 @@ case "$MODE" in
     ;;
 esac
 log "done in $((SECONDS - T_START)) s; report also in $WORK/report.txt"
-cp "$WORK/report.txt" "$ROOT/bench/last-report.txt" 2>/dev/null || true
+if [ -n "${REPORT:-}" ]; then cp "$WORK/report.txt" "$REPORT" && log "report saved to $REPORT"; fi
 OK=1

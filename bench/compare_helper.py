@@ -269,6 +269,57 @@ def cmd_scan(a):
 
 
 # --------------------------------------------------------------------------
+# per-step latency of one sequential SMTP session (TCP_NODELAY client)
+# --------------------------------------------------------------------------
+def smtp_reply(s):
+    buf = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed")
+        buf += chunk
+        if buf.endswith(b"\r\n"):
+            last = buf[:-2].rsplit(b"\r\n", 1)[-1]
+            if len(last) >= 4 and last[3:4] == b" " or len(last) == 3:
+                return buf
+
+
+def cmd_steps(a):
+    """For each target in turn (interleaved, --rounds), --n sessions of one
+    message each; prints the median microseconds per step and target as JSON."""
+    body = (b"From: <sender@client.bench.test>\r\nTo: <rcpt@sink.test>\r\nSubject: steps\r\n"
+            b"Date: Mon, 23 Nov 2026 00:00:00 +0000\r\nMessage-Id: <steps@client.bench.test>\r\n\r\n")
+    line = b"X" * 78 + b"\r\n"
+    body += line * max(1, (a.size - len(body)) // len(line))
+    steps = (("EHLO", b"EHLO client.bench.test\r\n", b"250"), ("MAIL", b"MAIL FROM:<sender@client.bench.test>\r\n", b"250"),
+             ("RCPT", b"RCPT TO:<rcpt@sink.test>\r\n", b"250"), ("DATA", b"DATA\r\n", b"354"),
+             ("message+dot", body + b".\r\n", b"250"), ("QUIT", b"QUIT\r\n", b"221"))
+    targets = [t.split("=", 1) for t in a.targets]
+    res = {name: {} for name, _ in targets}
+    for _ in range(a.rounds):
+        for name, port in targets:
+            for _ in range(a.n):
+                t0 = time.perf_counter()
+                s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if not smtp_reply(s).startswith(b"220"):
+                    raise RuntimeError(f"{name}: no 220")
+                rec = res[name]
+                rec.setdefault("connect+greeting", []).append(time.perf_counter() - t0)
+                for label, cmd, want in steps:
+                    t = time.perf_counter()
+                    s.sendall(cmd)
+                    r = smtp_reply(s)
+                    if not r.startswith(want):
+                        raise RuntimeError(f"{name}: {label}: {r[:60]!r}")
+                    rec.setdefault(label, []).append(time.perf_counter() - t)
+                s.close()
+                rec.setdefault("total", []).append(time.perf_counter() - t0)
+    out = {name: {k: round(statistics.median(v) * 1e6) for k, v in r.items()} for name, r in res.items()}
+    print(json.dumps(out))
+
+
+# --------------------------------------------------------------------------
 # a UDP "syslog" that discards (spampd logs only to syslog; there is no
 # syslogd here, and without one it retries a TCP and a UDP connect per line)
 # --------------------------------------------------------------------------
@@ -413,6 +464,9 @@ def main():
     p.add_argument("--msg", required=True); p.add_argument("--n", type=int, required=True)
     p.add_argument("--concurrency", type=int, default=20); p.add_argument("--timeout", type=float, default=60)
     p.set_defaults(f=cmd_scan)
+    p = sub.add_parser("steps"); p.add_argument("--n", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=3); p.add_argument("--size", type=int, default=2048)
+    p.add_argument("targets", nargs="+"); p.set_defaults(f=cmd_steps)
     p = sub.add_parser("udpsink"); p.add_argument("--port", type=int, required=True)
     p.add_argument("--max-secs", type=float, default=3600); p.add_argument("--log")
     p.set_defaults(f=cmd_udpsink)
