@@ -3,6 +3,8 @@
 //! through [`relayed`] so the mapping rules live here too.
 
 use crate::wire::Reply;
+pub mod helo;
+
 use crate::wire::command::CommandError;
 use crate::wire::params::ParamError;
 

@@ -9,7 +9,7 @@
 //! - DNS rules (`lookups.rs`): the lookups run here, and a pure function per
 //!   rule turns their answers into findings. A DNS failure (timeout,
 //!   SERVFAIL) is never a hard reject: at most a tempfail.
-//! - Reply texts (`replies.rs`) name the rule that fired.
+//! - Reply texts (`crate::replies::helo`) name the rule that fired.
 //!
 //! `docs/helo.md` lists every rule, its default, why, and the real clients
 //! it can hurt.
@@ -17,7 +17,6 @@
 mod address;
 mod arg;
 mod lookups;
-pub mod replies;
 mod rules;
 
 use std::net::IpAddr;

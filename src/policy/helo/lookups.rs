@@ -12,9 +12,10 @@ use futures_util::future::join_all;
 
 use super::arg::{self, HeloArg};
 use super::rules::Rules;
-use super::{Finding, Rule, Setting, replies};
+use super::{Finding, Rule, Setting};
 use crate::config;
 use crate::dns::{Answer, Lookup, Resolver, dnsbl_name};
+use crate::replies::helo as replies;
 
 /// The most PTR names followed for FCrDNS: a client with more is odd, and
 /// each name costs a lookup.

@@ -5,8 +5,9 @@ use std::net::IpAddr;
 
 use super::address::{is_internal, is_loopback, is_reserved};
 use super::arg::{self, HeloArg};
-use super::{Action, Finding, Mode, Rule, Setting, replies};
+use super::{Action, Finding, Mode, Rule, Setting};
 use crate::config;
+use crate::replies::helo as replies;
 use crate::wire::Reply;
 
 /// The configuration as the checks use it: settings per rule, the mode, and

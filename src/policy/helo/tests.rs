@@ -9,6 +9,7 @@ use super::lookups::{self, Zone};
 use super::rules::Rules;
 use super::*;
 use crate::dns::{Answer, Lookup, LookupError};
+use crate::replies::helo as replies;
 
 const HOST: &str = "mx.example.test";
 /// A client on the public Internet (as far as the rules are concerned).

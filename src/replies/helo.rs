@@ -1,10 +1,8 @@
 //! Every reply text of the HELO/client rules, in one place. Each text ends
 //! with the rule that fired (`(rule our_name)`), and none repeats the
 //! client's HELO argument (it may hold anything up to 500 octets).
-//!
-//! To move into `crate::replies` with the rest of doorman's replies.
 
-use super::Rule;
+use crate::policy::helo::Rule;
 use crate::wire::Reply;
 
 /// The 5xx reply of `rule` (for [`Rule::Dnsbl`], see [`dnsbl`]).
