@@ -8,6 +8,7 @@
 //! effective configuration printed by `doorman check`.
 
 mod helo;
+mod network;
 mod scanners;
 mod schema;
 mod types;
@@ -15,6 +16,7 @@ mod types;
 use std::path::{Path, PathBuf};
 
 pub use helo::{Dns, Helo};
+pub use network::*;
 pub use scanners::Scanners;
 pub use schema::*;
 pub use types::{Dur, Hostname, is_domain};

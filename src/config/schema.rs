@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::helo::{Dns, Helo};
+use super::network::{Listener, TlsFiles, Upstream};
 use super::scanners::Scanners;
 use super::types::{Dur, Hostname, non_empty, positive};
 use crate::wire::LineEndingPolicy;
@@ -121,124 +122,6 @@ fn version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         1 => Ok(1),
         v => Err(serde::de::Error::custom(format!("unsupported version {v}; this doorman reads version 1"))),
     }
-}
-
-/// One listening socket.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Listener {
-    /// `ip:port`.
-    pub address: SocketAddr,
-    /// none | starttls | required | implicit. Default: starttls when `tls`
-    /// is configured, none otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<ListenerTls>,
-    /// Expect a PROXY protocol v1/v2 header from a load balancer first.
-    #[serde(default)]
-    pub proxy_protocol: bool,
-    /// Networks allowed to send the PROXY header; anyone else is refused.
-    #[serde(default)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-}
-
-impl Listener {
-    /// The TLS mode in effect, given whether a certificate is configured.
-    pub fn tls_mode(&self, has_certificate: bool) -> ListenerTls {
-        self.tls.unwrap_or(if has_certificate { ListenerTls::Starttls } else { ListenerTls::None })
-    }
-}
-
-/// TLS on a listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ListenerTls {
-    /// Plaintext only; STARTTLS not offered.
-    None,
-    /// STARTTLS offered.
-    Starttls,
-    /// STARTTLS offered and required before MAIL (`530 5.7.0`).
-    Required,
-    /// TLS from the first byte (port 465 style).
-    Implicit,
-}
-
-/// Certificate and key files (PEM).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// Certificate chain, leaf first.
-    pub certificate: PathBuf,
-    /// Private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
-}
-
-/// How the upstream learns who the real client is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClientIdentity {
-    /// XCLIENT (Postfix): the upstream applies its policy to the real client.
-    Xclient,
-    /// XFORWARD (Postfix): logging and headers only, not access decisions.
-    Xforward,
-    /// PROXY protocol v1 header at connect (Postfix, Exim).
-    ProxyV1,
-    /// PROXY protocol v2 header at connect.
-    ProxyV2,
-    /// Nothing (Exchange): doorman adds a Received header naming the client.
-    #[default]
-    None,
-}
-
-/// STARTTLS toward the upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpstreamTlsMode {
-    /// Plaintext.
-    #[default]
-    None,
-    /// STARTTLS when offered; plaintext otherwise.
-    Opportunistic,
-    /// STARTTLS or no relay (the client gets a 4xx).
-    Required,
-}
-
-/// The upstream MTA.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Upstream {
-    /// `host:port`; a name is resolved at each connection.
-    pub address: String,
-    /// Limit for the TCP connect and the upstream's greeting.
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: Dur,
-    /// Limit for the upstream's reply to a command.
-    #[serde(default = "default_reply_timeout")]
-    pub reply_timeout: Dur,
-    /// Limit for the upstream's reply to the final dot (RFC 5321 §4.5.3.2.6: 10 min).
-    #[serde(default = "default_data_timeout")]
-    pub data_timeout: Dur,
-    /// xclient | xforward | proxy-v1 | proxy-v2 | none.
-    #[serde(default)]
-    pub client_identity: ClientIdentity,
-    /// none | opportunistic | required.
-    #[serde(default)]
-    pub tls: UpstreamTlsMode,
-    /// CA certificates (PEM) to verify the upstream; default the system roots.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_ca_file: Option<PathBuf>,
-    /// The name the upstream's certificate must carry; default the host of `address`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_name: Option<String>,
-}
-
-fn default_connect_timeout() -> Dur {
-    Dur(Duration::from_secs(5))
-}
-fn default_reply_timeout() -> Dur {
-    Dur(Duration::from_secs(300))
-}
-fn default_data_timeout() -> Dur {
-    Dur(Duration::from_secs(600))
 }
 
 /// How the greeting is built.
