@@ -279,7 +279,7 @@ start_proxsmtp() {
   start_bg "$name" proxsmtpd -d 1 -f "$WORK/$name.conf" -p "$WORK/$name.pid"
   PORT[$name]=$port
   wait_smtp "$name" "$port" 10 || { not_available "$name" "no 220: $(tail -n 1 "$WORK/$name.log")"; return 1; }
-  note "$name" "proxsmtpd $(proxsmtpd -v 2>&1 | head -n 1 | awk '{print $NF}') with no FilterCommand (relays the message unfiltered), MaxConnections 64 (default)"
+  note "$name" "proxsmtpd $(proxsmtpd -v 2>&1 | head -n 1 | grep -oE '[0-9]+(\.[0-9]+)+' | head -n 1) with no FilterCommand (relays the message unfiltered), MaxConnections 64 (default)"
 }
 
 start_clamsmtp() {
