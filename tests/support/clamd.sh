@@ -116,16 +116,4 @@ do_status() {
   fi
 }
 
-case "$CMD" in
-  start) do_start ;;
-  stop) do_stop ;;
-  restart)
-    do_stop
-    do_start
-    ;;
-  status) do_status ;;
-  *)
-    echo "usage: $0 start|stop|restart|status" >&2
-    exit 2
-    ;;
-esac
+service_main "$CMD"

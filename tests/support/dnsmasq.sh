@@ -161,16 +161,6 @@ do_status() {
 }
 
 case "$CMD" in
-  start) do_start ;;
-  stop) do_stop ;;
-  restart)
-    do_stop
-    do_start
-    ;;
-  status) do_status ;;
   log) tail -n "${2:-50}" "$LOGFILE" ;;
-  *)
-    echo "usage: $0 start|stop|restart|status|log [LINES]" >&2
-    exit 2
-    ;;
+  *) service_main "$CMD" "|log [LINES]" ;;
 esac

@@ -175,3 +175,21 @@ write_if_changed() {
   mv -f "$tmp" "$f"
   return 0
 }
+
+# service_main CMD [EXTRA_USAGE]: the start|stop|restart|status dispatch every
+# service script shares; the script defines do_start, do_stop and do_status.
+service_main() {
+  case "$1" in
+    start) do_start ;;
+    stop) do_stop ;;
+    restart)
+      do_stop
+      do_start
+      ;;
+    status) do_status ;;
+    *)
+      echo "usage: $0 start|stop|restart|status${2:-}" >&2
+      exit 2
+      ;;
+  esac
+}

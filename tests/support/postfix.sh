@@ -331,13 +331,6 @@ do_wait_count() {
 }
 
 case "$CMD" in
-  start) do_start ;;
-  stop) do_stop ;;
-  restart)
-    do_stop
-    do_start
-    ;;
-  status) do_status ;;
   count) do_count "${2:-}" ;;
   wait-count) do_wait_count "${2:-}" "${3:-}" ;;
   files) do_files "${2:-}" ;;
@@ -346,8 +339,5 @@ case "$CMD" in
     rm -rf "${MAILDIR:?}/$DOMAIN"
     echo "cleared $MAILDIR/$DOMAIN"
     ;;
-  *)
-    echo "usage: $0 start|stop|restart|status|count [RCPT]|wait-count N [RCPT]|files [RCPT]|log [LINES]|reset-mail" >&2
-    exit 2
-    ;;
+  *) service_main "$CMD" "|count [RCPT]|wait-count N [RCPT]|files [RCPT]|log [LINES]|reset-mail" ;;
 esac
