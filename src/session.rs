@@ -74,8 +74,6 @@ struct Session {
     identity_sent: bool,
     /// The client said EHLO (not HELO).
     esmtp: bool,
-    /// STARTTLS reset the session and no EHLO came since (RFC 3207 §4.2).
-    needs_ehlo: bool,
     /// The client is on a `helo.exempt` network.
     helo_exempt: bool,
     /// HELO/EHLO and client rule findings, kept for the whole connection.

@@ -18,7 +18,7 @@ impl Session {
         if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
             return Ok(self.protocol_error("tls_required", replies::tls_required()));
         }
-        if self.needs_ehlo {
+        if self.needs_ehlo() {
             return Ok(self.protocol_error("sequence", replies::ehlo_after_starttls()));
         }
         if self.helo.is_none() && self.policy_applies() {

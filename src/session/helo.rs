@@ -29,7 +29,6 @@ impl Session {
         self.txn.reset();
         self.helo = Some(domain);
         self.esmtp = extended;
-        self.needs_ehlo = false;
         if extended {
             self.upstream_caps = Capabilities::from_ehlo(&reply);
             self.ehlo_policy.starttls = self.starttls_offered();

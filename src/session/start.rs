@@ -114,7 +114,6 @@ pub(crate) async fn serve(
         upstream_caps: Capabilities::default(),
         identity_sent: false,
         esmtp: false,
-        needs_ehlo: false,
         helo_exempt,
         findings: Vec::new(),
         client_check,

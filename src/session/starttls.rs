@@ -19,6 +19,11 @@ impl Session {
             && !self.conn.is_tls()
     }
 
+    /// STARTTLS reset the session and no HELO/EHLO came since (RFC 3207 §4.2).
+    pub(super) fn needs_ehlo(&self) -> bool {
+        self.conn.is_tls() && self.client.tls != ListenerTls::Implicit && self.helo.is_none()
+    }
+
     pub(super) async fn on_starttls(&mut self) -> Step {
         if self.conn.is_tls() {
             return Ok(self.protocol_error("tls", replies::tls_already_active()));
@@ -59,7 +64,6 @@ impl Session {
         }
         self.helo = None;
         self.esmtp = false;
-        self.needs_ehlo = true;
         self.advertised = Advertised { size: self.ehlo_policy.max_message_size, keywords: Vec::new() };
         self.txn.reset();
         self.envelope = Envelope::default();
