@@ -1,0 +1,82 @@
+//! Tests of `command`.
+
+use super::*;
+
+fn parse(s: &str) -> Result<Command, CommandError> {
+    Command::parse(s.as_bytes())
+}
+
+fn encoded(s: &str) -> String {
+    let mut b = BytesMut::new();
+    parse(s).unwrap().encode(&mut b);
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+#[test]
+fn verbs_are_case_insensitive_and_canonicalised() {
+    assert_eq!(encoded("mail from:<a@b.example>"), "MAIL FROM:<a@b.example>\r\n");
+    assert_eq!(encoded("MaIl FrOm: <a@b.example> size=100"), "MAIL FROM:<a@b.example> SIZE=100\r\n");
+    assert_eq!(encoded("MAIL  FROM:<a@b.example>"), "MAIL FROM:<a@b.example>\r\n");
+    assert_eq!(encoded("\tRCPT TO:<c@d.example> NOTIFY=NEVER "), "RCPT TO:<c@d.example> NOTIFY=NEVER\r\n");
+    assert_eq!(encoded("MAIL FROM:bare@b.example"), "MAIL FROM:<bare@b.example>\r\n");
+    assert_eq!(encoded("ehlo client.example"), "EHLO client.example\r\n");
+    assert_eq!(encoded("rcpt to:<postmaster>"), "RCPT TO:<postmaster>\r\n");
+    assert_eq!(encoded("MAIL FROM:<\"john doe\"@x.example>"), "MAIL FROM:<\"john doe\"@x.example>\r\n");
+}
+
+#[test]
+fn null_sender_and_its_lookalikes() {
+    assert_eq!(parse("MAIL FROM:<>"), Ok(Command::Mail { path: String::new(), params: vec![] }));
+    assert_eq!(parse("MAIL FROM:"), Err(CommandError::BadSender));
+    assert_eq!(parse("MAIL FROM:<<>>"), Err(CommandError::BadSender));
+    assert_eq!(parse("RCPT TO:<>"), Err(CommandError::BadRecipient));
+    assert_eq!(parse("MAIL TO:<a@b>"), Err(CommandError::Syntax { usage: "MAIL FROM:<address>" }));
+}
+
+#[test]
+fn hostile_lines_are_refused() {
+    assert_eq!(Command::parse(b"RCPT TO:<ok@v.example>\0<evil@o.example>"), Err(CommandError::BadBytes));
+    assert_eq!(Command::parse(b"MAIL FROM:<a@b>\rRCPT TO:<c@d>"), Err(CommandError::BadBytes));
+    assert_eq!(Command::parse(b"EHLO h\xe9llo"), Err(CommandError::NotAscii));
+    assert_eq!(Command::parse("EHLO héllo".as_bytes()), Err(CommandError::NotAscii));
+    assert_eq!(parse("XCLIENT ADDR=127.0.0.1"), Err(CommandError::Forbidden));
+    assert_eq!(parse("xforward ADDR=127.0.0.1"), Err(CommandError::Forbidden));
+    assert_eq!(parse("GET / HTTP/1.1"), Err(CommandError::NonSmtp));
+    assert_eq!(parse("Subject: hello"), Err(CommandError::NonSmtp));
+    assert_eq!(parse("BDAT 579 LAST"), Err(CommandError::Chunking));
+    assert_eq!(parse("ETRN example.test"), Err(CommandError::NotImplemented));
+    assert_eq!(parse("FOO"), Err(CommandError::Unknown));
+    assert_eq!(parse(""), Err(CommandError::Unknown));
+    let long = format!("NOOP {}RCPT TO:<x@other.example>", "A".repeat(600));
+    assert_eq!(parse(&long), Err(CommandError::LineTooLong));
+}
+
+#[test]
+fn paths_and_params_are_validated() {
+    assert_eq!(parse("MAIL FROM:<a@b>SIZE=1"), Err(CommandError::BadSender));
+    assert_eq!(parse("MAIL FROM:<a@b> SIZE=1 SIZE=2"), Err(CommandError::BadParam));
+    assert_eq!(parse("MAIL FROM:<a@b> SIZE="), Err(CommandError::BadParam));
+    assert_eq!(parse("MAIL FROM:<a@b> -X=1"), Err(CommandError::BadParam));
+    let long_local = format!("MAIL FROM:<{}@b.example>", "x".repeat(65));
+    assert_eq!(parse(&long_local), Err(CommandError::BadSender));
+    assert_eq!(parse("RCPT TO:<a b@c>"), Err(CommandError::BadRecipient));
+    assert_eq!(parse("RCPT TO:<@relay.example:u@other.example>").map(|c| c.verb()), Ok("RCPT"));
+    assert!(parse("RCPT TO:<user@[127.0.0.1]>").is_ok());
+    assert!(Command::parse("MAIL FROM:<jörg@bücher.example> SMTPUTF8".as_bytes()).is_ok());
+}
+
+#[test]
+fn other_verbs() {
+    assert_eq!(parse("DATA"), Ok(Command::Data));
+    assert_eq!(parse("DATA now"), Err(CommandError::Syntax { usage: "DATA" }));
+    assert_eq!(parse("NOOP whatever"), Ok(Command::Noop));
+    assert_eq!(parse("HELP"), Ok(Command::Help { arg: None }));
+    assert_eq!(parse("EHLO"), Err(CommandError::Syntax { usage: "EHLO hostname" }));
+    assert_eq!(
+        parse("auth plain AGFsaWNlAHNlY3JldA=="),
+        Ok(Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGFsaWNlAHNlY3JldA==".into()) })
+    );
+    assert!(parse("AUTH PLAIN not-base64!").is_err());
+    let long_auth = format!("AUTH PLAIN {}", "A".repeat(4000));
+    assert!(parse(&long_auth).is_ok());
+}
