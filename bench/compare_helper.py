@@ -16,6 +16,8 @@ import statistics
 import struct
 import subprocess
 import sys
+from datetime import datetime, timezone
+from email.utils import format_datetime
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -271,6 +273,11 @@ def cmd_scan(a):
 # --------------------------------------------------------------------------
 # per-step latency of one sequential SMTP session (TCP_NODELAY client)
 # --------------------------------------------------------------------------
+def rfc5322_now():
+    """The current time as an RFC 5322 date with a numeric zone (+0000)."""
+    return format_datetime(datetime.now(timezone.utc)).encode()
+
+
 def smtp_reply(s):
     buf = b""
     while True:
@@ -288,7 +295,7 @@ def cmd_steps(a):
     """For each target in turn (interleaved, --rounds), --n sessions of one
     message each; prints the median microseconds per step and target as JSON."""
     body = (b"From: <sender@client.bench.test>\r\nTo: <rcpt@sink.test>\r\nSubject: steps\r\n"
-            b"Date: Mon, 23 Nov 2026 00:00:00 +0000\r\nMessage-Id: <steps@client.bench.test>\r\n\r\n")
+            b"Date: " + rfc5322_now() + b"\r\nMessage-Id: <steps@client.bench.test>\r\n\r\n")
     line = b"X" * 78 + b"\r\n"
     body += line * max(1, (a.size - len(body)) // len(line))
     steps = (("EHLO", b"EHLO client.bench.test\r\n", b"250"), ("MAIL", b"MAIL FROM:<sender@client.bench.test>\r\n", b"250"),

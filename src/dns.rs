@@ -17,6 +17,7 @@
 mod names;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
 use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
@@ -24,6 +25,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::system_conf::parse_resolv_conf;
 use hickory_resolver::{Resolver as HickoryResolver, TokioResolver};
 
 pub use names::{dnsbl_name, reverse_name};
@@ -89,12 +91,16 @@ pub type Lookup<T> = Result<Answer<T>, LookupError>;
 pub enum SetupError {
     /// `/etc/resolv.conf` is missing or unreadable and no `dns.nameservers`
     /// are configured.
-    #[error("system DNS configuration (/etc/resolv.conf): {reason}; set dns.nameservers")]
-    System { reason: String },
+    #[error("system DNS configuration ({path}): {reason}; set dns.nameservers")]
+    System { path: String, reason: String },
     /// hickory refused the configuration.
     #[error("DNS resolver: {reason}")]
     Build { reason: String },
 }
+
+/// Where the system's resolver configuration is read when `dns.nameservers`
+/// is empty.
+pub const SYSTEM_CONFIG: &str = "/etc/resolv.conf";
 
 /// A shared, cached, bounded resolver. Cheap to clone (the cache is shared).
 #[derive(Clone)]
@@ -117,9 +123,23 @@ impl Resolver {
     /// # Errors
     /// [`SetupError`] when the system configuration cannot be read.
     pub fn from_config(cfg: &config::Dns) -> Result<Self, SetupError> {
+        Self::build(cfg, Path::new(SYSTEM_CONFIG))
+    }
+
+    /// [`Resolver::from_config`] with the system configuration read from
+    /// `resolv_conf` instead of `/etc/resolv.conf` (tests, unusual hosts).
+    ///
+    /// # Errors
+    /// [`SetupError`] when `resolv_conf` is needed and cannot be read.
+    pub fn build(cfg: &config::Dns, resolv_conf: &Path) -> Result<Self, SetupError> {
         let timeout = cfg.timeout.0;
         let mut builder = if cfg.nameservers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| SetupError::System { reason: e.to_string() })?
+            let system = |reason: String| SetupError::System { path: resolv_conf.display().to_string(), reason };
+            let text = std::fs::read(resolv_conf).map_err(|e| system(e.to_string()))?;
+            let (config, options) = parse_resolv_conf(text).map_err(|e| system(e.to_string()))?;
+            let mut b = HickoryResolver::builder_with_config(config, TokioRuntimeProvider::default());
+            *b.options_mut() = options;
+            b
         } else {
             let servers = cfg
                 .nameservers

@@ -5,6 +5,7 @@
 //! - [`wire`]: pure SMTP codec (framing, commands, replies, EHLO, DATA). No I/O.
 //! - [`config`]: the YAML schema, loading with positioned errors, validation.
 //! - [`policy`]: decisions without I/O: the banner, the HELO/EHLO and client rules.
+//! - [`date`]: RFC 5322 date-time text from the clock (`Received:`, `{date}`).
 //! - [`dns`]: the asynchronous, bounded, cached resolver behind the HELO rules.
 //! - [`replies`]: every reply doorman composes, in one place.
 //! - [`scan`]: content scanning (clamd, spamd, rspamd), verdicts and failure policy.
@@ -20,6 +21,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod date;
 pub mod dns;
 pub mod logging;
 pub mod metrics;

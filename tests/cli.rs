@@ -1,6 +1,7 @@
 //! The `doorman` binary: `--version`, `check` (exit 0 / exit 2 with file,
 //! line, column and key path), `run` until SIGTERM, and start-up failures.
-//! Also asserts that `src/wire` stays free of I/O, runtime and clocks.
+//! Also asserts that `src/wire` stays free of I/O, runtime and clocks, and
+//! that every configuration the repository ships passes `doorman check`.
 // These tests are synchronous (no runtime to block), so polling with
 // std::thread::sleep is fine here.
 #![allow(clippy::disallowed_methods)]
@@ -10,6 +11,9 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "cli/shipped_configs.rs"]
+mod shipped_configs;
 
 fn doorman() -> Command {
     Command::new(env!("CARGO_BIN_EXE_doorman"))
@@ -87,7 +91,7 @@ fn run_serves_until_sigterm() {
     let port = free_port();
     // Nothing listens on the upstream port: every client gets the 421.
     let config = format!(
-        "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: 127.0.0.1:{}\n  connect_timeout: 1s\n",
+        "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: 127.0.0.1:{}\n  connect_timeout: 1s\ndns:\n  nameservers: [\"127.0.0.1:9\"]\n",
         free_port()
     );
     let path = write_config(&dir, &config);
@@ -97,7 +101,7 @@ fn run_serves_until_sigterm() {
     let mut stream = loop {
         match TcpStream::connect(("127.0.0.1", port)) {
             Ok(s) => break s,
-            Err(_) if start.elapsed() < Duration::from_secs(10) => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) if start.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => panic!("doorman did not listen: {e}"),
         }
     };
@@ -109,7 +113,7 @@ fn run_serves_until_sigterm() {
         if let Some(status) = running.0.try_wait().expect("wait") {
             break status;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "doorman ignored SIGTERM");
+        assert!(start.elapsed() < Duration::from_secs(20), "doorman ignored SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
@@ -127,7 +131,8 @@ fn run_fails_cleanly_when_the_port_is_taken() {
     let path = write_config(
         &dir,
         &format!(
-            "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: 127.0.0.1:25\n"
+            "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: 127.0.0.1:25\n\
+             dns:\n  nameservers: [\"127.0.0.1:9\"]\n"
         ),
     );
     let out = doorman().args(["run", "--config"]).arg(&path).output().expect("run doorman");

@@ -221,12 +221,11 @@ async fn timeouts_tempfail_and_stall_nothing_else() {
             })
         })
         .collect();
-    // Meanwhile, a lookup on a healthy server answers at once.
+    // Meanwhile, a lookup on a healthy server answers while every stalled
+    // one is still waiting: it was not queued behind them.
     let answer = healthy.ipv4(GOOD).await;
-    let quick = start.elapsed();
     assert!(matches!(answer, Ok(Answer::Records(_))), "{answer:?}");
-    assert!(quick < Duration::from_millis(300), "healthy lookup took {quick:?}");
-    assert!(waiting.iter().all(|t| !t.is_finished()), "stalled lookups ended early");
+    assert!(waiting.iter().all(|t| !t.is_finished()), "the healthy lookup waited for the stalled ones");
 
     for task in waiting {
         let (helo, client) = task.await.unwrap();
@@ -236,10 +235,10 @@ async fn timeouts_tempfail_and_stall_nothing_else() {
         assert_eq!(summary(&client), [(Rule::NoPtr, Action::TempFail)]);
     }
     // 20 sessions, each a HELO lookup then a PTR lookup of 400 ms, ran side
-    // by side: about 0.8 s, not 20 x 0.8 s.
+    // by side: about 0.8 s, not 20 x 0.8 s = 16 s.
     let all = start.elapsed();
     assert!(all >= Duration::from_millis(750), "ended before the timeout: {all:?}");
-    assert!(all < Duration::from_secs(3), "lookups were serialized: {all:?}");
+    assert!(all < Duration::from_secs(8), "lookups were serialized: {all:?}");
 
     // The raw lookup says what happened.
     let r = Resolver::from_config(&dns_config(&dns)).unwrap();
@@ -268,7 +267,8 @@ async fn servfail_and_unreachable_servers() {
     let start = Instant::now();
     let result = r.ipv4("x.example.test").await;
     assert!(result.is_err(), "{result:?}");
-    assert!(start.elapsed() < Duration::from_millis(400), "{:?}", start.elapsed());
+    // Bounded by dns.timeout (300 ms), not hickory's default of 5 s.
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
     let p = policy_on("rules: {unresolvable: reject}", &dns);
     let found = p.check_helo(ip(PUBLIC), ip(LOCAL), "x.example.test").await;
     assert_eq!(summary(&found), [(Rule::Unresolvable, Action::TempFail)]);

@@ -21,7 +21,7 @@ use doorman::config::Scanners;
 use doorman::scan::{ScanAction, ScanContext, ScanEngine, ScanOutcome, ScannerResult};
 use doorman::spool::Spool;
 
-pub use support::content::{base64, eicar, gtube};
+pub use support::content::{eicar, gtube, with_attachment};
 
 /// A plain message with the headers that keep SpamAssassin quiet.
 pub fn clean_message(tag: &str) -> String {
@@ -38,12 +38,25 @@ pub fn engine(yaml: &str) -> ScanEngine {
     ScanEngine::from_config(&cfg)
 }
 
-/// A context with a unique session id.
+/// A context as a session from a loopback client gives it, with a unique
+/// session id.
 pub fn ctx() -> ScanContext {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    ScanContext { session_id: format!("T{}", N.fetch_add(1, Ordering::Relaxed)), ..Default::default() }
+    ScanContext {
+        session_id: format!("T{}", N.fetch_add(1, Ordering::Relaxed)),
+        authenticated: false,
+        client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        helo: Some("client.example.net".into()),
+        mail_from: Some("alice@sender.example".into()),
+        rcpt_to: vec!["bob@example.test".into()],
+    }
 }
+
+/// How far below the first action (tag, greylist, refuse) the suite's clean
+/// message must score. Less, and a rule-set update or the calendar could tip
+/// the ham tests into a 451 somewhere far from the cause.
+pub const HAM_MARGIN: f64 = 2.0;
 
 /// A scan as the session runs it: `start`, `feed` in `chunk`-byte pieces
 /// while spooling, then `finish`. Returns the outcome and the time

@@ -8,8 +8,8 @@ use crate::config::is_domain;
 use crate::wire::Reply;
 use crate::wire::limits::REPLY_LINE_MAX;
 
-/// The longest `{date}` expansion (RFC 7231 IMF-fixdate), for validation.
-const LONGEST_DATE: &str = "Wed, 30 Sep 2026 23:59:59 GMT";
+/// The longest `{date}` expansion (RFC 5322 date-time, [`crate::date`]), for validation.
+const LONGEST_DATE: &str = "Wed, 30 Sep 2026 23:59:59 +0000";
 
 /// The lines of a template (LF or CRLF separated; a trailing newline is ignored).
 pub fn template_lines(template: &str) -> impl Iterator<Item = &str> {
@@ -61,7 +61,7 @@ pub fn greeting(mode: BannerMode, template: &str, hostname: &str, upstream: &Rep
         BannerMode::Pass => upstream.clone(),
         BannerMode::Rewrite => Reply::new(upstream.code(), format!("{hostname} ESMTP")),
         BannerMode::Text => {
-            let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+            let date = crate::date::now();
             Reply::multi(upstream.code(), render(template, hostname, &date))
         }
     }

@@ -65,7 +65,7 @@ impl Session {
         if self.config.upstream.client_identity != ClientIdentity::None {
             return String::new();
         }
-        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        let date = crate::date::now();
         received_header(&self.facts(self.helo.as_deref()), self.config.hostname.as_str(), &self.id, &date)
     }
 

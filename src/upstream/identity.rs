@@ -195,11 +195,11 @@ mod tests {
         let mut f = facts("198.51.100.23:40001");
         f.helo = Some("a (b) <c>; by trusted.example");
         f.tls = true;
-        let h = received_header(&f, "mx.example.test", "0000001a", "Mon, 23 Nov 2026 06:00:00 GMT");
+        let h = received_header(&f, "mx.example.test", "0000001a", "Sun, 29 Nov 2026 15:07:31 +0000");
         assert_eq!(
             h,
             "Received: from a??b???c???by?trusted.example (unknown [198.51.100.23])\r\n\
-             \tby mx.example.test (doorman) with ESMTPS id 0000001a;\r\n\tMon, 23 Nov 2026 06:00:00 GMT\r\n"
+             \tby mx.example.test (doorman) with ESMTPS id 0000001a;\r\n\tSun, 29 Nov 2026 15:07:31 +0000\r\n"
         );
         assert!(h.ends_with("\r\n") && h.lines().count() == 3);
     }

@@ -45,6 +45,10 @@ async fn every_mode_that_carries_the_address_closes_the_relay() {
         let text = String::from_utf8_lossy(&got[0]);
         if mode == "none" {
             assert!(text.contains("by mx.example.test (doorman)") && text.contains("[127.0.0.2]"), "{text}");
+            // Its date: the current time, RFC 5322 with a numeric zone.
+            let date = received_date(&text, "(doorman)");
+            let age = crate::support::age_of_date(&date);
+            assert!(age < std::time::Duration::from_secs(300), "Received date {date:?} is {age:?} from now");
         } else {
             // Postfix's own Received header names the real client.
             assert!(text.contains("[127.0.0.2]"), "{mode}: real client missing from\n{text}");
@@ -147,4 +151,15 @@ async fn xclient_name_and_real_clients_from_outside() {
     .await;
     assert!(!ok && out.contains("554"), "{out}");
     stop.cancel();
+}
+
+/// The date of the (folded) `Received:` header that contains `marker`: the
+/// text after its last `;`.
+fn received_date(message: &str, marker: &str) -> String {
+    let unfolded = message.replace("\r\n", "\n").replace("\n\t", " ").replace("\n ", " ");
+    let header = unfolded
+        .lines()
+        .find(|l| l.starts_with("Received:") && l.contains(marker))
+        .unwrap_or_else(|| panic!("no Received header with {marker:?} in\n{message}"));
+    header.rsplit_once(';').map(|(_, d)| d.trim().to_owned()).unwrap_or_default()
 }

@@ -72,13 +72,14 @@ async fn garbage_from_the_upstream_is_never_relayed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn positive_reply_to_data_instead_of_354_sends_no_content() {
     let mut script = until_data();
-    script.extend([Step::Expect("DATA"), Step::Send("250 what\r\n"), Step::Hang]);
+    script.extend([Step::Expect("DATA"), Step::Send("250 what\r\n"), Step::Drain]);
     let fake = fake_upstream::start(script).await;
     let proxy = Proxy::start(&fake.addr.to_string(), "").await;
     let (mut c, _) = Client::connect(proxy.addr).await;
     let r = send_message(&mut c).await;
     assert!(r.is_transient(), "{r}");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(c);
+    fake.wait_done().await;
     assert!(!fake.received_text().contains("0123456789"), "content reached the upstream");
 }
 
@@ -98,10 +99,12 @@ async fn silent_upstream_gets_421_within_connect_timeout() {
     let yaml = yaml.replace("connect_timeout: 2s", "connect_timeout: 500ms");
     let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
     let proxy = Proxy::start_with(config).await;
+    // A bound far below the 15 s a client waits, and far above 500 ms: a
+    // loaded machine passes, a connect timeout that is not applied fails.
     let started = std::time::Instant::now();
     let (mut c, greeting) = Client::connect(proxy.addr).await;
     assert_eq!(greeting.code(), 421, "{greeting}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
     c.expect_closed().await;
 }
 

@@ -10,7 +10,7 @@ use crate::support::http::{get, sample};
 use crate::support::postfix::postfix;
 use crate::support::proxy::Proxy;
 use crate::support::sink::Sink;
-use crate::support::{message, rcpt};
+use crate::support::{PATIENCE, message, rcpt};
 
 const ADMIN: &str = "admin:\n  address: 127.0.0.1:0";
 
@@ -69,13 +69,14 @@ async fn sighup_reloads_for_new_sessions_only() {
     d.rewrite(&upstream, "banner:\n  mode: text\n  text: \"{hostname} second\"\ncommands:\n  vrfy: pass");
     d.signal("HUP");
     let mut fresh = None;
-    for _ in 0..100 {
+    let start = std::time::Instant::now();
+    while fresh.is_none() && start.elapsed() < PATIENCE {
         let (c, greeting) = Client::connect(d.addr).await;
         if greeting.lines() == ["mx.example.test second"] {
             fresh = Some(c);
-            break;
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut fresh = fresh.expect("new sessions never got the reloaded banner");
     // The open session keeps its configuration (VRFY answered locally) ...
@@ -87,7 +88,7 @@ async fn sighup_reloads_for_new_sessions_only() {
     // An invalid configuration is refused; the running one stays.
     d.rewrite(&upstream, "bogus_key: 1");
     d.signal("HUP");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.wait_log("reload refused").await;
     let (_, page) = get(d.admin, "/metrics").await;
     assert!(sample(&page, "doorman_config_reloads_total{result=\"refused\"}") >= 1.0, "{page}");
     let (_, greeting) = Client::connect(d.addr).await;
@@ -117,12 +118,10 @@ async fn sigterm_drains_a_large_transfer() {
 
     d.signal("TERM");
     let mut ready = 200;
-    for _ in 0..50 {
-        ready = get(d.admin, "/readyz").await.0;
-        if ready == 503 {
-            break;
-        }
+    let start = std::time::Instant::now();
+    while ready != 503 && start.elapsed() < PATIENCE {
         tokio::time::sleep(Duration::from_millis(20)).await;
+        ready = get(d.admin, "/readyz").await.0;
     }
     assert_eq!(ready, 503, "/readyz kept saying ready after SIGTERM");
     let bye = idle.reply().await;
@@ -151,12 +150,10 @@ async fn per_ip_and_global_connection_limits() {
     c.expect_closed().await;
     drop(a);
     let mut ok = false;
-    for _ in 0..50 {
+    let start = std::time::Instant::now();
+    while !ok && start.elapsed() < PATIENCE {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if Client::connect(proxy.addr).await.1.code() == 220 {
-            ok = true;
-            break;
-        }
+        ok = Client::connect(proxy.addr).await.1.code() == 220;
     }
     assert!(ok, "the slot was not released");
 
@@ -200,8 +197,7 @@ async fn logs_are_json_and_private() {
         .await;
         assert!(ok, "{out}");
         postfix().wait_for(&to, 1).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let log = d.log_text();
+        let log = d.wait_log("session closed").await;
         let lines: Vec<serde_json::Value> =
             log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
         let tx = lines

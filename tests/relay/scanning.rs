@@ -1,17 +1,18 @@
 //! Content scanning through doorman in front of the real Postfix, with the
 //! real clamd (the project's signature database) and spamd (Debian's rules,
-//! network tests off). A refused message never reaches the Maildir; the
-//! session goes on. Scanner outages use a closed port or the scripted fake
+//! network tests off). A refused message never reaches Postfix (a recording tap
+//! between doorman and Postfix shows it); the session goes on. Scanner outages use a closed port or the scripted fake
 //! (fault injection only).
 
 use std::time::Duration;
 
 use crate::support::client::{Client, assert_code};
-use crate::support::content::{base64, eicar, gtube};
+use crate::support::content::{eicar, gtube, with_attachment};
 use crate::support::fake_scanner::{self, Behaviour, Protocol};
 use crate::support::postfix::postfix;
 use crate::support::proxy::Proxy;
 use crate::support::scanners::{clamd, spamd};
+use crate::support::tap::Tap;
 use crate::support::{free_port, message, rcpt};
 
 fn scanners(clamav: &str, spamassassin: &str) -> String {
@@ -33,24 +34,14 @@ async fn send(c: &mut Client, to: &str, body: &str) -> doorman::wire::Reply {
     c.reply().await
 }
 
-fn with_attachment(to: &str, subject: &str, payload: &[u8]) -> String {
-    format!(
-        "Date: Mon, 23 Nov 2026 06:00:00 +0000\r\nFrom: Alice <alice@sender.example>\r\nTo: <{to}>\r\n\
-         Subject: {subject}\r\nMessage-ID: <{subject}.{to}>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
-         --b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\
-         Content-Disposition: attachment; filename=\"x.com\"\r\n\r\n{}--b1--\r\n",
-        base64(payload)
-    )
-}
-
 /// A three-message session: clean, EICAR, clean. The first and third are
 /// delivered with the scan headers; the middle one is refused with the
 /// signature name and never reaches the Maildir. Then EICAR as a base64
 /// attachment and GTUBE, both refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viruses_and_spam_are_refused_in_session() {
-    let proxy = scanning_proxy(&scanners(&clamd().addr(), &spamd().addr())).await;
+    let tap = Tap::start(&postfix().addr()).await;
+    let proxy = Proxy::start(&tap.addr(), &scanners(&clamd().addr(), &spamd().addr())).await;
     let (mut c, _) = Client::connect(proxy.addr).await;
     assert_code(&c.cmd("EHLO client.example.net").await, 250);
     let (first, infected, third) = (rcpt("scan-first"), rcpt("scan-eicar"), rcpt("scan-third"));
@@ -76,10 +67,13 @@ async fn viruses_and_spam_are_refused_in_session() {
         let text = String::from_utf8_lossy(&got[0]);
         assert!(text.contains("X-Virus-Scanned:") && text.contains("X-Spam-Status: No"), "{text}");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for to in [&infected, &attached, &spam] {
-        assert!(postfix().messages_for(to).is_empty(), "{to}: a refused message was delivered");
+    proxy.stop().await;
+    tap.wait_all_closed().await;
+    let sent = tap.sent_text();
+    for subject in ["eicar", "attachment", "gtube"] {
+        assert!(!sent.contains(&format!("Subject: {subject}\r\n")), "refused message {subject:?} reached Postfix");
     }
+    assert_eq!(sent.matches("\r\n.\r\n").count(), 2, "two messages relayed, no more:\n{sent}");
 }
 
 /// A client's own verdict headers are stripped before relaying.
@@ -121,14 +115,18 @@ async fn scanner_failures_follow_on_error() {
     assert_eq!(r.code(), 554, "EICAR passed with one clamd endpoint down: {r}");
 
     let silent = fake_scanner::start(Protocol::Spamd, Behaviour::Silent).await;
-    let proxy = scanning_proxy(&scanners(&clamd().addr(), &silent.address())).await;
+    let tap = Tap::start(&postfix().addr()).await;
+    let proxy = Proxy::start(&tap.addr(), &scanners(&clamd().addr(), &silent.address())).await;
     let (mut c, _) = Client::connect(proxy.addr).await;
     c.cmd("EHLO client.example.net").await;
     let to = rcpt("scan-spamd-slow");
     let started = std::time::Instant::now();
     let r = send(&mut c, &to, &message(&to, "slow", &["hello"])).await;
     assert_eq!((r.code(), r.enhanced_code()), (451, Some("4.7.1")), "{r}");
-    assert!(started.elapsed() < Duration::from_secs(8), "the spamd timeout did not bound the wait");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(postfix().messages_for(&to).is_empty());
+    // The client would wait 15 s for a reply; spamd's timeout ends it sooner.
+    assert!(started.elapsed() < Duration::from_secs(12), "the spamd timeout did not bound the wait");
+    assert_code(&c.cmd("QUIT").await, 221);
+    proxy.stop().await;
+    tap.wait_all_closed().await;
+    assert!(!tap.sent_text().contains("Subject: slow"), "the unscanned message reached Postfix");
 }

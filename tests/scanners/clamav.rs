@@ -1,14 +1,12 @@
 //! clamd: verdicts from the real daemon with the project's signatures, over
 //! TCP and the unix socket, streamed in pieces; the size limits.
 
-use std::time::Duration;
-
 use doorman::scan::clamav::ClamdClient;
 use doorman::scan::settings::Clamav;
 use doorman::scan::{ScanAction, Scanner, Verdict};
 
 use crate::support::scanners::{CLAMD_STREAM_MAX, clamd};
-use crate::{base64, clean_message, ctx, eicar, engine, refusal, result, scan, scan_with};
+use crate::{clean_message, ctx, eicar, engine, refusal, result, scan, scan_with, with_attachment};
 
 fn config(extra: &str) -> String {
     format!("clamav:\n  addresses: [\"{}\"]\n  timeout: 10s\n{extra}", clamd().addr())
@@ -17,12 +15,11 @@ fn config(extra: &str) -> String {
 #[tokio::test]
 async fn clean_message_is_delivered_with_virus_scanned_header() {
     let e = engine(&config(""));
-    let (o, took) = scan(&e, clean_message("clamclean").as_bytes()).await;
+    let (o, _) = scan(&e, clean_message("clamclean").as_bytes()).await;
     assert_eq!(o.action, ScanAction::Deliver, "{o:?}");
     assert_eq!(o.headers, "X-Virus-Scanned: clamav (doorman)\r\n");
     let r = result(&o, "clamav");
     assert_eq!(r.outcome, "clean");
-    assert!(took < Duration::from_secs(2), "{took:?}");
 }
 
 #[tokio::test]
@@ -41,15 +38,7 @@ async fn eicar_in_the_body_is_refused_with_the_signature_name() {
 #[tokio::test]
 async fn eicar_as_a_base64_attachment_is_refused() {
     let e = engine(&config(""));
-    let msg = format!(
-        "Date: Mon, 23 Nov 2026 06:00:00 +0000\r\nFrom: <alice@sender.example>\r\nTo: <bob@example.test>\r\n\
-         Subject: report\r\nMessage-ID: <att@sender.example>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n\
-         See attached.\r\n--b1\r\nContent-Type: application/octet-stream; name=\"report.com\"\r\n\
-         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"report.com\"\r\n\r\n\
-         {}--b1--\r\n",
-        base64(eicar().as_bytes())
-    );
+    let msg = with_attachment("bob@example.test", "report", eicar().as_bytes());
     assert!(!msg.contains("EICAR-STANDARD"), "the attachment is encoded");
     let (o, _) = scan(&e, msg.as_bytes()).await;
     let text = refusal(&o);
@@ -83,8 +72,9 @@ async fn over_clamd_stream_max_length_is_too_big() {
     assert!(refusal(&o).starts_with("552 5.3.4 "), "{o:?}");
 }
 
-/// doorman's own `max_size` stops streaming without relying on clamd; under
-/// `on_too_big: accept` the message goes on, marked unscanned.
+/// doorman's own `max_size` stops streaming without relying on clamd (whose
+/// limit here is 1 MiB: had the 200 KiB gone to clamd, it would say clean);
+/// under `on_too_big: accept` the message goes on, marked unscanned.
 #[tokio::test]
 async fn over_own_max_size_stops_streaming() {
     let e = engine(&config("  max_size: 64KiB\n  on_too_big: accept\n"));
@@ -92,11 +82,10 @@ async fn over_own_max_size_stops_streaming() {
     while msg.len() <= 200 * 1024 {
         msg.push_str(&("z".repeat(78) + "\r\n"));
     }
-    let (o, took) = scan(&e, msg.as_bytes()).await;
+    let (o, _) = scan(&e, msg.as_bytes()).await;
     assert_eq!(o.action, ScanAction::Deliver);
     assert_eq!(result(&o, "clamav").outcome, "too_big");
     assert_eq!(o.headers, "X-Doorman-Scan: clamav=unscanned(too_big)\r\n");
-    assert!(took < Duration::from_millis(100), "{took:?}");
 }
 
 #[tokio::test]

@@ -2,11 +2,12 @@
 //! cancellation. Faults come from the scripted fake (fault injection only);
 //! verdicts from the real daemons.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use doorman::scan::{ScanAction, ScanContext, ScanEngine};
 use doorman::spool::Spool;
 
+use crate::support::eventually;
 use crate::support::fake_scanner::{self, Behaviour, Protocol};
 use crate::support::scanners::{clamd, spamd};
 use crate::{clean_message, closed_port, ctx, eicar, engine, refusal, result, scan, scan_with};
@@ -115,7 +116,7 @@ async fn clamd_stalled_verdict_times_out() {
     let (o, took) = scan(&e, clean_message("stall").as_bytes()).await;
     assert_eq!(result(&o, "clamav").outcome, "error_timeout");
     assert!(refusal(&o).starts_with("451 4.7.1 "));
-    assert!(took >= Duration::from_millis(290) && took < Duration::from_secs(2), "{took:?}");
+    assert!(took >= Duration::from_millis(290) && took < Duration::from_secs(10), "{took:?}");
 }
 
 /// Security checklist item 92: spamd too slow.
@@ -126,7 +127,7 @@ async fn spamd_too_slow_applies_on_error() {
     let (o, took) = scan(&e, clean_message("slow").as_bytes()).await;
     assert_eq!(result(&o, "spamassassin").outcome, "error_timeout");
     assert!(refusal(&o).starts_with("451 4.7.1 "), "{o:?}");
-    assert!(took >= Duration::from_millis(290) && took < Duration::from_secs(2), "{took:?}");
+    assert!(took >= Duration::from_millis(290) && took < Duration::from_secs(10), "{took:?}");
     // Under accept: relayed, marked, never a silent "score 0".
     let e = engine(&spamd_at(&fake.address(), "  timeout: 300ms\n  on_error: accept\n"));
     let (o, _) = scan(&e, clean_message("slow2").as_bytes()).await;
@@ -171,46 +172,43 @@ async fn one_of_two_clamd_endpoints_down_still_scans() {
 }
 
 /// A virus verdict does not wait for a slow spamd: the spam check is
-/// cancelled.
+/// cancelled (had it been awaited, its outcome would be `ham`, after 60 s).
 #[tokio::test]
 async fn virus_verdict_does_not_wait_for_slow_spamd() {
     let slow = fake_scanner::start(
         Protocol::Spamd,
-        Behaviour::Reply { delay: Duration::from_secs(1), reply: SPAMD_HAM.to_vec() },
+        Behaviour::Reply { delay: Duration::from_secs(60), reply: SPAMD_HAM.to_vec() },
     )
     .await;
-    let e = engine(&format!("{}{}", clamav_at(&clamd().addr(), ""), spamd_at(&slow.address(), "")));
+    let e = engine(&format!("{}{}", clamav_at(&clamd().addr(), ""), spamd_at(&slow.address(), "  timeout: 120s\n")));
     let msg = clean_message("fast-virus").replace("Alice", &eicar());
-    let (o, took) = scan(&e, msg.as_bytes()).await;
+    let (o, _) = scan(&e, msg.as_bytes()).await;
     assert!(refusal(&o).contains("Doorman.Eicar-Test-Signature"), "{o:?}");
     assert_eq!(result(&o, "spamassassin").outcome, "cancelled");
-    eprintln!("virus verdict with a 1 s spamd after {took:?}");
-    assert!(took < Duration::from_millis(500), "{took:?}");
 }
 
-/// Both scanners take 400 ms: the time after the final dot is about the
-/// slower one, not the sum.
+/// clamd and spamd each answer only once the other has the whole message:
+/// scanners asked one after the other would both time out.
 #[tokio::test]
 async fn scanners_run_concurrently() {
+    let all = std::sync::Arc::new(tokio::sync::Barrier::new(2));
     let clam = fake_scanner::start(
         Protocol::Clamd,
-        Behaviour::Reply { delay: Duration::from_millis(400), reply: b"stream: OK\0".to_vec() },
+        Behaviour::ReplyTogether { all: all.clone(), reply: b"stream: OK\0".to_vec() },
     )
     .await;
-    let sa = fake_scanner::start(
-        Protocol::Spamd,
-        Behaviour::Reply { delay: Duration::from_millis(400), reply: SPAMD_HAM.to_vec() },
-    )
-    .await;
-    let e = engine(&format!("{}{}", clamav_at(&clam.address(), ""), spamd_at(&sa.address(), "")));
-    let (o, took) = scan(&e, clean_message("both").as_bytes()).await;
+    let sa = fake_scanner::start(Protocol::Spamd, Behaviour::ReplyTogether { all, reply: SPAMD_HAM.to_vec() }).await;
+    let e = engine(&format!(
+        "{}{}",
+        clamav_at(&clam.address(), "  timeout: 10s\n"),
+        spamd_at(&sa.address(), "  timeout: 10s\n")
+    ));
+    let (o, _) = scan(&e, clean_message("both").as_bytes()).await;
     assert_eq!(o.action, ScanAction::Deliver, "{o:?}");
     assert_eq!(
         o.headers,
         "X-Virus-Scanned: clamav (doorman)\r\nX-Spam-Score: 0.1\r\nX-Spam-Status: No, score=0.1 required=5.0 tests=NO_RELAYS\r\n"
     );
-    eprintln!("two 400 ms scanners took {took:?}");
-    assert!(took >= Duration::from_millis(390) && took < Duration::from_millis(750), "{took:?}");
 }
 
 /// Security checklist item 95: one scanner clean, the other failing: 451.
@@ -261,14 +259,9 @@ async fn abort_cancels_the_stream() {
     let e = engine(&clamav_at(&fake.address(), ""));
     let mut scan = e.start(ctx());
     scan.feed(b"Subject: x\r\n\r\nbody\r\n").await;
-    let t0 = Instant::now();
-    while fake.connections() == 0 && t0.elapsed() < Duration::from_secs(2) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("clamd connected", || fake.connections() == 1).await;
     scan.abort();
-    while fake.cut_short() == 0 && t0.elapsed() < Duration::from_secs(2) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the stream was cut short", || fake.cut_short() == 1).await;
     assert_eq!((fake.cut_short(), fake.requests()), (1, 0));
 }
 
@@ -302,33 +295,5 @@ async fn reply_templates_name_url_and_session() {
     assert_eq!(
         refusal(&o),
         "554 5.7.1 Spam (score 1000.0); if this is wrong see https://help.example/unblock?id=abc123"
-    );
-}
-
-/// What the real daemons cost here, printed for the record (run with
-/// `--nocapture`).
-#[tokio::test]
-async fn latencies() {
-    let clam = engine(&clamav_at(&clamd().addr(), ""));
-    let sa = engine(&spamd_at(&spamd().addr(), "  timeout: 20s\n"));
-    let msg = clean_message("latency");
-    let mut c = Vec::new();
-    for _ in 0..10 {
-        c.push(scan(&clam, msg.as_bytes()).await.1);
-    }
-    let mut s = Vec::new();
-    for _ in 0..5 {
-        s.push(scan(&sa, msg.as_bytes()).await.1);
-    }
-    c.sort();
-    s.sort();
-    eprintln!(
-        "after the final dot: clamd p50 {:?} max {:?}; spamd p50 {:?} max {:?}; daemon starts: clamd {:?}, spamd {:?}",
-        c[5],
-        c[9],
-        s[2],
-        s[4],
-        clamd().started_in,
-        spamd().started_in
     );
 }

@@ -47,7 +47,8 @@ impl Binary {
     fn write(path: &PathBuf, port: u16, admin: u16, upstream: &str, extra: &str) -> SocketAddr {
         let text = format!(
             "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: {upstream}\n\
-             admin:\n  address: 127.0.0.1:{admin}\n{extra}\n"
+             admin:\n  address: 127.0.0.1:{admin}\n{}{extra}\n",
+            super::proxy::default_dns(extra)
         );
         std::fs::write(path, text).expect("write config");
         format!("127.0.0.1:{admin}").parse().expect("addr")
@@ -61,6 +62,13 @@ impl Binary {
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle` (at most [`super::PATIENCE`]);
+    /// returns the log.
+    pub async fn wait_log(&self, needle: &str) -> String {
+        super::eventually(&format!("{needle:?} in doorman's log"), || self.log_text().contains(needle)).await;
+        self.log_text()
     }
 
     /// Sends a signal by name (`HUP`, `TERM`).

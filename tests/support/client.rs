@@ -104,12 +104,16 @@ pub fn assert_code(reply: &Reply, code: u16) {
     assert_eq!(reply.code(), code, "unexpected reply: {reply}");
 }
 
-/// Runs swaks against `addr` with extra arguments; returns (success, transcript).
+/// Runs swaks against `addr` with extra arguments; returns (success,
+/// transcript). swaks's own default HELO is this machine's host name: the
+/// tests give one (`client.example.net` unless `args` has `--helo`).
 pub async fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
+    let helo: &[&str] = if args.contains(&"--helo") { &[] } else { &["--helo", "client.example.net"] };
     let out = tokio::process::Command::new("swaks")
         .arg("--server")
         .arg(addr.to_string())
         .args(["--timeout", "20"])
+        .args(helo)
         .args(args)
         .output()
         .await

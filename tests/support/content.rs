@@ -1,4 +1,4 @@
-//! Test content: the EICAR and GTUBE probes, and base64 for attachments.
+//! Test content: the EICAR and GTUBE probes, and messages with an attachment.
 
 /// The EICAR test string, assembled at run time so the source and the test
 /// binary do not carry it in one piece.
@@ -31,4 +31,17 @@ pub fn base64(data: &[u8]) -> String {
     }
     out.push_str("\r\n");
     out
+}
+
+/// A multipart message from [`super::headers`] with `payload` attached in
+/// base64 as `x.com`.
+pub fn with_attachment(to: &str, subject: &str, payload: &[u8]) -> String {
+    format!(
+        "{}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"x.com\"\r\n\r\n{}--b1--\r\n",
+        super::headers(to, subject),
+        base64(payload)
+    )
 }

@@ -30,6 +30,11 @@ pub enum Behaviour {
     Silent,
     /// Read `after` bytes of the request, then reset the connection.
     ResetAfter { after: usize },
+    /// Read the whole request, then wait until every fake sharing `all`
+    /// has read its own before sending `reply`: fakes that are asked one
+    /// after the other never answer (the caller's timeout ends it), fakes
+    /// asked side by side answer at once. A concurrency test without a clock.
+    ReplyTogether { all: Arc<tokio::sync::Barrier>, reply: Vec<u8> },
 }
 
 /// A running fake.
@@ -130,6 +135,11 @@ async fn serve(
                 }
                 Protocol::Spamd => tokio::time::sleep(Duration::from_secs(60)).await,
             }
+        }
+        Behaviour::ReplyTogether { all, reply } => {
+            all.wait().await;
+            let _ = sock.write_all(&reply).await;
+            let _ = sock.shutdown().await;
         }
         Behaviour::ResetAfter { .. } => {}
     }

@@ -25,12 +25,16 @@ pub enum Step {
     Close,
     /// Stop responding but keep the connection open.
     Hang,
+    /// Stop responding, keep recording what arrives, until doorman closes.
+    Drain,
 }
 
 /// A running fake.
 pub struct FakeUpstream {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<u8>>>,
+    /// Becomes true when the scripted connection is over.
+    done: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The usual start: greeting and an EHLO reply.
@@ -48,10 +52,19 @@ pub async fn start(script: Vec<Step>) -> FakeUpstream {
     let addr = listener.local_addr().expect("addr");
     let received = Arc::new(Mutex::new(Vec::new()));
     let log = received.clone();
+    let (done_tx, done) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let Ok((mut sock, _)) = listener.accept().await else {
-            return;
-        };
+        if let Ok((sock, _)) = listener.accept().await {
+            serve(sock, script, &log).await;
+        }
+        let _ = done_tx.send(true);
+    });
+    FakeUpstream { addr, received, done }
+}
+
+/// Plays `script` on one connection.
+async fn serve(mut sock: tokio::net::TcpStream, script: Vec<Step>, log: &Arc<Mutex<Vec<u8>>>) {
+    {
         let mut buf = Vec::new();
         for step in script {
             match step {
@@ -61,14 +74,14 @@ pub async fn start(script: Vec<Step>) -> FakeUpstream {
                     }
                 }
                 Step::Expect(prefix) => {
-                    let Some(line) = read_until(&mut sock, &mut buf, b"\n", &log).await else {
+                    let Some(line) = read_until(&mut sock, &mut buf, b"\n", log).await else {
                         return;
                     };
                     let line = String::from_utf8_lossy(&line).into_owned();
                     assert!(line.starts_with(prefix), "fake upstream expected {prefix:?}, got {line:?}");
                 }
                 Step::ExpectDataEnd => {
-                    if read_until(&mut sock, &mut buf, b"\r\n.\r\n", &log).await.is_none() {
+                    if read_until(&mut sock, &mut buf, b"\r\n.\r\n", log).await.is_none() {
                         return;
                     }
                 }
@@ -90,10 +103,16 @@ pub async fn start(script: Vec<Step>) -> FakeUpstream {
                     tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
                     return;
                 }
+                Step::Drain => {
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n @ 1..) = sock.read(&mut chunk).await {
+                        log.lock().expect("log").extend_from_slice(&chunk[..n]);
+                    }
+                    return;
+                }
             }
         }
-    });
-    FakeUpstream { addr, received }
+    }
 }
 
 /// Reads until `delim`; returns the bytes up to and including it.
@@ -119,6 +138,14 @@ async fn read_until(
 }
 
 impl FakeUpstream {
+    /// Waits until the scripted connection is over (doorman closed it, or
+    /// the script ended); fails the test after [`super::PATIENCE`].
+    pub async fn wait_done(&self) {
+        let mut done = self.done.clone();
+        let waited = tokio::time::timeout(super::PATIENCE, done.wait_for(|d| *d)).await;
+        assert!(waited.is_ok(), "the fake upstream's connection was still open after {:?}", super::PATIENCE);
+    }
+
     /// Everything the fake received, as text.
     pub fn received_text(&self) -> String {
         String::from_utf8_lossy(&self.received.lock().expect("log")).into_owned()

@@ -15,10 +15,28 @@ pub mod postfix;
 pub mod proxy;
 pub mod scanners;
 pub mod sink;
+pub mod tap;
 pub mod tls;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for something due "soon" (a delivery, a log line,
+/// a reload, a closed connection). Generous on purpose: a loaded 2-core
+/// machine must not fail a test that passes on a quiet one, and a real bug
+/// makes the thing never happen, not happen late.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Polls `check` until it holds; fails the test naming `what` after
+/// [`PATIENCE`].
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < PATIENCE, "{what}: not after {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -57,13 +75,48 @@ pub fn rcpt(test: &str) -> String {
     format!("{test}-{}@example.test", N.fetch_add(1, Ordering::Relaxed))
 }
 
-/// An RFC 5322 message with the headers that keep SpamAssassin and Postfix
-/// quiet; `body` lines are joined with CRLF.
-pub fn message(to: &str, subject: &str, body: &[&str]) -> String {
-    let mut m = format!(
-        "Date: Mon, 23 Nov 2026 06:00:00 +0000\r\nFrom: Alice <alice@sender.example>\r\nTo: <{to}>\r\n\
-         Subject: {subject}\r\nMessage-ID: <{subject}.{to}>\r\n\r\n"
+/// The current time as an RFC 5322 date (`Sun, 29 Nov 2026 14:47:31 +0000`),
+/// for the `Date:` of every test message: spamd and rspamd score a date far
+/// in the past or future, so a frozen date makes ham drift towards spam.
+pub fn date_now() -> String {
+    use time::format_description::well_known::Rfc2822;
+    time::OffsetDateTime::now_utc().format(&Rfc2822).expect("the clock is after 1900")
+}
+
+/// Parses an RFC 5322 date with a numeric zone, as a test assertion; returns
+/// how far it is from now.
+pub fn age_of_date(text: &str) -> std::time::Duration {
+    use time::format_description::well_known::Rfc2822;
+    let zone = text.rsplit(' ').next().unwrap_or_default();
+    assert!(
+        zone.len() == 5 && zone.starts_with(['+', '-']) && zone[1..].bytes().all(|b| b.is_ascii_digit()),
+        "not a numeric zone (RFC 5322 3.3): {text:?}"
     );
+    let at =
+        time::OffsetDateTime::parse(text, &Rfc2822).unwrap_or_else(|e| panic!("not an RFC 5322 date: {text:?}: {e}"));
+    (time::OffsetDateTime::now_utc() - at).unsigned_abs()
+}
+
+/// The header block of a test message (Date from the clock, From, To,
+/// Subject, Message-ID), ending with CRLF but without the blank line. The
+/// headers keep SpamAssassin and rspamd quiet: `tests/scanners` scores this
+/// message and asserts its margin below their first action.
+pub fn headers(to: &str, subject: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "Date: {}\r\nFrom: Alice <alice@sender.example>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\
+         Message-ID: <{n}.{}@sender.example>\r\n",
+        date_now(),
+        std::process::id()
+    )
+}
+
+/// An RFC 5322 message with [`headers`]; `body` lines are joined with CRLF.
+pub fn message(to: &str, subject: &str, body: &[&str]) -> String {
+    let mut m = headers(to, subject);
+    m.push_str("\r\n");
     for line in body {
         m.push_str(line);
         m.push_str("\r\n");

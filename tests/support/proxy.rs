@@ -19,8 +19,16 @@ pub struct Proxy {
 /// The YAML of a test configuration: `extra` is appended (top-level keys).
 pub fn config_yaml(upstream: &str, extra: &str) -> String {
     format!(
-        "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:0\nupstream:\n  address: {upstream}\n  connect_timeout: 2s\n{extra}\n"
+        "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:0\nupstream:\n  address: {upstream}\n  connect_timeout: 2s\n{}{extra}\n",
+        default_dns(extra)
     )
+}
+
+/// No test depends on the machine's `/etc/resolv.conf`: unless `extra` has
+/// its own `dns:` section, the resolver is a closed loopback port. Loopback
+/// clients skip the DNS rules, so nothing asks it anyway.
+pub fn default_dns(extra: &str) -> &'static str {
+    if extra.lines().any(|l| l.starts_with("dns:")) { "" } else { "dns:\n  nameservers: [\"127.0.0.1:9\"]\n" }
 }
 
 impl Proxy {

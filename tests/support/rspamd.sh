@@ -7,7 +7,9 @@
 # there. /etc/rspamd is read (the shipped rules), never changed; the system
 # rspamd is never touched; nothing is killed by name.
 #
-# usage: rspamd.sh start|stop|restart|status
+# usage: rspamd.sh start|stop|restart|status|actions
+#   actions: the action thresholds this configuration gives (rspamadm
+#            configdump), one `name = score;` a line
 #
 # env (all optional):
 #   RSPAMD_STATE  state dir (default /tmp/doorman-rspamd)
@@ -126,4 +128,18 @@ do_status() {
   fi
 }
 
-service_main "$CMD"
+# The action thresholds (reject, add_header, greylist, ...) of exactly the
+# configuration the daemon runs with.
+do_actions() {
+  write_config
+  rspamadm \
+    --var=CONFDIR=/etc/rspamd --var="LOCAL_CONFDIR=$STATE/local" \
+    --var="DBDIR=$STATE/db" --var="RUNDIR=$STATE/run" --var="LOGDIR=$STATE/log" \
+    configdump -c "$CONF" actions 2>/dev/null | grep -E '^[a-z_ ]+ = [0-9.-]+;$'
+}
+
+if [ "$CMD" = actions ]; then
+  do_actions
+  exit
+fi
+service_main "$CMD" "|actions"

@@ -85,6 +85,14 @@ impl Daemon {
         c
     }
 
+    /// The output of the daemon's script run with `verb` (for example
+    /// rspamd's `actions`); fails the test if the script fails.
+    pub fn script_output(&self, verb: &str) -> String {
+        let out = self.command(verb).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.script));
+        assert!(out.status.success(), "{}.sh {verb} failed:\n{}", self.script, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `127.0.0.1:port`.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)

@@ -424,8 +424,14 @@ fn builds_outside_a_runtime() {
     let dns = serde_saphyr::from_str::<config::Dns>("nameservers: [127.0.0.1:9]").unwrap();
     let policy = HeloPolicy::from_config(&config::Helo::default(), &dns, HOST).unwrap();
     assert_eq!(policy.mode(), Mode::Enforce);
-    // The system configuration is read here too (this machine has one).
-    if std::path::Path::new("/etc/resolv.conf").exists() {
-        HeloPolicy::from_config(&config::Helo::default(), &config::Dns::default(), HOST).unwrap();
-    }
+    // The system configuration is read here too: from a file this test
+    // writes, so the result does not depend on the machine's /etc/resolv.conf.
+    let dir = tempfile::tempdir().unwrap();
+    let resolv_conf = dir.path().join("resolv.conf");
+    std::fs::write(&resolv_conf, "nameserver 127.0.0.1\noptions timeout:1\n").unwrap();
+    crate::dns::Resolver::build(&config::Dns::default(), &resolv_conf).unwrap();
+    // None at all: an error that names the file and the way out.
+    let missing = dir.path().join("missing.conf");
+    let e = crate::dns::Resolver::build(&config::Dns::default(), &missing).unwrap_err().to_string();
+    assert!(e.contains("missing.conf") && e.contains("set dns.nameservers"), "{e}");
 }
