@@ -121,7 +121,13 @@ impl Session {
             Err(SessionError::Upstream(e)) => {
                 warn!(error = %e, stage = %e.stage(), kind = e.kind(), "upstream failed; closing session");
                 metrics().upstream_error(e.stage().as_str(), e.kind());
-                let reply = replies::upstream_failed(self.host());
+                // Without the client's identity the upstream would judge it
+                // by doorman's address: nothing is relayed, the client retries.
+                let reply = if e.stage() == crate::upstream::Stage::Identity {
+                    replies::service_unavailable(self.host())
+                } else {
+                    replies::upstream_failed(self.host())
+                };
                 self.conn.queue(&reply);
             }
         }

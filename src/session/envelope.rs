@@ -35,7 +35,7 @@ impl Session {
         if !utf8 && !path.is_ascii() {
             return Ok(self.protocol_error("utf8", replies::utf8_needs_smtputf8()));
         }
-        self.send_xclient(None).await?;
+        self.send_xclient(None, false).await?;
         self.send_xforward().await?;
         let cmd = Command::Mail { path, params };
         let reply = self.upstream.command(&cmd, Stage::Mail).await?;

@@ -18,7 +18,7 @@ impl Session {
                 return Ok(self.protocol_error("helo", refusal));
             }
         }
-        self.send_xclient(Some(&domain)).await?;
+        self.send_xclient(Some(&domain), extended).await?;
         let cmd =
             if extended { Command::Ehlo { domain: domain.clone() } } else { Command::Helo { domain: domain.clone() } };
         let reply = self.upstream.command(&cmd, Stage::Helo).await?;

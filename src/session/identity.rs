@@ -11,21 +11,22 @@ use crate::upstream::identity::{ClientFacts, received_header, xclient_command, x
 use crate::upstream::{Stage, UpstreamError};
 
 impl Session {
-    /// What the upstream is told about the client.
-    fn facts<'a>(&'a self, helo: Option<&'a str>) -> ClientFacts<'a> {
+    /// What the upstream is told about the client; `esmtp`: it said EHLO.
+    fn facts<'a>(&'a self, helo: Option<&'a str>, esmtp: bool) -> ClientFacts<'a> {
         ClientFacts {
             addr: self.client.peer,
             name: self.client_name.as_deref(),
             helo,
-            esmtp: self.esmtp,
+            esmtp,
             tls: self.conn.is_tls(),
             authenticated: self.authenticated,
         }
     }
 
     /// Sends XCLIENT if that is the identity mode and it was not sent yet.
-    /// `helo` is the client's HELO/EHLO argument about to be relayed.
-    pub(super) async fn send_xclient(&mut self, helo: Option<&str>) -> Result<(), UpstreamError> {
+    /// `helo` is the client's HELO/EHLO argument about to be relayed, and
+    /// `esmtp` whether it came with EHLO (PROTO=ESMTP).
+    pub(super) async fn send_xclient(&mut self, helo: Option<&str>, esmtp: bool) -> Result<(), UpstreamError> {
         if self.identity_sent || self.config.upstream.client_identity != ClientIdentity::Xclient {
             return Ok(());
         }
@@ -35,7 +36,7 @@ impl Session {
         let Some(supported) = caps.params("XCLIENT") else {
             return Err(UpstreamError::IdentityUnsupported("XCLIENT"));
         };
-        let command = xclient_command(&self.facts(helo), supported);
+        let command = xclient_command(&self.facts(helo, esmtp), supported)?;
         let reply = self.upstream.line(command.as_bytes(), Stage::Identity).await?;
         if !(reply.is_positive() || reply.code() == 220) {
             return Err(UpstreamError::Unexpected { stage: Stage::Identity, reply });
@@ -52,7 +53,7 @@ impl Session {
         let Some(supported) = self.upstream_caps.params("XFORWARD").map(str::to_owned) else {
             return Err(UpstreamError::IdentityUnsupported("XFORWARD"));
         };
-        let command = xforward_command(&self.facts(self.helo.as_deref()), &supported);
+        let command = xforward_command(&self.facts(self.helo.as_deref(), self.esmtp), &supported)?;
         let reply = self.upstream.line(command.as_bytes(), Stage::Identity).await?;
         if !reply.is_positive() {
             return Err(UpstreamError::Unexpected { stage: Stage::Identity, reply });
@@ -66,7 +67,7 @@ impl Session {
             return String::new();
         }
         let date = crate::date::now();
-        received_header(&self.facts(self.helo.as_deref()), self.config.hostname.as_str(), &self.id, &date)
+        received_header(&self.facts(self.helo.as_deref(), self.esmtp), self.config.hostname.as_str(), &self.id, &date)
     }
 
     /// The client's IP, for policy decisions.

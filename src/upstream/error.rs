@@ -108,6 +108,9 @@ pub enum UpstreamError {
     /// The upstream does not offer what `client_identity` needs.
     #[error("upstream does not offer {0}; authorize doorman there or change upstream.client_identity")]
     IdentityUnsupported(&'static str),
+    /// The client's identity cannot be sent whole; nothing may be relayed.
+    #[error("client identity not sent: {0}")]
+    IdentityIncomplete(#[from] super::identity::IdentityError),
     /// TLS is required toward the upstream and it does not offer STARTTLS.
     #[error("upstream does not offer STARTTLS and upstream.tls is required")]
     TlsUnavailable,
@@ -135,7 +138,7 @@ impl UpstreamError {
             Self::ConnectTimeout { .. } | Self::Connect { .. } => Stage::Connect,
             Self::Spool(_) => Stage::Message,
             Self::Injection | Self::TlsUnavailable => Stage::StartTls,
-            Self::IdentityUnsupported(_) => Stage::Identity,
+            Self::IdentityUnsupported(_) | Self::IdentityIncomplete(_) => Stage::Identity,
             Self::Timeout { stage, .. }
             | Self::Closed { stage }
             | Self::Io { stage, .. }
@@ -156,6 +159,7 @@ impl UpstreamError {
             Self::Spool(_) => "spool",
             Self::Injection => "injection",
             Self::IdentityUnsupported(_) => "unsupported",
+            Self::IdentityIncomplete(_) => "incomplete",
             Self::TlsUnavailable => "tls_unavailable",
         }
     }

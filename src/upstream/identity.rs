@@ -69,50 +69,102 @@ fn v6(a: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Why the client's identity cannot be sent whole. The session must then
+/// refuse the client (`421 4.3.0`) rather than let the upstream judge it by
+/// doorman's own address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The upstream does not take the client's address in this command.
+    #[error("the upstream's {verb} does not take ADDR")]
+    NoAddr { verb: &'static str },
+    /// The identity attributes alone do not fit in one command line.
+    #[error("{verb} identity attributes longer than a command line")]
+    TooLong { verb: &'static str },
+}
+
+/// The longest command line with its CRLF (RFC 5321 4.5.3.1.4).
+const LINE_MAX: usize = 512;
+
+/// The longest NAME value sent (a DNS name has at most 255 octets).
+const NAME_MAX: usize = 255;
+
+/// The value XCLIENT and XFORWARD take for "not known".
+const UNAVAILABLE: &str = "[UNAVAILABLE]";
+
 /// The XCLIENT command for the attributes the upstream advertised
-/// (`supported`, the words after XCLIENT in its EHLO reply). ADDR and NAME go
-/// last: after ADDR the upstream may stop treating doorman as privileged.
-pub fn xclient_command(f: &ClientFacts<'_>, supported: &str) -> String {
-    attribute_command("XCLIENT", &xclient_attributes(f), supported)
+/// (`supported`, the words after XCLIENT in its EHLO reply).
+///
+/// The identity attributes (ADDR, NAME, PORT, PROTO) are never dropped: a
+/// NAME too long to be a DNS name, or a HELO that would not fit in the line,
+/// is sent as `[UNAVAILABLE]` (the session relays the client's HELO itself
+/// right after).
+///
+/// # Errors
+/// [`IdentityError`] when the upstream does not take ADDR or the identity
+/// cannot fit in one line.
+pub fn xclient_command(f: &ClientFacts<'_>, supported: &str) -> Result<String, IdentityError> {
+    attribute_command("XCLIENT", &identity_attributes(f), f.helo, supported)
 }
 
-/// The XFORWARD command for the attributes the upstream advertised.
-pub fn xforward_command(f: &ClientFacts<'_>, supported: &str) -> String {
-    let mut attrs = xclient_attributes(f);
-    attrs.retain(|(k, _)| *k != "LOGIN");
+/// The XFORWARD command for the attributes the upstream advertised, with
+/// the same guarantees as [`xclient_command`].
+///
+/// # Errors
+/// As [`xclient_command`].
+pub fn xforward_command(f: &ClientFacts<'_>, supported: &str) -> Result<String, IdentityError> {
+    let mut attrs = identity_attributes(f);
     attrs.push(("SOURCE", "REMOTE".into()));
-    attribute_command("XFORWARD", &attrs, supported)
+    attribute_command("XFORWARD", &attrs, f.helo, supported)
 }
 
-fn xclient_attributes(f: &ClientFacts<'_>) -> Vec<(&'static str, String)> {
+/// ADDR, NAME, PORT and PROTO, xtext-encoded.
+fn identity_attributes(f: &ClientFacts<'_>) -> Vec<(&'static str, String)> {
     let addr = match f.addr.ip() {
         IpAddr::V4(ip) => ip.to_string(),
         IpAddr::V6(ip) => ip.to_ipv4_mapped().map_or_else(|| format!("IPV6:{ip}"), |v4| v4.to_string()),
     };
-    let mut attrs = Vec::new();
-    if let Some(helo) = f.helo {
-        attrs.push(("HELO", helo.to_owned()));
-    }
-    attrs.push(("PROTO", if f.esmtp { "ESMTP" } else { "SMTP" }.to_owned()));
-    attrs.push(("PORT", f.addr.port().to_string()));
-    attrs.push(("NAME", f.name.unwrap_or("[UNAVAILABLE]").to_owned()));
-    attrs.push(("ADDR", addr));
-    attrs
+    let name = f.name.map(xtext).filter(|n| n.len() <= NAME_MAX).unwrap_or_else(|| UNAVAILABLE.to_owned());
+    vec![
+        ("PROTO", if f.esmtp { "ESMTP" } else { "SMTP" }.to_owned()),
+        ("PORT", f.addr.port().to_string()),
+        ("NAME", name),
+        ("ADDR", addr),
+    ]
 }
 
-fn attribute_command(verb: &str, attrs: &[(&'static str, String)], supported: &str) -> String {
+/// `VERB HELO=... <identity> ...`: only attributes the upstream advertised;
+/// HELO takes what room the identity leaves, else `[UNAVAILABLE]`.
+fn attribute_command(
+    verb: &'static str,
+    identity: &[(&'static str, String)],
+    helo: Option<&str>,
+    supported: &str,
+) -> Result<String, IdentityError> {
     let supported: Vec<String> = supported.split_whitespace().map(str::to_ascii_uppercase).collect();
-    let mut line = verb.to_owned();
-    for (key, value) in attrs {
-        if supported.iter().any(|s| s == key) {
-            let value = xtext(value);
-            // Keep the whole command within 512 octets with CRLF.
-            if line.len() + key.len() + value.len() + 4 <= 510 {
-                line.push_str(&format!(" {key}={value}"));
-            }
-        }
+    let takes = |key: &str| supported.iter().any(|s| s == key);
+    if !takes("ADDR") {
+        return Err(IdentityError::NoAddr { verb });
     }
-    line
+    let mut tail = String::new();
+    for (key, value) in identity.iter().filter(|(k, _)| takes(k)) {
+        tail.push_str(&format!(" {key}={value}"));
+    }
+    // Room for " HELO=<value>" within the line, CRLF included.
+    let room = LINE_MAX.saturating_sub(verb.len() + tail.len() + " HELO=".len() + 2);
+    let helo = match helo {
+        Some(h) if takes("HELO") => {
+            Some(Some(xtext(h)).filter(|v| v.len() <= room).unwrap_or_else(|| UNAVAILABLE.into()))
+        }
+        _ => None,
+    };
+    let line = match helo {
+        Some(h) => format!("{verb} HELO={h}{tail}"),
+        None => format!("{verb}{tail}"),
+    };
+    if line.len() + 2 > LINE_MAX {
+        return Err(IdentityError::TooLong { verb });
+    }
+    Ok(line)
 }
 
 /// RFC 3461 xtext: printable ASCII except `+` and `=` as is, the rest `+XX`.
@@ -176,18 +228,70 @@ mod tests {
     }
 
     #[test]
-    fn xclient_only_sends_advertised_attributes_with_addr_last() {
+    fn xclient_only_sends_advertised_attributes() {
         let f = facts("198.51.100.23:40001");
         assert_eq!(
-            xclient_command(&f, "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT"),
+            xclient_command(&f, "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT").unwrap(),
             "XCLIENT HELO=mail.client.example PROTO=ESMTP PORT=40001 NAME=[UNAVAILABLE] ADDR=198.51.100.23"
         );
-        assert_eq!(xclient_command(&f, "NAME HELO"), "XCLIENT HELO=mail.client.example NAME=[UNAVAILABLE]");
+        assert_eq!(
+            xclient_command(&f, "NAME HELO ADDR").unwrap(),
+            "XCLIENT HELO=mail.client.example NAME=[UNAVAILABLE] ADDR=198.51.100.23"
+        );
         let mut hostile = facts("[2001:db8::1]:25");
         hostile.helo = Some("a b=c+d");
-        let cmd = xclient_command(&hostile, "HELO ADDR");
+        let cmd = xclient_command(&hostile, "HELO ADDR").unwrap();
         assert_eq!(cmd, "XCLIENT HELO=a+20b+3Dc+2Bd ADDR=IPV6:2001:db8::1");
-        assert!(xforward_command(&f, "NAME ADDR PROTO HELO SOURCE PORT IDENT").ends_with("SOURCE=REMOTE"));
+        assert!(xforward_command(&f, "NAME ADDR PROTO HELO SOURCE PORT IDENT").unwrap().ends_with("SOURCE=REMOTE"));
+    }
+
+    /// The attack of the hostile review: a HELO of 165 `=` is 495 octets of
+    /// xtext. It used to push ADDR out of the line; now HELO gives way.
+    #[test]
+    fn a_long_helo_never_pushes_the_identity_out() {
+        let helo = "=".repeat(165);
+        let name = "n".repeat(300);
+        for (name, want_name) in [
+            (None, "[UNAVAILABLE]"),
+            (Some("mail.client.example"), "mail.client.example"),
+            (Some(name.as_str()), "[UNAVAILABLE]"),
+        ] {
+            let f = ClientFacts { helo: Some(&helo), name, ..facts("[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535") };
+            for (verb, cmd) in [
+                ("XCLIENT", xclient_command(&f, "NAME ADDR PROTO HELO PORT").unwrap()),
+                ("XFORWARD", xforward_command(&f, "NAME ADDR PROTO HELO PORT SOURCE").unwrap()),
+            ] {
+                assert!(cmd.len() + 2 <= 512, "{verb}: {} octets", cmd.len());
+                assert!(
+                    cmd.starts_with(&format!("{verb} HELO=[UNAVAILABLE] PROTO=ESMTP PORT=65535 NAME={want_name} ")),
+                    "{cmd}"
+                );
+                assert!(cmd.contains(" ADDR=IPV6:2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), "{cmd}");
+            }
+        }
+        // A HELO that fits is sent as it is.
+        let f = ClientFacts { helo: Some("ok.example"), ..facts("198.51.100.23:40001") };
+        assert!(xclient_command(&f, "ADDR HELO").unwrap().contains("HELO=ok.example"));
+    }
+
+    #[test]
+    fn no_addr_is_an_error_not_a_silent_drop() {
+        let f = facts("198.51.100.23:40001");
+        assert_eq!(xclient_command(&f, "NAME HELO"), Err(IdentityError::NoAddr { verb: "XCLIENT" }));
+        assert_eq!(xforward_command(&f, "NAME HELO"), Err(IdentityError::NoAddr { verb: "XFORWARD" }));
+    }
+
+    proptest::proptest! {
+        /// Whatever the HELO and NAME, XCLIENT keeps ADDR and fits a line.
+        #[test]
+        fn xclient_never_drops_addr(helo in proptest::collection::vec(proptest::num::u8::ANY, 0..700), name in "[a-z.=+]{0,600}") {
+            let helo = String::from_utf8_lossy(&helo).into_owned();
+            let f = ClientFacts { helo: Some(&helo), name: Some(&name), ..facts("[2001:db8::1]:25") };
+            let cmd = xclient_command(&f, "NAME ADDR PROTO HELO PORT LOGIN").unwrap();
+            proptest::prop_assert!(cmd.len() + 2 <= 512);
+            proptest::prop_assert!(cmd.contains(" ADDR=IPV6:2001:db8::1"));
+            proptest::prop_assert!(cmd.contains(" PORT=25") && cmd.contains(" PROTO=ESMTP") && cmd.contains(" NAME="));
+        }
     }
 
     #[test]

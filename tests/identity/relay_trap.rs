@@ -57,6 +57,31 @@ async fn every_mode_that_carries_the_address_closes_the_relay() {
     pf.wait_log("RCPT from unknown[127.0.0.2]: 554 5.7.1 <victim@outside.example>: Relay access denied").await;
 }
 
+/// The hostile review's open relay: in monitor mode, an EHLO of 165 `=`
+/// (495 octets of xtext) used to push ADDR, NAME, PORT and PROTO out of the
+/// XCLIENT line, and the trap judged RCPT by doorman's own address. The
+/// client's address must reach Postfix whatever the HELO, and PROTO must say
+/// ESMTP for an EHLO client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_helo_cannot_strip_the_client_address() {
+    let pf = trap();
+    let yaml = crate::support::proxy::config_yaml(&pf.addr(), "helo:\n  mode: monitor\n")
+        .replace("connect_timeout: 2s", "connect_timeout: 2s\n  client_identity: xclient");
+    let config = doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config");
+    let proxy = Proxy::start_with(config).await;
+    let mut c = Client::connect_from(proxy.addr, "127.0.0.2").await;
+    assert_code(&c.reply().await, 220);
+    let helo = "=".repeat(165);
+    assert_code(&c.cmd(&format!("EHLO {helo}")).await, 250);
+    assert_code(&c.cmd("MAIL FROM:<spam@attacker.example>").await, 250);
+    let r = c.cmd("RCPT TO:<victim@long-helo.example>").await;
+    assert_eq!(r.code(), 554, "relay for an outside client was not refused: {r}");
+    let log = pf.wait_log("<victim@long-helo.example>: Relay access denied").await;
+    let line = log.lines().find(|l| l.contains("<victim@long-helo.example>")).unwrap_or_default();
+    assert!(line.contains("RCPT from unknown[127.0.0.2]"), "Postfix did not judge the real client: {line}");
+    assert!(line.contains("proto=ESMTP"), "PROTO is not ESMTP for an EHLO client: {line}");
+}
+
 /// XFORWARD is for logging: Postfix records the original client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xforward_names_the_real_client_in_the_mta_log() {

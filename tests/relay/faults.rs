@@ -122,3 +122,28 @@ async fn upstream_close_while_idle_closes_the_client() {
     assert_eq!(r.code(), 421, "{r}");
     c.expect_closed().await;
 }
+
+/// An upstream whose XCLIENT does not take ADDR cannot be told who the
+/// client is: the client gets `421 4.3.0`, and neither its HELO nor anything
+/// after it reaches the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_that_cannot_be_sent_whole_is_a_421() {
+    let fake = fake_upstream::start(vec![
+        Step::Send("220 fake.test ESMTP\r\n"),
+        Step::Expect("EHLO mx.example.test"),
+        Step::Send("250-fake.test\r\n250-XCLIENT NAME HELO PROTO\r\n250 PIPELINING\r\n"),
+        Step::Drain,
+    ])
+    .await;
+    let yaml = crate::support::proxy::config_yaml(&fake.addr.to_string(), "")
+        .replace("connect_timeout: 2s", "connect_timeout: 2s\n  client_identity: xclient");
+    let proxy =
+        Proxy::start_with(doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config")).await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    let r = c.cmd("EHLO c.example.net").await;
+    assert_eq!((r.code(), r.enhanced_code()), (421, Some("4.3.0")), "{r}");
+    c.expect_closed().await;
+    fake.wait_done().await;
+    let sent = fake.received_text();
+    assert!(!sent.contains("XCLIENT") && !sent.contains("c.example.net"), "{sent}");
+}
