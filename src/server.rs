@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -213,10 +212,10 @@ impl AcceptLoop {
                 let Some(listener) = config.listen.get(index).cloned() else {
                     return;
                 };
-                let (peer, initial) = if listener.proxy_protocol {
+                let peer = if listener.proxy_protocol {
                     let timeout = config.limits.idle_timeout.0.min(Duration::from_secs(10));
                     match inbound::read_proxy_header(&mut stream, tcp_peer, &listener.trusted_proxies, timeout).await {
-                        Ok((client, rest)) => (client.unwrap_or(tcp_peer), rest),
+                        Ok(client) => client.unwrap_or(tcp_peer),
                         Err(e) => {
                             warn!(proxy = %tcp_peer, error = %e, "PROXY header refused; closing");
                             metrics().connection("refused_proxy");
@@ -224,7 +223,7 @@ impl AcceptLoop {
                         }
                     }
                 } else {
-                    (tcp_peer, BytesMut::new())
+                    tcp_peer
                 };
                 tracing::Span::current().record("client", tracing::field::display(peer));
                 if let Some(original) = inbound::original_destination(&stream) {
@@ -249,7 +248,7 @@ impl AcceptLoop {
                 let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
                 metrics().connection("accepted");
                 metrics().active_sessions.inc();
-                session::serve(MaybeTls::Plain(stream), initial, client, id, shared.clone(), shutdown).await;
+                session::serve(MaybeTls::Plain(stream), client, id, shared.clone(), shutdown).await;
                 metrics().active_sessions.dec();
                 drop((permit, slot));
             }

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use ipnet::IpNet;
 use ppp::HeaderResult;
 use tokio::io::AsyncReadExt;
@@ -31,35 +30,48 @@ pub(crate) enum ProxyError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads a PROXY header from a trusted peer. Returns the client address it
-/// names (`None` for v2 LOCAL or v1 UNKNOWN: a health check, the peer itself)
-/// and any bytes that followed the header.
+/// Reads a PROXY header from a trusted peer and returns the client address
+/// it names (`None` for v2 LOCAL or v1 UNKNOWN: a health check, the peer
+/// itself).
+///
+/// Not one byte after the header is consumed: the header is found by
+/// peeking, and only its own bytes are read. Whatever the client sent in the
+/// same segment (an early EHLO, a TLS ClientHello) stays in the socket for
+/// the early-talker check and the TLS handshake to see.
 pub(crate) async fn read_proxy_header(
     stream: &mut TcpStream,
     peer: SocketAddr,
     trusted: &[IpNet],
     timeout: Duration,
-) -> Result<(Option<SocketAddr>, BytesMut), ProxyError> {
+) -> Result<Option<SocketAddr>, ProxyError> {
     if !trusted.iter().any(|net| net.contains(&peer.ip())) {
         return Err(ProxyError::Untrusted);
     }
-    let mut buf = BytesMut::with_capacity(512);
+    // The part of the header consumed so far, and a view of what follows.
+    let mut header = Vec::with_capacity(128);
+    let mut peeked = [0u8; MAX_HEADER];
     let read = async {
         loop {
-            if let Some(found) = parse(&buf)? {
-                return Ok(found);
-            }
-            if buf.len() >= MAX_HEADER {
+            // Waits for new bytes: everything seen before is consumed.
+            let n = stream.peek(&mut peeked[..MAX_HEADER - header.len()]).await?;
+            if n == 0 {
                 return Err(ProxyError::Invalid);
             }
-            if stream.read_buf(&mut buf).await? == 0 {
-                return Err(ProxyError::Invalid);
+            let seen = header.len();
+            header.extend_from_slice(&peeked[..n]);
+            match parse(&header)? {
+                Some((client, used)) => {
+                    stream.read_exact(&mut peeked[..used - seen]).await?;
+                    return Ok(client);
+                }
+                None if header.len() >= MAX_HEADER => return Err(ProxyError::Invalid),
+                None => {
+                    stream.read_exact(&mut peeked[..n]).await?;
+                }
             }
         }
     };
-    let (client, used) = tokio::time::timeout(timeout, read).await.map_err(|_| ProxyError::Timeout(timeout))??;
-    let _ = buf.split_to(used);
-    Ok((client, buf))
+    tokio::time::timeout(timeout, read).await.map_err(|_| ProxyError::Timeout(timeout))?
 }
 
 /// `Ok(None)`: incomplete. `Ok(Some((client, header length)))`: complete.

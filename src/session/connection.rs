@@ -52,11 +52,14 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    /// Wraps a client stream; `initial` holds bytes already read from it.
-    pub(super) fn new(io: ClientStream, initial: BytesMut) -> Self {
-        let mut read_buf = initial;
-        read_buf.reserve(4096);
-        Self { io, read_buf, write_buf: BytesMut::with_capacity(4096), lines: LineDecoder::new(AUTH_LINE_MAX) }
+    /// Wraps a client stream.
+    pub(super) fn new(io: ClientStream) -> Self {
+        Self {
+            io,
+            read_buf: BytesMut::with_capacity(4096),
+            write_buf: BytesMut::with_capacity(4096),
+            lines: LineDecoder::new(AUTH_LINE_MAX),
+        }
     }
 
     /// TLS is active on this connection.

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -34,11 +33,9 @@ pub(crate) struct ClientInfo {
     pub(crate) tls: ListenerTls,
 }
 
-/// Serves one client connection from greeting to close. `initial` holds
-/// bytes already read after a PROXY header.
+/// Serves one client connection from greeting to close.
 pub(crate) async fn serve(
     stream: ClientStream,
-    initial: BytesMut,
     client: ClientInfo,
     id: String,
     shared: Arc<Shared>,
@@ -46,7 +43,7 @@ pub(crate) async fn serve(
 ) {
     let config = shared.config.clone();
     let greet_at = tokio::time::Instant::now() + config.banner.greet_delay.0;
-    let mut conn = Connection::new(stream, initial);
+    let mut conn = Connection::new(stream);
     let helo_exempt = shared.helo.is_exempt(client.peer.ip());
     let client_check = shared.helo.has_client_checks(client.peer.ip()).then(|| {
         let policy = shared.helo.clone();

@@ -83,6 +83,25 @@ async fn implicit_tls_listener() {
     trap().wait_for(&to, 1).await;
 }
 
+/// A load balancer's PROXY header and the client's ClientHello in one TCP
+/// segment: the handshake must see the ClientHello (it used to be dropped
+/// with the bytes read past the header, and the handshake stalled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_header_and_client_hello_in_one_segment() {
+    use tokio::io::AsyncReadExt;
+    let cert = TestCert::new();
+    let listen = "\n    tls: implicit\n    proxy_protocol: true\n    trusted_proxies: [127.0.0.1/32]";
+    let proxy = proxy_with(&cert, listen, "").await;
+    let (connector, name) = cert.connector();
+    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.expect("connect");
+    let prefixed = crate::support::tls::Prefixed::new(tcp, b"PROXY TCP4 127.0.0.1 127.0.0.1 40001 465\r\n");
+    let handshake = tokio::time::timeout(crate::support::PATIENCE, connector.connect(name, prefixed)).await;
+    let mut tls = handshake.expect("the handshake stalled").expect("TLS handshake");
+    let mut greeting = vec![0u8; 256];
+    let n = tls.read(&mut greeting).await.expect("greeting");
+    assert_eq!(&greeting[..n], b"220 mx.example.test ESMTP\r\n");
+}
+
 /// swaks STARTTLS with AUTH: the credentials pass to Postfix and never
 /// appear in doorman's log, even at trace level.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,13 +136,22 @@ async fn early_talkers_are_disconnected() {
     // into talking on time on a slow machine, and an exempt client that
     // were delayed would time out instead of passing by luck.
     let proxy = helo_proxy("  exempt: [198.51.100.0/24]\nbanner:\n  greet_delay: 60s").await;
-    let mut c = Client::connect_raw(proxy.addr).await;
-    c.send(format!("PROXY TCP4 {GOOD} 127.0.0.1 40001 25\r\n").as_bytes()).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    c.send(b"EHLO bot.example\r\n").await;
-    let r = c.reply().await;
-    assert_eq!((r.code(), r.enhanced_code()), (554, Some("5.5.1")), "{r}");
-    c.expect_closed().await;
+    for together in [false, true] {
+        // The bot's EHLO after the load balancer's PROXY header, and (as the
+        // hostile review found) in the same TCP segment.
+        let mut c = Client::connect_raw(proxy.addr).await;
+        let header = format!("PROXY TCP4 {GOOD} 127.0.0.1 40001 25\r\n");
+        if together {
+            c.send(format!("{header}EHLO bot.example\r\n").as_bytes()).await;
+        } else {
+            c.send(header.as_bytes()).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            c.send(b"EHLO bot.example\r\n").await;
+        }
+        let r = c.reply().await;
+        assert_eq!((r.code(), r.enhanced_code()), (554, Some("5.5.1")), "together: {together}: {r}");
+        c.expect_closed().await;
+    }
     // An exempt client is greeted without the delay (the client's reply
     // wait, 15 s, is far below it).
     let mut c = Client::connect_raw(proxy.addr).await;

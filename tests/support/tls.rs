@@ -43,3 +43,59 @@ impl TestCert {
         (TlsConnector::from(Arc::new(config)), name)
     }
 }
+
+/// A stream whose first write goes out with `prefix` in front of it, in one
+/// write: a load balancer's PROXY header and the client's first bytes (a TLS
+/// ClientHello) in one TCP segment.
+pub struct Prefixed<S> {
+    inner: S,
+    prefix: Option<Vec<u8>>,
+}
+
+impl<S> Prefixed<S> {
+    pub fn new(inner: S, prefix: &[u8]) -> Self {
+        Self { inner, prefix: Some(prefix.to_vec()) }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let Some(prefix) = self.prefix.take() else {
+            return std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        };
+        // A fresh connection's send buffer takes a few KiB at once.
+        let combined = [prefix.as_slice(), buf].concat();
+        match std::pin::Pin::new(&mut self.inner).poll_write(cx, &combined) {
+            std::task::Poll::Ready(Ok(n)) if n == combined.len() => std::task::Poll::Ready(Ok(buf.len())),
+            other => panic!("the prefixed first write did not go out whole: {other:?}"),
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
