@@ -127,6 +127,7 @@ impl UpstreamClient {
     /// # Errors
     /// Any transport failure, timeout or malformed reply.
     pub async fn command(&mut self, cmd: &Command, stage: Stage) -> Result<Reply, UpstreamError> {
+        self.expect_silence(stage)?;
         self.write_buf.clear();
         cmd.encode(&mut self.write_buf);
         self.write_out(stage).await?;
@@ -139,6 +140,7 @@ impl UpstreamClient {
     /// # Errors
     /// Any transport failure, timeout or malformed reply.
     pub async fn line(&mut self, line: &[u8], stage: Stage) -> Result<Reply, UpstreamError> {
+        self.expect_silence(stage)?;
         self.write_buf.clear();
         self.write_buf.extend_from_slice(line);
         self.write_buf.extend_from_slice(b"\r\n");
@@ -170,6 +172,8 @@ impl UpstreamClient {
                 Err(UpstreamError::Unexpected { stage: Stage::Data, reply })
             };
         }
+        // A reply after the 354 would be taken for the reply to the final dot.
+        self.expect_silence(Stage::Message)?;
         let mut stuffer = DotStuffer::default();
         let mut filter = strip_own_headers.then(OwnHeaderFilter::new);
         let mut filtered = Vec::new();
@@ -219,6 +223,23 @@ impl UpstreamClient {
     /// a 421 before an idle timeout, or a crash. Cancel-safe.
     pub async fn unsolicited(&mut self) -> Result<Reply, UpstreamError> {
         self.read_reply_untimed(Stage::Idle).await
+    }
+
+    /// Before a command: nothing may have arrived that no command asked for.
+    /// A stray reply would otherwise be handed to the next command (a `250`
+    /// for a refused recipient, or for a refused message). Looks at what is
+    /// buffered and at what the socket has ready, without waiting.
+    fn expect_silence(&mut self, stage: Stage) -> Result<(), UpstreamError> {
+        use futures_util::FutureExt;
+        if self.read_buf.is_empty() {
+            match self.stream.read_buf(&mut self.read_buf).now_or_never() {
+                None => return Ok(()),
+                Some(Ok(0)) => return Err(UpstreamError::Closed { stage }),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(UpstreamError::io(stage, e)),
+            }
+        }
+        Err(UpstreamError::OutOfSync { stage, unsolicited: self.read_buf.len() })
     }
 
     async fn write_out(&mut self, stage: Stage) -> Result<(), UpstreamError> {

@@ -101,6 +101,10 @@ pub enum UpstreamError {
         #[source]
         source: ReplyError,
     },
+    /// The upstream sent bytes no command was waiting for: replies would be
+    /// handed to the wrong commands from here on.
+    #[error("upstream sent {unsolicited} bytes no command asked for, before {stage}")]
+    OutOfSync { stage: Stage, unsolicited: usize },
     /// The upstream sent bytes after its 220 to STARTTLS, before the TLS
     /// handshake: a response-injection attempt.
     #[error("upstream sent data after its STARTTLS reply (response injection)")]
@@ -143,7 +147,8 @@ impl UpstreamError {
             | Self::Closed { stage }
             | Self::Io { stage, .. }
             | Self::Protocol { stage, .. }
-            | Self::Unexpected { stage, .. } => *stage,
+            | Self::Unexpected { stage, .. }
+            | Self::OutOfSync { stage, .. } => *stage,
         }
     }
 
@@ -156,6 +161,7 @@ impl UpstreamError {
             Self::Io { .. } => "io",
             Self::Protocol { .. } => "protocol",
             Self::Unexpected { .. } => "unexpected",
+            Self::OutOfSync { .. } => "out_of_sync",
             Self::Spool(_) => "spool",
             Self::Injection => "injection",
             Self::IdentityUnsupported(_) => "unsupported",

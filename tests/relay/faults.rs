@@ -147,3 +147,40 @@ async fn identity_that_cannot_be_sent_whole_is_a_421() {
     let sent = fake.received_text();
     assert!(!sent.contains("XCLIENT") && !sent.contains("c.example.net"), "{sent}");
 }
+
+/// The hostile review: the upstream answers MAIL with two replies. The
+/// stray `250` must never become the reply to the pipelined RCPT: the client
+/// gets `421 4.4.2`, and RCPT never reaches the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_upstream_reply_is_never_handed_to_the_next_command() {
+    let mut script = greeting_and_ehlo();
+    script.extend([Step::Expect("MAIL FROM:<a@sender.example>"), Step::Send("250 Ok\r\n250 stray\r\n"), Step::Drain]);
+    let fake = fake_upstream::start(script).await;
+    let proxy = Proxy::start(&fake.addr.to_string(), "").await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    assert_code(&c.cmd("EHLO c.example.net").await, 250);
+    c.send(b"MAIL FROM:<a@sender.example>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n").await;
+    assert_code(&c.reply().await, 250);
+    let r = c.reply().await;
+    assert_eq!((r.code(), r.enhanced_code()), (421, Some("4.4.2")), "{r}");
+    c.expect_closed().await;
+    fake.wait_done().await;
+    assert!(!fake.received_text().contains("RCPT"), "{}", fake.received_text());
+}
+
+/// The upstream answers DATA with `354` and a stray `250`, then would refuse
+/// the message: the client must not get that `250` as the final reply (a
+/// false acceptance), and no content reaches the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_reply_after_354_is_never_the_final_reply() {
+    let mut script = until_data();
+    script.extend([Step::Expect("DATA"), Step::Send("354 go\r\n250 2.0.0 stray\r\n"), Step::Drain]);
+    let fake = fake_upstream::start(script).await;
+    let proxy = Proxy::start(&fake.addr.to_string(), "").await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    let r = send_message(&mut c).await;
+    assert_eq!((r.code(), r.enhanced_code()), (421, Some("4.4.2")), "{r}");
+    c.expect_closed().await;
+    fake.wait_done().await;
+    assert!(!fake.received_text().contains("0123456789"), "content reached the upstream");
+}
