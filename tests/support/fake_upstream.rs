@@ -35,6 +35,9 @@ pub struct FakeUpstream {
     pub received: Arc<Mutex<Vec<u8>>>,
     /// Becomes true when the scripted connection is over.
     done: tokio::sync::watch::Receiver<bool>,
+    /// A line that did not match the script's `Expect`: the test fails
+    /// when the fake is dropped (a panic in the fake's task would be lost).
+    mismatch: Arc<Mutex<Option<String>>>,
 }
 
 /// The usual start: greeting and an EHLO reply.
@@ -53,17 +56,24 @@ pub async fn start(script: Vec<Step>) -> FakeUpstream {
     let received = Arc::new(Mutex::new(Vec::new()));
     let log = received.clone();
     let (done_tx, done) = tokio::sync::watch::channel(false);
+    let mismatch = Arc::new(Mutex::new(None));
+    let found = mismatch.clone();
     tokio::spawn(async move {
         if let Ok((sock, _)) = listener.accept().await {
-            serve(sock, script, &log).await;
+            serve(sock, script, &log, &found).await;
         }
         let _ = done_tx.send(true);
     });
-    FakeUpstream { addr, received, done }
+    FakeUpstream { addr, received, done, mismatch }
 }
 
 /// Plays `script` on one connection.
-async fn serve(mut sock: tokio::net::TcpStream, script: Vec<Step>, log: &Arc<Mutex<Vec<u8>>>) {
+async fn serve(
+    mut sock: tokio::net::TcpStream,
+    script: Vec<Step>,
+    log: &Arc<Mutex<Vec<u8>>>,
+    mismatch: &Mutex<Option<String>>,
+) {
     {
         let mut buf = Vec::new();
         for step in script {
@@ -78,7 +88,10 @@ async fn serve(mut sock: tokio::net::TcpStream, script: Vec<Step>, log: &Arc<Mut
                         return;
                     };
                     let line = String::from_utf8_lossy(&line).into_owned();
-                    assert!(line.starts_with(prefix), "fake upstream expected {prefix:?}, got {line:?}");
+                    if !line.starts_with(prefix) {
+                        *mismatch.lock().expect("mismatch") = Some(format!("expected {prefix:?}, got {line:?}"));
+                        return;
+                    }
                 }
                 Step::ExpectDataEnd => {
                     if read_until(&mut sock, &mut buf, b"\r\n.\r\n", log).await.is_none() {
@@ -149,5 +162,16 @@ impl FakeUpstream {
     /// Everything the fake received, as text.
     pub fn received_text(&self) -> String {
         String::from_utf8_lossy(&self.received.lock().expect("log")).into_owned()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        let mismatch = self.mismatch.lock().map(|m| m.clone()).unwrap_or_default();
+        if let Some(m) = mismatch
+            && !std::thread::panicking()
+        {
+            panic!("the fake upstream's script was not followed: {m}");
+        }
     }
 }
