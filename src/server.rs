@@ -257,7 +257,12 @@ impl AcceptLoop {
     }
 }
 
+/// Sends a refusal and closes, within a few seconds even if the client does
+/// not read.
 async fn refuse(mut stream: TcpStream, reply: crate::wire::Reply) {
-    let _ = stream.write_all(&reply.to_bytes()).await;
-    let _ = stream.shutdown().await;
+    let send = async {
+        let _ = stream.write_all(&reply.to_bytes()).await;
+        let _ = stream.shutdown().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), send).await;
 }

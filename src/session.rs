@@ -145,7 +145,21 @@ impl Session {
             let input = match self.conn.buffered_line() {
                 Some(input) => input,
                 None => {
-                    self.conn.flush().await?;
+                    // A client that does not read: the write is bounded by
+                    // the idle timeout, and the session limit and shutdown
+                    // interrupt it too.
+                    tokio::select! {
+                        flushed = self.conn.flush() => flushed?,
+                        () = tokio::time::sleep_until(session_deadline) => {
+                            self.conn.abandon_output();
+                            metrics().reject("session_timeout");
+                            return Ok(());
+                        }
+                        () = shutdown.cancelled() => {
+                            self.conn.abandon_output();
+                            return Ok(());
+                        }
+                    }
                     tokio::select! {
                         input = self.conn.next_line() => input?,
                         reply = self.upstream.unsolicited() => {

@@ -192,7 +192,7 @@ impl UpstreamClient {
             stuffer.stuff(chunk, &mut self.write_buf);
             // Batch writes: a small message and its final dot go out together.
             if self.write_buf.len() >= WRITE_BATCH {
-                self.stream.write_all(&self.write_buf).await.map_err(|e| UpstreamError::io(Stage::Message, e))?;
+                self.write_out(Stage::Message).await?;
                 self.write_buf.clear();
             }
         }
@@ -215,8 +215,8 @@ impl UpstreamClient {
     pub async fn close_quietly(mut self) {
         self.write_buf.clear();
         Command::Quit.encode(&mut self.write_buf);
-        let _ = self.stream.write_all(&self.write_buf).await;
-        let _ = self.stream.shutdown().await;
+        let _ = self.write_out(Stage::Quit).await;
+        let _ = tokio::time::timeout(self.reply_timeout, self.stream.shutdown()).await;
     }
 
     /// Waits until the upstream speaks or closes while no command is pending:
@@ -242,8 +242,18 @@ impl UpstreamClient {
         Err(UpstreamError::OutOfSync { stage, unsolicited: self.read_buf.len() })
     }
 
+    /// Writes the write buffer, within the stage's timeout: the message
+    /// stream and the final dot within `data_timeout`, anything else within
+    /// `reply_timeout`. An upstream that stops reading cannot hold a session.
     async fn write_out(&mut self, stage: Stage) -> Result<(), UpstreamError> {
-        self.stream.write_all(&self.write_buf).await.map_err(|source| UpstreamError::io(stage, source))
+        let after = match stage {
+            Stage::Message | Stage::DataEnd => self.data_timeout,
+            _ => self.reply_timeout,
+        };
+        tokio::time::timeout(after, self.stream.write_all(&self.write_buf))
+            .await
+            .map_err(|_| UpstreamError::Timeout { stage, after })?
+            .map_err(|source| UpstreamError::io(stage, source))
     }
 
     async fn read_reply(&mut self, stage: Stage, after: Duration) -> Result<Reply, UpstreamError> {

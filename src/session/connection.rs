@@ -42,6 +42,10 @@ pub(super) enum DataEnd {
     Timeout,
 }
 
+/// How long closing may take once the session is over (a TLS close_notify
+/// to a client that does not read must not hold the slot).
+const CLOSE_MAX: Duration = Duration::from_secs(5);
+
 /// The client connection; see the module docs.
 #[derive(Debug)]
 pub(super) struct Connection {
@@ -49,16 +53,22 @@ pub(super) struct Connection {
     read_buf: BytesMut,
     write_buf: BytesMut,
     lines: LineDecoder,
+    /// Bound for one flush: a client that does not read for this long is gone.
+    write_timeout: Duration,
+    /// A write timed out or was interrupted: nothing more is sent.
+    stalled: bool,
 }
 
 impl Connection {
-    /// Wraps a client stream.
-    pub(super) fn new(io: ClientStream) -> Self {
+    /// Wraps a client stream; every flush must finish within `write_timeout`.
+    pub(super) fn new(io: ClientStream, write_timeout: Duration) -> Self {
         Self {
             io,
             read_buf: BytesMut::with_capacity(4096),
             write_buf: BytesMut::with_capacity(4096),
             lines: LineDecoder::new(AUTH_LINE_MAX),
+            write_timeout,
+            stalled: false,
         }
     }
 
@@ -112,16 +122,40 @@ impl Connection {
         reply.encode(&mut self.write_buf);
     }
 
-    /// Sends all queued replies in one write.
+    /// Sends all queued replies in one write, within the write timeout. The
+    /// queue is bounded: the session stops taking pipelined commands once
+    /// [`WRITE_HIGH_WATER`] bytes of replies wait, so a client that does not
+    /// read holds at most that much, for at most the write timeout.
     ///
     /// # Errors
-    /// The client connection failed.
+    /// The client connection failed, or did not take the replies in time.
     pub(super) async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.write_buf.is_empty() {
-            self.io.write_all(&self.write_buf).await?;
-            self.write_buf.clear();
+        if self.write_buf.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        if self.stalled {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        match tokio::time::timeout(self.write_timeout, self.io.write_all(&self.write_buf)).await {
+            Ok(Ok(())) => {
+                self.write_buf.clear();
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.stalled = true;
+                Err(e)
+            }
+            Err(_) => {
+                self.stalled = true;
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client did not read its replies"))
+            }
+        }
+    }
+
+    /// A write was interrupted from outside (session time limit, shutdown):
+    /// what is queued can no longer be sent in order, so nothing more is.
+    pub(super) fn abandon_output(&mut self) {
+        self.stalled = true;
     }
 
     /// A line already in the read buffer, without touching the socket. Lets the
@@ -201,9 +235,10 @@ impl Connection {
         }
     }
 
-    /// Flushes and closes the write side.
+    /// Flushes (unless the client stopped reading) and closes the write
+    /// side, within the write timeout and [`CLOSE_MAX`].
     pub(super) async fn close(&mut self) {
         let _ = self.flush().await;
-        let _ = self.io.shutdown().await;
+        let _ = tokio::time::timeout(CLOSE_MAX.min(self.write_timeout), self.io.shutdown()).await;
     }
 }

@@ -43,7 +43,7 @@ pub(crate) async fn serve(
 ) {
     let config = shared.config.clone();
     let greet_at = tokio::time::Instant::now() + config.banner.greet_delay.0;
-    let mut conn = Connection::new(stream);
+    let mut conn = Connection::new(stream, config.limits.idle_timeout.0);
     let helo_exempt = shared.helo.is_exempt(client.peer.ip());
     let client_check = shared.helo.has_client_checks(client.peer.ip()).then(|| {
         let policy = shared.helo.clone();

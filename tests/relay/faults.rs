@@ -186,3 +186,30 @@ async fn a_stray_reply_after_354_is_never_the_final_reply() {
     fake.wait_done().await;
     assert!(!fake.received_text().contains("0123456789"), "content reached the upstream");
 }
+
+/// An upstream that says 354 and then stops reading: doorman's writes of
+/// the message block, and `data_timeout` ends them. The client gets a 4xx,
+/// never a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_stops_reading_cannot_hold_the_session() {
+    let mut script = until_data();
+    script.extend([Step::Expect("DATA"), Step::Send("354 go\r\n"), Step::Hang]);
+    let fake = fake_upstream::start(script).await;
+    let yaml = crate::support::proxy::config_yaml(&fake.addr.to_string(), "limits:\n  max_message_size: 64MiB")
+        .replace("connect_timeout: 2s", "connect_timeout: 2s\n  data_timeout: 1s");
+    let proxy =
+        Proxy::start_with(doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config")).await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    assert_code(&c.cmd("EHLO c.example.net").await, 250);
+    assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
+    assert_code(&c.cmd("RCPT TO:<b@example.test>").await, 250);
+    assert_code(&c.cmd("DATA").await, 354);
+    // 16 MB: far more than the kernel buffers between doorman and the fake.
+    let chunk = format!("{}\r\n", "0123456789".repeat(10)).repeat(10_000);
+    for _ in 0..16 {
+        c.send(chunk.as_bytes()).await;
+    }
+    c.send(b".\r\n").await;
+    let r = c.reply().await;
+    assert!(r.is_transient(), "expected a 4xx, got {r}");
+}

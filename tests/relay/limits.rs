@@ -177,3 +177,60 @@ async fn disconnect_mid_data_leaves_nothing_behind() {
     assert!(String::from_utf8_lossy(&got[0]).contains("Subject: second"));
     assert_eq!(std::fs::read_dir(spool.path()).expect("spool dir").count(), 0);
 }
+
+/// A client with a 1 KiB receive buffer that pipelines 600 KB of HELP and
+/// never reads the replies: doorman's writes block. Returns once the writes
+/// have started blocking (the client's own send keeps going in the background).
+async fn non_reading_client(addr: std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(1024).expect("SO_RCVBUF");
+    let mut stream = socket.connect(addr).await.expect("connect");
+    // The greeting is read (an early talker would be dropped at once).
+    let mut greeting = [0u8; 64];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut greeting).await.expect("greeting");
+    assert!(greeting[..n].starts_with(b"220 "), "{:?}", String::from_utf8_lossy(&greeting[..n]));
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = stream.write_all("HELP\r\n".repeat(100_000).as_bytes()).await;
+        // Hold the connection open, still not reading.
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    });
+}
+
+/// Waits until a new connection from 127.0.0.1 is greeted: with
+/// `max_connections_per_ip: 1`, the stalled session has released its slot.
+async fn slot_released(proxy: &Proxy) {
+    let start = std::time::Instant::now();
+    loop {
+        let (_, greeting) = Client::connect(proxy.addr).await;
+        if greeting.code() == 220 {
+            return;
+        }
+        assert!(start.elapsed() < crate::support::PATIENCE, "the stalled session still holds its slot: {greeting}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The hostile review: a client that never reads held its slot forever,
+/// because writes had no timeout. Now the write timeout (the idle timeout)
+/// ends it, and so do the session time limit and a shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_cannot_hold_its_slot() {
+    let limits = "limits:\n  max_connections_per_ip: 1\n  max_errors: 1000000\n";
+    for timeouts in ["  idle_timeout: 1s\n", "  idle_timeout: 60s\n  session_timeout: 2s\n"] {
+        let proxy = Proxy::start(&postfix().addr(), &format!("{limits}{timeouts}")).await;
+        non_reading_client(proxy.addr).await;
+        slot_released(&proxy).await;
+    }
+    // Shutdown interrupts the blocked write: the server stops well within
+    // its grace period (30 s by default).
+    let proxy = Proxy::start(&postfix().addr(), &format!("{limits}  idle_timeout: 60s\n")).await;
+    non_reading_client(proxy.addr).await;
+    let start = std::time::Instant::now();
+    while Client::connect(proxy.addr).await.1.code() != 421 {
+        assert!(start.elapsed() < crate::support::PATIENCE, "the non-reading client never got its slot");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let stopped = tokio::time::timeout(crate::support::PATIENCE, proxy.stop()).await;
+    assert!(stopped.is_ok(), "shutdown waited for the blocked write");
+}
