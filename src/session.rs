@@ -54,6 +54,21 @@ enum SessionError {
 
 type Step = Result<Flow, SessionError>;
 
+/// Commands that move no mail: a client may send `limits.max_junk_commands`
+/// of them (Postfix's `smtpd_junk_command_limit` counts the same kind).
+fn is_junk(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Helo { .. }
+            | Command::Ehlo { .. }
+            | Command::Noop
+            | Command::Rset
+            | Command::Vrfy { .. }
+            | Command::Expn { .. }
+            | Command::Help { .. }
+    )
+}
+
 /// Per-session state; see the module docs.
 struct Session {
     conn: Connection,
@@ -77,7 +92,7 @@ struct Session {
     /// The client is on a `helo.exempt` network.
     helo_exempt: bool,
     /// HELO/EHLO and client rule findings, kept for the whole connection.
-    findings: Vec<crate::policy::helo::Finding>,
+    findings: self::policy::Findings,
     /// Connect-time client checks still running.
     client_check: self::policy::ClientCheck,
     /// The client's forward-confirmed PTR name, once known.
@@ -90,6 +105,8 @@ struct Session {
     txn: Transaction,
     /// Protocol errors so far (closing at `limits.max_errors`).
     errors: u32,
+    /// Commands that moved no mail since the last delivery (`limits.max_junk_commands`).
+    junk: u32,
     authenticated: bool,
     /// Messages the upstream accepted.
     delivered: u32,
@@ -132,6 +149,7 @@ impl Session {
             }
         }
         self.conn.close().await;
+        self.findings.log_repeats();
         info!(delivered = self.delivered, errors = self.errors, "session closed");
         if !matches!(outcome, Err(SessionError::Upstream(_))) {
             self.upstream.quit().await;
@@ -230,6 +248,9 @@ impl Session {
     }
 
     async fn dispatch(&mut self, cmd: Command) -> Step {
+        if is_junk(&cmd) && self.junk_over_limit() == Flow::Close {
+            return Ok(Flow::Close);
+        }
         let handling = self.config.commands.clone();
         match cmd {
             Command::Helo { domain } => self.on_helo(domain, false).await,
@@ -252,6 +273,16 @@ impl Session {
         }
     }
 
+    /// Counts a command that moves no mail; beyond `limits.max_junk_commands`
+    /// each one is also an error, and the session closes at `max_errors`.
+    fn junk_over_limit(&mut self) -> Flow {
+        self.junk = self.junk.saturating_add(1);
+        if self.junk <= self.config.limits.max_junk_commands {
+            return Flow::Continue;
+        }
+        self.count_error("junk_command")
+    }
+
     /// Queues a reply and goes on.
     fn reply(&mut self, reply: Reply) -> Flow {
         self.conn.queue(&reply);
@@ -262,6 +293,12 @@ impl Session {
     /// after `limits.max_errors`.
     fn protocol_error(&mut self, reason: &'static str, reply: Reply) -> Flow {
         self.conn.queue(&reply);
+        self.count_error(reason)
+    }
+
+    /// Counts an error under `reason`; at `limits.max_errors` queues the
+    /// 421 and closes.
+    fn count_error(&mut self, reason: &'static str) -> Flow {
         metrics().reject(reason);
         self.errors += 1;
         if self.errors >= self.config.limits.max_errors {

@@ -290,6 +290,12 @@ pub struct Limits {
     /// Protocol errors before the session is closed with `421`.
     #[serde(default = "default_max_errors", deserialize_with = "positive")]
     pub max_errors: u32,
+    /// Commands that move no mail (HELO/EHLO, NOOP, RSET, VRFY, EXPN, HELP)
+    /// a session may send; beyond it each one also counts as an error, as
+    /// Postfix's `smtpd_junk_command_limit` does. Reset when a message is
+    /// delivered.
+    #[serde(default = "default_max_junk_commands")]
+    pub max_junk_commands: u32,
 }
 
 impl Default for Limits {
@@ -303,6 +309,7 @@ impl Default for Limits {
             session_timeout: default_session_timeout(),
             idle_timeout: default_idle_timeout(),
             max_errors: default_max_errors(),
+            max_junk_commands: default_max_junk_commands(),
         }
     }
 }
@@ -330,6 +337,9 @@ fn default_idle_timeout() -> Dur {
 }
 fn default_max_errors() -> u32 {
     20
+}
+fn default_max_junk_commands() -> u32 {
+    100
 }
 
 /// SMTP AUTH.

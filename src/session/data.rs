@@ -101,6 +101,7 @@ impl Session {
         };
         if reply.is_positive() {
             self.delivered += 1;
+            self.junk = 0;
         }
         self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
         Ok(self.relay(reply))

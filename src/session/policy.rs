@@ -16,23 +16,63 @@ use crate::wire::Reply;
 /// Connect-time checks (PTR, FCrDNS, DNSBL) still running.
 pub(super) type ClientCheck = Option<JoinHandle<(Vec<Finding>, Option<String>)>>;
 
+/// The findings of one session: the first of each rule and action, and how
+/// often each fired since. A client that repeats a bad EHLO a hundred
+/// thousand times grows nothing and logs one line per rule.
+#[derive(Debug, Default)]
+pub(super) struct Findings {
+    kept: Vec<Finding>,
+    /// How often `kept[i]` fired, the first time included.
+    counts: Vec<u32>,
+}
+
+impl Findings {
+    /// Keeps and logs `f` unless its rule and action are known; counts it.
+    fn add(&mut self, f: Finding) {
+        match self.kept.iter().position(|k| k.rule == f.rule && k.action == f.action) {
+            Some(i) => self.counts[i] = self.counts[i].saturating_add(1),
+            None => {
+                f.log();
+                self.kept.push(f);
+                self.counts.push(1);
+            }
+        }
+    }
+
+    /// The finding to act on, if any.
+    fn decisive(&self) -> Option<&Finding> {
+        decisive(&self.kept)
+    }
+
+    /// At the end of the session: one line per rule that fired more than once.
+    pub(super) fn log_repeats(&self) {
+        for (f, &count) in self.kept.iter().zip(&self.counts).filter(|(_, c)| **c > 1) {
+            tracing::info!(
+                rule = f.rule.as_str(),
+                action = f.action.as_str(),
+                count,
+                "helo policy: rule fired repeatedly"
+            );
+        }
+    }
+}
+
 impl Session {
     /// The rules apply to this session.
     pub(super) fn policy_applies(&self) -> bool {
         !self.helo_exempt && !self.authenticated
     }
 
-    /// Logs, counts and keeps findings.
+    /// Counts findings; logs and keeps each rule's first.
     pub(super) fn record(&mut self, found: Vec<Finding>) {
         for f in found {
-            f.log();
             let action = match f.action {
                 Action::Reject => "reject",
                 Action::TempFail => "tempfail",
                 Action::Monitor => "would_reject",
             };
             metrics().helo_rules.get_or_create(&HeloRuleLabels { rule: f.rule.as_str(), action }).inc();
-            self.findings.push(f);
+            self.findings.add(f);
         }
     }
 
@@ -43,7 +83,7 @@ impl Session {
         if !self.policy_applies() {
             return None;
         }
-        decisive(&self.findings).map(|f| f.reply.clone())
+        self.findings.decisive().map(|f| f.reply.clone())
     }
 
     /// Waits for the connect-time checks (once), recording their findings

@@ -216,7 +216,7 @@ async fn slot_released(proxy: &Proxy) {
 /// ends it, and so do the session time limit and a shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_cannot_hold_its_slot() {
-    let limits = "limits:\n  max_connections_per_ip: 1\n  max_errors: 1000000\n";
+    let limits = "limits:\n  max_connections_per_ip: 1\n  max_junk_commands: 1000000\n";
     for timeouts in ["  idle_timeout: 1s\n", "  idle_timeout: 60s\n  session_timeout: 2s\n"] {
         let proxy = Proxy::start(&postfix().addr(), &format!("{limits}{timeouts}")).await;
         non_reading_client(proxy.addr).await;
@@ -233,4 +233,46 @@ async fn a_client_that_never_reads_cannot_hold_its_slot() {
     }
     let stopped = tokio::time::timeout(crate::support::PATIENCE, proxy.stop()).await;
     assert!(stopped.is_ok(), "shutdown waited for the blocked write");
+}
+
+/// Commands that move no mail count: `max_junk_commands` are free (Postfix's
+/// `smtpd_junk_command_limit`, 100 by default), each one beyond is also an
+/// error, and the session closes at `max_errors` (20). The limit here is 50:
+/// Postfix behind doorman counts the relayed EHLOs with its own limit of 100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_commands_are_limited() {
+    let proxy = Proxy::start(&postfix().addr(), "limits:\n  max_junk_commands: 50").await;
+    for junk in ["NOOP", "EHLO bad!name", "RSET", "VRFY x", "HELP"] {
+        let mut c = ready(&proxy).await;
+        // After `ready`'s EHLO: 49 free ones, then 20 that are errors.
+        c.send(format!("{junk}\r\n").repeat(300).as_bytes()).await;
+        let mut answered = 0;
+        let last = loop {
+            let r = c.reply().await;
+            if r.code() == 421 {
+                break r;
+            }
+            answered += 1;
+        };
+        assert_eq!(answered, 49 + 19, "{junk}");
+        assert_eq!(last.to_bytes().as_ref(), b"421 4.7.0 mx.example.test Error: too many errors\r\n", "{junk}");
+        c.expect_closed().await;
+    }
+}
+
+/// 60 EHLOs with a bad name: one log line for the rule, with a count, not
+/// 60 (and one kept finding, not 60).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_finding_is_logged_once_with_a_count() {
+    let d = crate::support::binary::Binary::start(&postfix().addr(), "helo:\n  mode: monitor").await;
+    let (mut c, _) = Client::connect(d.addr).await;
+    c.send("EHLO bad!name\r\n".repeat(60).as_bytes()).await;
+    for _ in 0..60 {
+        assert_code(&c.reply().await, 250);
+    }
+    assert_code(&c.cmd("QUIT").await, 221);
+    let log = d.wait_log("session closed").await;
+    assert_eq!(log.matches("helo policy: would reject").count(), 1, "{log}");
+    let repeated = log.lines().find(|l| l.contains("rule fired repeatedly")).unwrap_or_else(|| panic!("{log}"));
+    assert!(repeated.contains("rule=\"invalid_syntax\"") && repeated.contains("count=60"), "{repeated}");
 }
