@@ -97,6 +97,22 @@ impl Spool {
         Ok(Some(out.into()))
     }
 
+    /// An independent reader of the content so far ([`SpoolSnapshot`]).
+    ///
+    /// # Errors
+    /// The temporary file could not be flushed or its handle duplicated.
+    pub async fn snapshot(&mut self) -> std::io::Result<SpoolSnapshot> {
+        let file = match &mut self.file {
+            Some(file) => {
+                file.flush().await?;
+                Some(std::sync::Arc::new(file.try_clone().await?.into_std().await))
+            }
+            None => None,
+        };
+        let tail = Some(bytes::Bytes::copy_from_slice(&self.pending));
+        Ok(SpoolSnapshot { file, remaining: self.len, at: 0, tail })
+    }
+
     /// Starts reading the content back from the beginning.
     ///
     /// # Errors
@@ -108,6 +124,47 @@ impl Spool {
         }
         let remaining = self.len;
         Ok(SpoolReader { spool: self, remaining, pending_done: false, chunk: Vec::new() })
+    }
+}
+
+/// A reader of a spool's content that is independent of the spool: its own
+/// file handle, positioned reads, and a copy of the in-memory tail. A
+/// scanner can read the message again (a clamd replay) while the session
+/// keeps the spool, and memory stays at one chunk whatever the message size.
+#[derive(Debug)]
+pub struct SpoolSnapshot {
+    file: Option<std::sync::Arc<std::fs::File>>,
+    /// Bytes of the file not read yet, from `at`.
+    remaining: u64,
+    at: u64,
+    /// The in-memory part, after the file's content.
+    tail: Option<bytes::Bytes>,
+}
+
+/// The chunk size of a [`SpoolSnapshot`].
+const SNAPSHOT_CHUNK: usize = 64 * 1024;
+
+impl SpoolSnapshot {
+    /// The next chunk, or `None` at the end.
+    ///
+    /// # Errors
+    /// Reading the temporary file failed.
+    pub async fn next_chunk(&mut self) -> std::io::Result<Option<bytes::Bytes>> {
+        if let (Some(file), true) = (&self.file, self.remaining > 0) {
+            let n = SNAPSHOT_CHUNK.min(usize::try_from(self.remaining).unwrap_or(SNAPSHOT_CHUNK));
+            let (file, at) = (file.clone(), self.at);
+            let chunk = tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let mut chunk = vec![0; n];
+                file.read_exact_at(&mut chunk, at).map(|()| chunk)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            self.at += n as u64;
+            self.remaining -= n as u64;
+            return Ok(Some(chunk.into()));
+        }
+        Ok(self.tail.take().filter(|t| !t.is_empty()))
     }
 }
 
@@ -182,6 +239,15 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert_eq!(read_all(&mut s).await, expected);
         assert_eq!(s.to_bytes(u64::MAX).await.unwrap().unwrap(), expected);
+        // A snapshot reads the same bytes, whatever the spool's own reader did.
+        let mut snapshot = s.snapshot().await.unwrap();
+        let _ = s.reader().await.unwrap().next_chunk().await.unwrap();
+        let mut again = Vec::new();
+        while let Some(chunk) = snapshot.next_chunk().await.unwrap() {
+            assert!(chunk.len() <= SNAPSHOT_CHUNK);
+            again.extend_from_slice(&chunk);
+        }
+        assert_eq!(again, expected);
         assert_eq!(s.to_bytes(100).await.unwrap(), None);
     }
 }

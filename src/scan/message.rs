@@ -161,20 +161,40 @@ impl MessageScan {
 
     /// clamd's stream broke before its verdict (reset, closed, garbage:
     /// e.g. clamd's own ReadTimeout during a long pause of the client, or a
-    /// clamd restart): scan the spooled message once more, from the start,
-    /// on the next endpoint. Returns whether a new scan was started.
+    /// clamd restart): stream the spooled message once more, from the start,
+    /// on the next endpoint, one chunk at a time (never the whole message in
+    /// memory). Returns whether a new scan was started.
     pub(super) async fn replay_clamav(&mut self, spool: &mut Spool, failed: &Result<Verdict, ScanError>) -> bool {
-        let Some(c) = self.engine.clamav.clone() else {
+        let Some(c) = self.engine.clamav.clone().filter(|c| spool.len() <= c.max_size) else {
             return false;
         };
-        let Ok(Some(message)) = spool.to_bytes(c.max_size).await else {
+        let Ok(mut snapshot) = spool.snapshot().await else {
             return false;
         };
         if let Err(e) = failed {
             warn!(scanner = clamav::NAME, error = %e, "clamd stream broke; scanning the spooled message again");
         }
-        let ctx = self.ctx.clone();
-        let abort = self.tasks.spawn(async move { c.client.scan(message, &ctx).await });
+        let abort = self.tasks.spawn(async move {
+            let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+            // A spool read error must not end the stream as if the message
+            // were complete: a verdict on part of a message is no verdict.
+            let feed = async move {
+                loop {
+                    match snapshot.next_chunk().await {
+                        Ok(Some(chunk)) => {
+                            if tx.send(chunk).await.is_err() {
+                                // The stream ended by itself; its result says why.
+                                return Ok(());
+                            }
+                        }
+                        Ok(None) => return Ok(()),
+                        Err(e) => return Err(ScanError::Internal(format!("reading the spool: {e}"))),
+                    }
+                }
+            };
+            let (fed, verdict) = tokio::join!(feed, c.client.stream(rx));
+            fed.and(verdict)
+        });
         self.task_slots.push((abort.id(), Slot::Clamav));
         true
     }

@@ -130,3 +130,36 @@ async fn scanner_failures_follow_on_error() {
     tap.wait_all_closed().await;
     assert!(!tap.sent_text().contains("Subject: slow"), "the unscanned message reached Postfix");
 }
+
+/// The hostile review: when clamd's stream broke, the second scan loaded
+/// the whole spooled message into memory. A fake clamd (fault injection)
+/// resets every INSTREAM after 10 MB of a 20 MB message; the replay must
+/// stream from the spool, and doorman's peak RSS grow by at most 16 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_clamd_stream_is_replayed_without_loading_the_message() {
+    let fake = fake_scanner::start(Protocol::Clamd, Behaviour::ResetAfter { after: 10 << 20 }).await;
+    let extra = format!(
+        "limits:\n  max_message_size: 64MiB\nscanners:\n  clamav:\n    addresses: [\"{}\"]\n    max_size: 64MiB\n    timeout: 20s\n",
+        fake.address()
+    );
+    let d = crate::support::binary::Binary::start(&postfix().addr(), &extra).await;
+    let before = d.status_kib("VmHWM");
+    let (mut c, _) = Client::connect(d.addr).await;
+    assert_code(&c.cmd("EHLO client.example.net").await, 250);
+    let to = rcpt("scan-replay");
+    assert_code(&c.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+    assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
+    assert_code(&c.cmd("DATA").await, 354);
+    c.send(crate::support::headers(&to, "replay").as_bytes()).await;
+    let chunk = format!("{}\r\n", "r".repeat(98)).repeat(10_000);
+    for _ in 0..20 {
+        c.send(chunk.as_bytes()).await;
+    }
+    c.send(b".\r\n").await;
+    let r = c.reply().await;
+    assert_eq!((r.code(), r.enhanced_code()), (451, Some("4.7.1")), "{r}");
+    assert_eq!(fake.connections(), 2, "the stream was not replayed");
+    let grown = d.status_kib("VmHWM").saturating_sub(before);
+    eprintln!("peak RSS grew by {grown} KiB for a 20 MB message scanned twice");
+    assert!(grown <= 16 * 1024, "peak RSS grew by {grown} KiB");
+}

@@ -71,6 +71,13 @@ impl Binary {
         self.log_text()
     }
 
+    /// A line of `/proc/<pid>/status` in KiB (`VmHWM`: peak RSS, `VmRSS`).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc status");
+        let line = status.lines().find(|l| l.starts_with(&format!("{field}:"))).expect("field in /proc status");
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number of kB")
+    }
+
     /// Sends a signal by name (`HUP`, `TERM`).
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
