@@ -103,6 +103,20 @@ impl Config {
                 ));
             }
         }
+        let needed = self.scanners.after_final_dot() + self.upstream.data_timeout.0;
+        if needed > self.limits.final_reply_timeout.0 {
+            return Err(invalid(
+                "limits.final_reply_timeout".into(),
+                format!(
+                    "{} is less than the scanners ({}) and upstream.data_timeout ({}) may take after the final dot \
+                     ({} in all): raise it (well under 10 minutes) or lower those timeouts",
+                    humantime::format_duration(self.limits.final_reply_timeout.0),
+                    humantime::format_duration(self.scanners.after_final_dot()),
+                    humantime::format_duration(self.upstream.data_timeout.0),
+                    humantime::format_duration(needed),
+                ),
+            ));
+        }
         if let Some(text) = &self.banner.text {
             banner::validate_template(&text.value, self.hostname.as_str()).map_err(|message| ConfigError::Invalid {
                 file: file.to_owned(),

@@ -18,6 +18,12 @@ pub fn upstream_failed(host: &str) -> Reply {
     Reply::new(421, format!("4.4.2 {host} Error: upstream connection failed, try again later"))
 }
 
+/// No verdict or upstream reply within `limits.final_reply_timeout` after
+/// the final dot: the client retries, well before its own 10 minutes end.
+pub fn final_reply_timeout() -> Reply {
+    Reply::new(451, "4.4.1 Error: no timely answer for this message, try again later")
+}
+
 /// The client was silent for the idle timeout.
 pub fn idle_timeout(host: &str) -> Reply {
     Reply::new(421, format!("4.4.2 {host} Error: timeout exceeded"))

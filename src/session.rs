@@ -50,6 +50,10 @@ enum SessionError {
     /// The upstream failed; the client gets a 421.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The upstream connection was left mid-command (a time budget ran
+    /// out): the client gets this reply, and the upstream no QUIT.
+    #[error("upstream connection abandoned")]
+    Abandoned(Reply),
 }
 
 type Step = Result<Flow, SessionError>;
@@ -147,11 +151,12 @@ impl Session {
                 };
                 self.conn.queue(&reply);
             }
+            Err(SessionError::Abandoned(reply)) => self.conn.queue(reply),
         }
         self.conn.close().await;
         self.findings.log_repeats();
         info!(delivered = self.delivered, errors = self.errors, "session closed");
-        if !matches!(outcome, Err(SessionError::Upstream(_))) {
+        if !matches!(outcome, Err(SessionError::Upstream(_) | SessionError::Abandoned(_))) {
             self.upstream.quit().await;
         }
     }

@@ -69,6 +69,28 @@ fn check_reports_file_line_column_and_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/proxy.yaml"));
 }
 
+/// A configuration whose scanners and upstream may take longer after the
+/// final dot than `limits.final_reply_timeout` is refused, naming the key.
+#[test]
+fn check_refuses_timeouts_that_exceed_the_final_reply_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:2525\nupstream:\n  address: 127.0.0.1:25\n";
+    let too_slow = format!(
+        "{base}  data_timeout: 600s\nscanners:\n  clamav:\n    addresses: [\"127.0.0.1:3310\"]\n    timeout: 60s\n"
+    );
+    let out = doorman().args(["check", "--config"]).arg(write_config(&dir, &too_slow)).output().expect("run doorman");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("limits.final_reply_timeout") && err.contains("12m 10s in all"), "{err}");
+    // The defaults fit, with every scanner at its default timeouts.
+    let defaults = format!(
+        "{base}scanners:\n  clamav:\n    addresses: [\"127.0.0.1:3310\"]\n  spamassassin:\n    addresses: [\"127.0.0.1:783\"]\n  \
+         rspamd:\n    addresses: [\"127.0.0.1:11333\"]\n"
+    );
+    let out = doorman().args(["check", "--config"]).arg(write_config(&dir, &defaults)).output().expect("run doorman");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Kills the child if the test fails before it exits.
 struct Running(Child);
 

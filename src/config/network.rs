@@ -101,7 +101,10 @@ pub struct Upstream {
     /// Limit for the upstream's reply to a command.
     #[serde(default = "default_reply_timeout")]
     pub reply_timeout: Dur,
-    /// Limit for the upstream's reply to the final dot (RFC 5321 §4.5.3.2.6: 10 min).
+    /// Limit for sending the message to the upstream and for its reply to
+    /// the final dot. RFC 5321 §4.5.3.2.6 lets a client wait 10 minutes, but
+    /// doorman's own client waits as long for doorman: this, with the
+    /// scanners, must fit in `limits.final_reply_timeout`.
     #[serde(default = "default_data_timeout")]
     pub data_timeout: Dur,
     /// xclient | xforward | proxy-v1 | proxy-v2 | none.
@@ -125,5 +128,5 @@ fn default_reply_timeout() -> Dur {
     Dur(Duration::from_secs(300))
 }
 fn default_data_timeout() -> Dur {
-    Dur(Duration::from_secs(600))
+    Dur(Duration::from_secs(100))
 }

@@ -34,6 +34,19 @@ pub struct Scanners {
     pub replies: ScanReplies,
 }
 
+impl Scanners {
+    /// The longest the scanners may take after the final dot: each one's
+    /// connect and verdict timeouts (clamd's twice: its stream's verdict,
+    /// then one replay from the spool), the slowest of them (they run side
+    /// by side).
+    pub fn after_final_dot(&self) -> std::time::Duration {
+        let clamav = self.clamav.as_ref().map(|c| 2 * (c.connect_timeout.0 + c.timeout.0));
+        let spamd = self.spamassassin.as_ref().map(|c| c.connect_timeout.0 + c.timeout.0);
+        let rspamd = self.rspamd.as_ref().map(|c| c.connect_timeout.0 + c.timeout.0);
+        [clamav, spamd, rspamd].into_iter().flatten().max().unwrap_or_default()
+    }
+}
+
 /// The same keys as [`Scanners`]; checked and converted by `try_from`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -283,6 +283,14 @@ pub struct Limits {
     /// Longest time one message's DATA transfer may take; then `421 4.4.2`.
     #[serde(default = "default_data_timeout_limit")]
     pub data_timeout: Dur,
+    /// Longest time from the client's final dot to doorman's reply: the
+    /// scanners' verdicts and the upstream's reply to its own final dot must
+    /// fit in it, or the client gets `451 4.4.1` (and the upstream never
+    /// sees the final dot if it was not sent yet). Well under the 10 minutes
+    /// a client waits (RFC 5321 4.5.3.2.6), so a client never gives up
+    /// first and sends the message again (duplicates, RFC 1047).
+    #[serde(default = "default_final_reply_timeout")]
+    pub final_reply_timeout: Dur,
     /// Longest time a whole session may last; then `421 4.4.2` at the next
     /// command (a transaction in progress is not cut).
     #[serde(default = "default_session_timeout")]
@@ -306,6 +314,7 @@ impl Default for Limits {
             max_connections: default_max_connections(),
             max_connections_per_ip: default_max_connections_per_ip(),
             data_timeout: default_data_timeout_limit(),
+            final_reply_timeout: default_final_reply_timeout(),
             session_timeout: default_session_timeout(),
             idle_timeout: default_idle_timeout(),
             max_errors: default_max_errors(),
@@ -328,6 +337,9 @@ fn default_max_connections_per_ip() -> usize {
 }
 fn default_data_timeout_limit() -> Dur {
     Dur(Duration::from_secs(600))
+}
+fn default_final_reply_timeout() -> Dur {
+    Dur(Duration::from_secs(180))
 }
 fn default_session_timeout() -> Dur {
     Dur(Duration::from_secs(3600))

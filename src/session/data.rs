@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::connection::DataEnd;
 use super::envelope::sequence_reply;
-use super::{Flow, Session, Step};
+use super::{Flow, Session, SessionError, Step};
 use crate::metrics::{ScanResultLabels, ScannerLabels, metrics};
 use crate::replies;
 use crate::scan::{ScanAction, ScanContext, ScanOutcome};
@@ -65,9 +65,36 @@ impl Session {
             self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
             return Ok(self.reply(reply));
         }
+        // From the final dot: one budget for the verdicts and the upstream's
+        // reply. Past it the client is told to retry, and the upstream
+        // connection is dropped as it is: no final dot goes out after that.
+        let budget = self.config.limits.final_reply_timeout.0;
+        let judged = self.judge_and_relay(scan, &mut spool, &summary, recipients, started);
+        match tokio::time::timeout(budget, judged).await {
+            Ok(step) => step,
+            Err(_) => {
+                warn!(?budget, "no final reply within limits.final_reply_timeout; the client is told to retry");
+                metrics().reject("final_reply_timeout");
+                self.txn.reset();
+                self.log_transaction(&summary, recipients, None, started, "tempfail_timeout");
+                Err(SessionError::Abandoned(replies::final_reply_timeout()))
+            }
+        }
+    }
+
+    /// After the final dot: the scanners' verdict, then the message to the
+    /// upstream; the client's reply is the upstream's reply to the final dot.
+    async fn judge_and_relay(
+        &mut self,
+        scan: Option<crate::scan::MessageScan>,
+        spool: &mut Spool,
+        summary: &DataSummary,
+        recipients: usize,
+        started: Instant,
+    ) -> Step {
         let mut headers = String::new();
         if let Some(scan) = scan {
-            let verdict = scan.finish(&mut spool).await;
+            let verdict = scan.finish(spool).await;
             record_scan_metrics(&verdict);
             self.verdicts = verdict.results.iter().map(|r| format!("{}={}", r.name, r.outcome)).collect();
             let refused = match &verdict.action {
@@ -78,14 +105,14 @@ impl Session {
             if let Some((outcome, reply)) = refused {
                 // Nothing of a refused message reaches the upstream's queue.
                 self.reset_upstream().await?;
-                self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
+                self.log_transaction(summary, recipients, Some(reply.code()), started, outcome);
                 return Ok(self.reply(reply));
             }
             headers = verdict.headers;
         }
         headers.insert_str(0, &self.added_headers());
         let strip = self.shared.scan.is_enabled();
-        let delivery = self.upstream.deliver(headers.as_bytes(), &mut spool, strip).await?;
+        let delivery = self.upstream.deliver(headers.as_bytes(), spool, strip).await?;
         self.txn.reset();
         let reply = match delivery {
             Delivery::DataRefused(reply) => {
@@ -103,7 +130,7 @@ impl Session {
             self.delivered += 1;
             self.junk = 0;
         }
-        self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
+        self.log_transaction(summary, recipients, Some(reply.code()), started, outcome);
         Ok(self.relay(reply))
     }
 

@@ -213,3 +213,27 @@ async fn an_upstream_that_stops_reading_cannot_hold_the_session() {
     let r = c.reply().await;
     assert!(r.is_transient(), "expected a 4xx, got {r}");
 }
+
+/// One time budget from the final dot to doorman's reply
+/// (`limits.final_reply_timeout`): an upstream that never answers DATA (its
+/// reply timeout is a minute) cannot keep the client waiting past it. The
+/// client gets `451 4.4.1`, and the upstream never sees a final dot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_reply_comes_within_its_budget() {
+    let mut script = until_data();
+    script.extend([Step::Expect("DATA"), Step::Drain]);
+    let fake = fake_upstream::start(script).await;
+    let yaml = crate::support::proxy::config_yaml(&fake.addr.to_string(), "limits:\n  final_reply_timeout: 2s")
+        .replace("connect_timeout: 2s", "connect_timeout: 2s\n  reply_timeout: 60s\n  data_timeout: 1s");
+    let proxy =
+        Proxy::start_with(doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config")).await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    let started = std::time::Instant::now();
+    let r = send_message(&mut c).await;
+    assert_eq!((r.code(), r.enhanced_code()), (451, Some("4.4.1")), "{r}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(12), "{:?}", started.elapsed());
+    c.expect_closed().await;
+    fake.wait_done().await;
+    let sent = fake.received_text();
+    assert!(!sent.contains("0123456789") && !sent.contains("\r\n.\r\n"), "{sent}");
+}
