@@ -16,6 +16,7 @@
 //! - [`logging`]: tracing setup.
 //! - [`metrics`]: every exported metric, in one place.
 //! - [`admin`]: the HTTP endpoint for metrics and health probes.
+//! - [`readiness`]: `/readyz`: not shutting down, upstream and scanners answer (cached).
 //! - [`state`]: what sessions share; swapped whole on reload.
 //! - [`tls`]: rustls configurations and the plain-or-TLS stream.
 
@@ -26,6 +27,7 @@ pub mod dns;
 pub mod logging;
 pub mod metrics;
 pub mod policy;
+pub mod readiness;
 pub mod replies;
 pub mod scan;
 pub mod server;

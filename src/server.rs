@@ -21,9 +21,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use self::per_ip::PerIp;
-use crate::admin::{self, Readiness};
+use crate::admin;
 use crate::config::Config;
 use crate::metrics::metrics;
+use crate::readiness::Readiness;
 use crate::session::ClientInfo;
 use crate::state::Shared;
 use crate::tls::MaybeTls;

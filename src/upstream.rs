@@ -76,6 +76,46 @@ impl UpstreamClient {
             .map_err(|_| UpstreamError::ConnectTimeout { addr: cfg.address.clone(), after })?
     }
 
+    /// Opens a session as every connection to the upstream must: `preamble`
+    /// (a PROXY header, when that is the identity mode), a 220 greeting, and
+    /// STARTTLS under `tls` (`upstream.tls`). Sessions and the readiness
+    /// probe both come through here, so the probe tests what sessions need.
+    ///
+    /// # Errors
+    /// Any [`UpstreamError`]; a greeting other than 220 is
+    /// [`UpstreamError::Unexpected`] (the connection is closed first).
+    pub async fn open(
+        cfg: &config::Upstream,
+        preamble: Option<&[u8]>,
+        hostname: &str,
+        tls: Option<&UpstreamTls>,
+    ) -> Result<(Self, Reply), UpstreamError> {
+        use crate::metrics::{TlsLabels, metrics};
+        let (mut upstream, greeting) = Self::connect(cfg, preamble).await?;
+        if greeting.code() != 220 {
+            upstream.quit().await;
+            return Err(UpstreamError::Unexpected { stage: Stage::Greeting, reply: greeting });
+        }
+        let Some(tls) = tls else {
+            return Ok((upstream, greeting));
+        };
+        let result = upstream.starttls(hostname, tls).await;
+        if !matches!(result, Ok(false)) {
+            let label = if matches!(result, Ok(true)) { "ok" } else { "failed" };
+            metrics().tls_handshakes.get_or_create(&TlsLabels { side: "upstream", result: label }).inc();
+        }
+        match result? {
+            false if cfg.tls == config::UpstreamTlsMode::Required => Err(UpstreamError::TlsUnavailable),
+            false => {
+                tracing::warn!(
+                    "upstream does not offer STARTTLS; continuing in plaintext (upstream.tls: opportunistic)"
+                );
+                Ok((upstream, greeting))
+            }
+            true => Ok((upstream, greeting)),
+        }
+    }
+
     /// Says EHLO with doorman's own name and returns the upstream's extensions.
     ///
     /// # Errors

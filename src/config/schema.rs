@@ -81,16 +81,23 @@ pub struct Admin {
     /// Limit for the upstream probe behind `/readyz`.
     #[serde(default = "default_probe_timeout")]
     pub probe_timeout: Dur,
+    /// `/readyz` probes the upstream and scanners at most this often; in
+    /// between, and while a probe runs, it answers from the last result.
+    #[serde(default = "default_probe_interval")]
+    pub probe_interval: Dur,
 }
 
 impl Default for Admin {
     fn default() -> Self {
-        Self { address: None, probe_timeout: default_probe_timeout() }
+        Self { address: None, probe_timeout: default_probe_timeout(), probe_interval: default_probe_interval() }
     }
 }
 
 fn default_probe_timeout() -> Dur {
     Dur(Duration::from_secs(2))
+}
+fn default_probe_interval() -> Dur {
+    Dur(Duration::from_secs(5))
 }
 
 /// Graceful shutdown on SIGTERM/SIGINT.

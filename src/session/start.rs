@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 use super::connection::Connection;
 use super::transaction::Transaction;
 use super::{Envelope, Session};
-use crate::config::{ClientIdentity, ListenerTls, UpstreamTlsMode};
+use crate::config::{ClientIdentity, ListenerTls};
 use crate::metrics::{TlsLabels, metrics};
 use crate::policy::banner;
 use crate::replies;
@@ -127,7 +127,8 @@ pub(crate) async fn serve(
     session.run(shutdown).await;
 }
 
-/// Connects to the upstream: PROXY header, greeting (must be 220), STARTTLS.
+/// Connects to the upstream for this client: its PROXY header when that is
+/// the identity mode, then as [`UpstreamClient::open`].
 async fn connect_upstream(
     shared: &Shared,
     client: ClientInfo,
@@ -140,24 +141,6 @@ async fn connect_upstream(
     }
     .transpose()
     .map_err(|e| UpstreamError::Io { stage: crate::upstream::Stage::Connect, source: e })?;
-    let (mut upstream, greeting) = UpstreamClient::connect(&config.upstream, preamble.as_deref()).await?;
-    if greeting.code() != 220 {
-        upstream.quit().await;
-        return Err(UpstreamError::Unexpected { stage: crate::upstream::Stage::Greeting, reply: greeting });
-    }
-    if let Some(tls) = &shared.upstream_tls {
-        let result = upstream.starttls(config.hostname.as_str(), tls).await;
-        let label = if matches!(result, Ok(true)) { "ok" } else { "failed" };
-        if !matches!(result, Ok(false)) {
-            metrics().tls_handshakes.get_or_create(&TlsLabels { side: "upstream", result: label }).inc();
-        }
-        match result? {
-            false if config.upstream.tls == UpstreamTlsMode::Required => {
-                return Err(UpstreamError::TlsUnavailable);
-            }
-            false => warn!("upstream does not offer STARTTLS; continuing in plaintext (upstream.tls: opportunistic)"),
-            true => {}
-        }
-    }
-    Ok((upstream, greeting))
+    let tls = shared.upstream_tls.as_ref();
+    UpstreamClient::open(&config.upstream, preamble.as_deref(), config.hostname.as_str(), tls).await
 }

@@ -55,6 +55,20 @@ pub fn proxy_header(v2: bool, client: SocketAddr, local: SocketAddr) -> std::io:
     Builder::with_addresses(Version::Two | Command::Proxy, Protocol::Stream, addresses).build()
 }
 
+/// A PROXY header for a connection of doorman's own (the readiness probe):
+/// v1 `UNKNOWN`, v2 `LOCAL`. The upstream takes the connection's own
+/// addresses, as for a load balancer's health check.
+///
+/// # Errors
+/// Only if the v2 builder fails, which needs a programming error.
+pub fn proxy_header_local(v2: bool) -> std::io::Result<Vec<u8>> {
+    if !v2 {
+        return Ok(b"PROXY UNKNOWN\r\n".to_vec());
+    }
+    use ppp::v2::{Addresses, Builder, Command, Protocol, Version};
+    Builder::with_addresses(Version::Two | Command::Local, Protocol::Unspecified, Addresses::Unspecified).build()
+}
+
 fn canonical(a: SocketAddr) -> SocketAddr {
     match a {
         SocketAddr::V6(v6) => v6.ip().to_ipv4_mapped().map_or(a, |ip| SocketAddr::new(IpAddr::V4(ip), v6.port())),

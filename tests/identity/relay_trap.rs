@@ -188,3 +188,27 @@ fn received_date(message: &str, marker: &str) -> String {
         .unwrap_or_else(|| panic!("no Received header with {marker:?} in\n{message}"));
     header.rsplit_once(';').map(|(_, d)| d.trim().to_owned()).unwrap_or_default()
 }
+
+/// `/readyz` speaks to the upstream as sessions do: against Postfix's
+/// PROXY-only listener in `proxy-v2` mode it sends a PROXY header (it used
+/// to send none, and such pods never became ready). And it is cached: 100
+/// rapid requests open at most a few upstream sessions (a tap between
+/// doorman and Postfix counts them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_speaks_proxy_v2_and_is_cached() {
+    use crate::support::http::get;
+    let pf = trap();
+    let tap = crate::support::tap::Tap::start(&format!("127.0.0.1:{}", pf.proxy_port)).await;
+    let yaml = crate::support::proxy::config_yaml(&tap.addr(), "admin:\n  address: 127.0.0.1:0\n")
+        .replace("connect_timeout: 2s", "connect_timeout: 2s\n  client_identity: proxy-v2");
+    let proxy =
+        Proxy::start_with(doorman::Config::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("config")).await;
+    let admin = proxy.admin.expect("admin endpoint");
+    assert_eq!(get(admin, "/readyz").await, (200, "ready\n".into()));
+    let requests: Vec<_> = (0..100).map(|_| tokio::spawn(async move { get(admin, "/readyz").await.0 })).collect();
+    for r in requests {
+        assert_eq!(r.await.expect("request"), 200);
+    }
+    let opened = tap.wait_all_closed().await;
+    assert!(opened <= 3, "101 readiness requests opened {opened} upstream sessions");
+}

@@ -1,0 +1,97 @@
+//! Readiness: whether doorman should get new connections. It is not
+//! shutting down, the upstream greets when connected to as sessions connect
+//! (the PROXY header of the identity mode, the STARTTLS policy), and the
+//! scanners answer. The probe runs at most once per `admin.probe_interval`
+//! and one at a time; other requests get its last result, so `/readyz`
+//! cannot be used to flood the upstream or the scanners.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::config::ClientIdentity;
+use crate::state::Shared;
+use crate::upstream::UpstreamClient;
+use crate::upstream::identity::proxy_header_local;
+
+/// The answer to "ready?", with the reason when not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// New connections are welcome.
+    pub ready: bool,
+    /// One line for people: `ready`, or what is wrong.
+    pub detail: String,
+}
+
+impl Report {
+    fn not(detail: String) -> Self {
+        Self { ready: false, detail }
+    }
+}
+
+/// Whether doorman should receive new connections; see the module docs.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    shutting_down: AtomicBool,
+    /// The last probe and when it ran; held while a probe runs.
+    last: Mutex<Option<(Instant, Report)>>,
+}
+
+impl Readiness {
+    /// Marks the start of a shutdown: not ready from now on.
+    pub fn shutting_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// A shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Ready or not, probing only when the last probe is older than
+    /// `admin.probe_interval`.
+    pub async fn check(&self, shared: &Shared) -> Report {
+        if self.is_shutting_down() {
+            return Report::not("shutting down".into());
+        }
+        let mut last = self.last.lock().await;
+        let interval = shared.config.admin.probe_interval.0;
+        if let Some((at, report)) = last.as_ref().filter(|(at, _)| at.elapsed() < interval) {
+            tracing::trace!(age = ?at.elapsed(), "readiness from the last probe");
+            return report.clone();
+        }
+        let report = probe(shared).await;
+        *last = Some((Instant::now(), report.clone()));
+        report
+    }
+}
+
+/// One probe: the upstream, then the scanners, each within `admin.probe_timeout`.
+async fn probe(shared: &Shared) -> Report {
+    let config = &shared.config;
+    let timeout = config.admin.probe_timeout;
+    let preamble = match config.upstream.client_identity {
+        ClientIdentity::ProxyV1 => proxy_header_local(false).ok(),
+        ClientIdentity::ProxyV2 => proxy_header_local(true).ok(),
+        _ => None,
+    };
+    let mut upstream = config.upstream.clone();
+    upstream.connect_timeout = timeout;
+    let tls = shared.upstream_tls.as_ref();
+    let opened = tokio::time::timeout(
+        timeout.0,
+        UpstreamClient::open(&upstream, preamble.as_deref(), config.hostname.as_str(), tls),
+    )
+    .await;
+    match opened {
+        Ok(Ok((client, _))) => client.close_quietly().await,
+        Ok(Err(e)) => return Report::not(format!("upstream unavailable: {e}")),
+        Err(_) => return Report::not(format!("upstream probe timed out after {:?}", timeout.0)),
+    }
+    match tokio::time::timeout(timeout.0, shared.scan.probe()).await {
+        Ok(Ok(())) => Report { ready: true, detail: "ready".into() },
+        Ok(Err(e)) => Report::not(format!("scanner unreachable: {e}")),
+        Err(_) => Report::not("scanner probe timed out".into()),
+    }
+}
