@@ -22,7 +22,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use self::per_ip::PerIp;
 use crate::admin;
-use crate::config::Config;
+use crate::config::{Config, ListenerKey, listener_for, listener_keys};
 use crate::metrics::metrics;
 use crate::readiness::Readiness;
 use crate::session::ClientInfo;
@@ -45,23 +45,29 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Installs `config` for sessions that start from now on. Listener
-    /// addresses, the admin address and `max_connections` keep their values
-    /// until a restart.
+    /// Installs `config` for sessions that start from now on. Listeners are
+    /// matched by address: their TLS and PROXY settings may change, in any
+    /// order. What needs new sockets or a new limit (a listen address added
+    /// or removed, the admin address, `max_connections`) needs a restart:
+    /// such a configuration is refused and the running one stays.
     ///
     /// # Errors
-    /// The new configuration could not be built; the old one stays.
+    /// What needs a restart, or what could not be built; the old
+    /// configuration stays.
     pub fn reload(&self, config: Config) -> Result<(), String> {
         let old = self.shared.load();
+        let mut before = listener_keys(&old.config.listen);
+        let mut after = listener_keys(&config.listen);
+        before.sort();
+        after.sort();
         let restart_only = [
-            ("listen", format!("{:?}", old.config.listen) != format!("{:?}", config.listen)),
+            ("listen addresses", before != after),
             ("admin.address", old.config.admin.address != config.admin.address),
             ("limits.max_connections", old.config.limits.max_connections != config.limits.max_connections),
         ];
-        for (key, changed) in restart_only {
-            if changed {
-                warn!(key, "changed key takes effect only after a restart");
-            }
+        let changed: Vec<&str> = restart_only.iter().filter(|(_, c)| *c).map(|(key, _)| *key).collect();
+        if !changed.is_empty() {
+            return Err(format!("{} changed: restart doorman to apply them", changed.join(", ")));
         }
         let shared = Shared::new(config)?;
         self.shared.store(Arc::new(shared));
@@ -121,13 +127,14 @@ impl Server {
             }
             tokio::spawn(admin::serve(listener, self.shared.clone(), self.ready.clone(), admin_stop.clone()));
         }
-        for (index, listener) in self.listeners.into_iter().enumerate() {
+        let keys = listener_keys(&self.shared.load().config.listen);
+        for (key, listener) in keys.into_iter().zip(self.listeners) {
             if let Ok(addr) = listener.local_addr() {
                 info!(%addr, "listening");
             }
             let accept = AcceptLoop {
                 listener,
-                index,
+                key,
                 shared: self.shared.clone(),
                 limits: limits.clone(),
                 tracker: tracker.clone(),
@@ -172,8 +179,9 @@ struct Limits {
 
 struct AcceptLoop {
     listener: TcpListener,
-    /// This listener's entry in `config.listen`.
-    index: usize,
+    /// Which entry of `config.listen` this socket serves, whatever the
+    /// configuration in force.
+    key: ListenerKey,
     shared: Arc<ArcSwap<Shared>>,
     limits: Arc<Limits>,
     tracker: TaskTracker,
@@ -206,11 +214,11 @@ impl AcceptLoop {
         let shared = self.shared.load_full();
         let limits = self.limits.clone();
         let shutdown = self.shutdown.clone();
-        let index = self.index;
+        let key = self.key;
         self.tracker.spawn(
             async move {
                 let config = &shared.config;
-                let Some(listener) = config.listen.get(index).cloned() else {
+                let Some(listener) = listener_for(&config.listen, key).cloned() else {
                     return;
                 };
                 let peer = if listener.proxy_protocol {

@@ -28,6 +28,33 @@ pub struct Listener {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
+/// Which listener a bound socket serves, stable across a reload: its
+/// address, and which of the listeners with that same address it is (only
+/// port-0 addresses repeat). Listeners are matched by this, never by their
+/// position in `listen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListenerKey {
+    pub address: SocketAddr,
+    pub nth: usize,
+}
+
+/// The key of every listener, in `listen` order.
+pub fn listener_keys(listen: &[Listener]) -> Vec<ListenerKey> {
+    listen
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ListenerKey {
+            address: l.address,
+            nth: listen[..i].iter().filter(|o| o.address == l.address).count(),
+        })
+        .collect()
+}
+
+/// The listener `key` names, if `listen` has it.
+pub fn listener_for(listen: &[Listener], key: ListenerKey) -> Option<&Listener> {
+    listen.iter().filter(|l| l.address == key.address).nth(key.nth)
+}
+
 impl Listener {
     /// The TLS mode in effect, given whether a certificate is configured.
     pub fn tls_mode(&self, has_certificate: bool) -> ListenerTls {

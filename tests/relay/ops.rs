@@ -216,3 +216,34 @@ async fn logs_are_json_and_private() {
         }
     }
 }
+
+/// Reload matches listeners by address, not by position: swapping the two
+/// entries of `listen` keeps the plain one plain and the PROXY one PROXY.
+/// A new listen address needs new sockets: that reload is refused, the log
+/// says why, and the running configuration stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_matches_listeners_by_address() {
+    let (plain, proxied) = (crate::support::free_port(), crate::support::free_port());
+    let plain_item = format!("  - address: 127.0.0.1:{plain}\n");
+    let proxied_item =
+        format!("  - address: 127.0.0.1:{proxied}\n    proxy_protocol: true\n    trusted_proxies: [127.0.0.1/32]\n");
+    let upstream = postfix().addr();
+    let banner = |word: &str| format!("banner:\n  mode: text\n  text: \"{{hostname}} {word}\"");
+    let d = Binary::start_listening(&upstream, &format!("{plain_item}{proxied_item}"), &banner("first")).await;
+    d.rewrite_listening(&format!("{proxied_item}{plain_item}"), &upstream, &banner("second"));
+    d.signal("HUP");
+    d.wait_log("configuration reloaded").await;
+    let (_, greeting) = Client::connect(d.addr).await;
+    assert_eq!(greeting.lines(), ["mx.example.test second"], "the plain listener now wants a PROXY header");
+    let mut c = Client::connect_raw(format!("127.0.0.1:{proxied}").parse().expect("addr")).await;
+    c.send(b"PROXY TCP4 198.51.100.7 127.0.0.1 40001 25\r\n").await;
+    assert_eq!(c.reply().await.lines(), ["mx.example.test second"]);
+
+    let added = format!("{plain_item}{proxied_item}  - address: 127.0.0.1:{}\n", crate::support::free_port());
+    d.rewrite_listening(&added, &upstream, &banner("third"));
+    d.signal("HUP");
+    let log = d.wait_log("reload refused").await;
+    assert!(log.contains("listen addresses changed: restart doorman to apply them"), "{log}");
+    let (_, greeting) = Client::connect(d.addr).await;
+    assert_eq!(greeting.lines(), ["mx.example.test second"]);
+}

@@ -22,10 +22,15 @@ pub struct Binary {
 impl Binary {
     /// Writes a config (listen and admin on free ports, then `body`) and starts doorman.
     pub async fn start(upstream: &str, extra: &str) -> Self {
+        Self::start_listening(upstream, &format!("  - address: 127.0.0.1:{}\n", free_port()), extra).await
+    }
+
+    /// [`Binary::start`] with the items of `listen:` given (`addr` is the first).
+    pub async fn start_listening(upstream: &str, listen: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (port, admin) = (free_port(), free_port());
+        let admin = free_port();
         let config = dir.path().join("proxy.yaml");
-        let b = Self::write(&config, port, admin, upstream, extra);
+        let b = Self::write(&config, listen, admin, upstream, extra);
         let log = dir.path().join("doorman.log");
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
@@ -35,7 +40,8 @@ impl Binary {
             .stderr(Stdio::from(log_file))
             .spawn()
             .expect("spawn doorman");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let first = listen.split("address: ").nth(1).and_then(|rest| rest.split_whitespace().next());
+        let addr: SocketAddr = first.and_then(|a| a.parse().ok()).expect("a listen address");
         let start = Instant::now();
         while std::net::TcpStream::connect(b).is_err() {
             assert!(start.elapsed() < Duration::from_secs(10), "doorman's admin endpoint did not listen");
@@ -44,9 +50,9 @@ impl Binary {
         Self { addr, admin: b, config, log, child, _dir: dir }
     }
 
-    fn write(path: &PathBuf, port: u16, admin: u16, upstream: &str, extra: &str) -> SocketAddr {
+    fn write(path: &PathBuf, listen: &str, admin: u16, upstream: &str, extra: &str) -> SocketAddr {
         let text = format!(
-            "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: {upstream}\n\
+            "hostname: mx.example.test\nlisten:\n{listen}upstream:\n  address: {upstream}\n\
              admin:\n  address: 127.0.0.1:{admin}\n{}{extra}\n",
             super::proxy::default_dns(extra)
         );
@@ -56,7 +62,12 @@ impl Binary {
 
     /// Rewrites the configuration file (same ports) for a reload.
     pub fn rewrite(&self, upstream: &str, extra: &str) {
-        Self::write(&self.config, self.addr.port(), self.admin.port(), upstream, extra);
+        self.rewrite_listening(&format!("  - address: {}\n", self.addr), upstream, extra);
+    }
+
+    /// [`Binary::rewrite`] with the items of `listen:` given.
+    pub fn rewrite_listening(&self, listen: &str, upstream: &str, extra: &str) {
+        Self::write(&self.config, listen, self.admin.port(), upstream, extra);
     }
 
     /// The log so far.
