@@ -145,7 +145,13 @@ pub fn bare_line_endings() -> Reply {
     Reply::new(550, "5.6.0 Error: message contains bare CR, bare LF or NUL; lines must end in CRLF (RFC 5321 2.3.8)")
 }
 
-/// The spool could not be written (disk full): the client retries later.
+/// No room to spool the message (a full disk, `data.spool_max_total` or
+/// `data.spool_min_free`): the client retries later.
+pub fn insufficient_storage() -> Reply {
+    Reply::new(452, "4.3.1 Error: insufficient system storage, try again later")
+}
+
+/// The spool could not be written (an I/O error other than a full disk).
 pub fn spool_failed() -> Reply {
     Reply::new(451, "4.3.0 Error: queue file write error")
 }

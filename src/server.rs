@@ -118,7 +118,11 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         let max = self.shared.load().config.limits.max_connections;
-        let limits = Arc::new(Limits { global: Semaphore::new(max), per_ip: Arc::new(PerIp::default()) });
+        let limits = Arc::new(Limits {
+            global: Semaphore::new(max),
+            per_ip: Arc::new(PerIp::default()),
+            spooled: Arc::new(AtomicU64::new(0)),
+        });
         let ids = Arc::new(AtomicU64::new(0));
         let admin_stop = CancellationToken::new();
         if let Some(listener) = self.admin {
@@ -170,11 +174,14 @@ async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     listen().map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
-/// The connection limits shared by all listeners.
+/// The connection limits shared by all listeners, and what every session's
+/// spool counts against (they outlive a reload).
 struct Limits {
     /// One permit per client connection (`limits.max_connections`).
     global: Semaphore,
     per_ip: Arc<PerIp>,
+    /// Bytes spooled by all sessions (`data.spool_max_total`).
+    spooled: Arc<AtomicU64>,
 }
 
 struct AcceptLoop {
@@ -257,7 +264,8 @@ impl AcceptLoop {
                 let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
                 metrics().connection("accepted");
                 metrics().active_sessions.inc();
-                session::serve(MaybeTls::Plain(stream), client, id, shared.clone(), shutdown).await;
+                let spooled = limits.spooled.clone();
+                session::serve(MaybeTls::Plain(stream), client, id, shared.clone(), spooled, shutdown).await;
                 metrics().active_sessions.dec();
                 drop((permit, slot));
             }

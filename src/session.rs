@@ -80,6 +80,8 @@ struct Session {
     /// The state this session started with (kept across a reload).
     shared: Arc<Shared>,
     config: Arc<Config>,
+    /// Bytes spooled by all sessions (`data.spool_max_total`).
+    spooled: Arc<std::sync::atomic::AtomicU64>,
     /// The session id, for logs and reply templates.
     #[allow(dead_code)]
     id: String,

@@ -3,9 +3,16 @@
 //! to an anonymous temporary file (created unlinked, so it disappears with the
 //! spool on every path: relay, refusal, disconnect, panic). Memory per session
 //! is bounded by the threshold plus one read chunk, never by the message size.
+//!
+//! All sessions' spools share a [`SpoolBudget`]: a total across sessions and
+//! a free-space reserve on the spool's file system. A spool that would go
+//! past either fails with [`std::io::ErrorKind::StorageFull`], as a full
+//! disk does.
 
 use std::io::SeekFrom;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -14,6 +21,20 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 /// read is a trip to tokio's blocking pool (a 20 MB message in 1 MiB reads is
 /// 20 trips, in 64 KiB reads 300).
 const READ_CHUNK: usize = 1024 * 1024;
+
+/// The free space is looked at again each time a spool file grew this much.
+const FREE_CHECK_EVERY: u64 = 1024 * 1024;
+
+/// What all spools share (`data.spool_max_total`, `data.spool_min_free`).
+#[derive(Debug, Clone)]
+pub struct SpoolBudget {
+    /// Bytes spooled by every session now, memory and disk.
+    pub in_use: Arc<AtomicU64>,
+    /// The most `in_use` may reach.
+    pub max_total: u64,
+    /// Free space to leave on the spool directory's file system.
+    pub min_free: u64,
+}
 
 /// One message's content; see the module docs.
 #[derive(Debug)]
@@ -26,12 +47,77 @@ pub struct Spool {
     len: u64,
     memory_limit: usize,
     dir: Option<PathBuf>,
+    budget: Option<SpoolBudget>,
+    /// Bytes of this spool counted in the budget's `in_use`.
+    reserved: u64,
+    /// The file's length when the free space was last looked at.
+    free_checked_at: Option<u64>,
 }
 
 impl Spool {
-    /// An empty spool keeping up to `memory_limit` bytes in memory.
+    /// An empty spool keeping up to `memory_limit` bytes in memory, with no
+    /// limit shared with other spools.
     pub fn new(memory_limit: usize, dir: Option<PathBuf>) -> Self {
-        Self { pending: Vec::new(), file: None, len: 0, memory_limit, dir }
+        Self {
+            pending: Vec::new(),
+            file: None,
+            len: 0,
+            memory_limit,
+            dir,
+            budget: None,
+            reserved: 0,
+            free_checked_at: None,
+        }
+    }
+
+    /// The same spool, counted in `budget` with every other spool.
+    #[must_use]
+    pub fn with_budget(mut self, budget: SpoolBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Counts new content in the budget; fails past the total.
+    fn reserve(&mut self) -> std::io::Result<()> {
+        let Some(b) = &self.budget else {
+            return Ok(());
+        };
+        let more = self.len().saturating_sub(self.reserved);
+        if more == 0 {
+            return Ok(());
+        }
+        let before = b.in_use.fetch_add(more, Ordering::Relaxed);
+        self.reserved += more;
+        if before.saturating_add(more) > b.max_total {
+            return Err(storage_full(format!(
+                "the spools' total would pass data.spool_max_total ({} bytes)",
+                b.max_total
+            )));
+        }
+        Ok(())
+    }
+
+    /// Before the file grows: the free-space reserve, looked at once per
+    /// [`FREE_CHECK_EVERY`] bytes written.
+    fn check_free_space(&mut self) -> std::io::Result<()> {
+        let Some(b) = &self.budget else {
+            return Ok(());
+        };
+        if self.free_checked_at.is_some_and(|at| self.len < at + FREE_CHECK_EVERY) {
+            return Ok(());
+        }
+        self.free_checked_at = Some(self.len);
+        let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+        let free = free_space(&dir)?;
+        let wanted = b.min_free.saturating_add(FREE_CHECK_EVERY.max(self.pending.len() as u64));
+        if free < wanted {
+            return Err(storage_full(format!(
+                "{free} bytes free in {}, less than data.spool_min_free ({} bytes) and the next write",
+                dir.display(),
+                b.min_free
+            )));
+        }
+        Ok(())
     }
 
     /// The buffer new content is appended to; call [`Spool::commit`] after.
@@ -44,9 +130,11 @@ impl Spool {
     /// # Errors
     /// The temporary file could not be created or written (disk full).
     pub async fn commit(&mut self) -> std::io::Result<()> {
+        self.reserve()?;
         if self.file.is_none() && self.pending.len() <= self.memory_limit {
             return Ok(());
         }
+        self.check_free_space()?;
         if self.file.is_none() {
             let dir = self.dir.clone();
             let std_file = tokio::task::spawn_blocking(move || match dir {
@@ -125,6 +213,24 @@ impl Spool {
         let remaining = self.len;
         Ok(SpoolReader { spool: self, remaining, pending_done: false, chunk: Vec::new() })
     }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.in_use.fetch_sub(self.reserved, Ordering::Relaxed);
+        }
+    }
+}
+
+fn storage_full(why: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::StorageFull, why)
+}
+
+/// Bytes an unprivileged writer may still use on `dir`'s file system.
+fn free_space(dir: &Path) -> std::io::Result<u64> {
+    let st = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
+    Ok(u64::from(st.blocks_available()).saturating_mul(st.fragment_size()))
 }
 
 /// A reader of a spool's content that is independent of the spool: its own
@@ -210,6 +316,24 @@ mod tests {
             out.extend_from_slice(chunk);
         }
         out
+    }
+
+    /// The total is shared by every spool and given back when one is dropped.
+    #[tokio::test]
+    async fn spools_share_one_budget() {
+        let budget = SpoolBudget { in_use: Arc::default(), max_total: 1000, min_free: 0 };
+        let spool = || Spool::new(100, None).with_budget(budget.clone());
+        let (mut a, mut b) = (spool(), spool());
+        a.buffer().extend_from_slice(&[b'a'; 600]);
+        a.commit().await.unwrap();
+        b.buffer().extend_from_slice(&[b'b'; 600]);
+        assert_eq!(b.commit().await.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
+        drop((a, b));
+        assert_eq!(budget.in_use.load(Ordering::Relaxed), 0);
+        let mut c = spool();
+        c.buffer().extend_from_slice(&[b'c'; 600]);
+        c.commit().await.unwrap();
+        assert_eq!(budget.in_use.load(Ordering::Relaxed), 600);
     }
 
     #[tokio::test]

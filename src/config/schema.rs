@@ -230,6 +230,14 @@ pub struct Data {
     /// Directory for spilled messages; default the system temp dir.
     #[serde(default)]
     pub spool_dir: Option<PathBuf>,
+    /// All sessions' spooled messages together (memory and disk) may take
+    /// at most this much; a message that would go over gets `452 4.3.1`.
+    #[serde(default = "default_spool_max_total")]
+    pub spool_max_total: ByteSize,
+    /// Free space kept on the spool directory's file system for the host's
+    /// other services; a message that would eat into it gets `452 4.3.1`.
+    #[serde(default = "default_spool_min_free")]
+    pub spool_min_free: ByteSize,
 }
 
 impl Default for Data {
@@ -238,12 +246,20 @@ impl Default for Data {
             bare_line_endings: LineEndingPolicy::Reject,
             spool_memory_limit: default_spool_memory(),
             spool_dir: None,
+            spool_max_total: default_spool_max_total(),
+            spool_min_free: default_spool_min_free(),
         }
     }
 }
 
 fn default_spool_memory() -> ByteSize {
     ByteSize::kib(256)
+}
+fn default_spool_max_total() -> ByteSize {
+    ByteSize::gib(2)
+}
+fn default_spool_min_free() -> ByteSize {
+    ByteSize::mib(256)
 }
 
 mod policy_name {

@@ -14,7 +14,7 @@ use super::{Flow, Session, SessionError, Step};
 use crate::metrics::{ScanResultLabels, ScannerLabels, metrics};
 use crate::replies;
 use crate::scan::{ScanAction, ScanContext, ScanOutcome};
-use crate::spool::Spool;
+use crate::spool::{Spool, SpoolBudget};
 use crate::upstream::Delivery;
 use crate::wire::{DataDecoder, DataSummary, LineEndingPolicy, Reply};
 
@@ -28,7 +28,12 @@ impl Session {
         self.conn.queue(&replies::start_data());
         let data = &self.config.data;
         let memory = usize::try_from(data.spool_memory_limit.as_u64()).unwrap_or(usize::MAX);
-        let mut spool = Spool::new(memory, data.spool_dir.clone());
+        let budget = SpoolBudget {
+            in_use: self.spooled.clone(),
+            max_total: data.spool_max_total.as_u64(),
+            min_free: data.spool_min_free.as_u64(),
+        };
+        let mut spool = Spool::new(memory, data.spool_dir.clone()).with_budget(budget);
         let mut decoder = DataDecoder::new(data.bare_line_endings, self.config.limits.max_message_size.as_u64());
         let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout.0;
         let mut scan = self.shared.scan.is_enabled().then(|| self.shared.scan.start(self.scan_context()));
@@ -51,6 +56,10 @@ impl Session {
             }
         };
         let refusal = match spool_error {
+            Some(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                warn!(error = %e, "no room to spool the message; refused with a temporary error");
+                Some(("refused_storage", replies::insufficient_storage()))
+            }
             Some(e) => {
                 warn!(error = %e, "spool write failed; message refused with a temporary error");
                 Some(("refused_spool", replies::spool_failed()))

@@ -39,6 +39,7 @@ pub(crate) async fn serve(
     client: ClientInfo,
     id: String,
     shared: Arc<Shared>,
+    spooled: Arc<std::sync::atomic::AtomicU64>,
     shutdown: CancellationToken,
 ) {
     let config = shared.config.clone();
@@ -105,6 +106,7 @@ pub(crate) async fn serve(
         },
         shared,
         config,
+        spooled,
         id,
         envelope: Envelope::default(),
         client,

@@ -276,3 +276,34 @@ async fn a_repeated_finding_is_logged_once_with_a_count() {
     let repeated = log.lines().find(|l| l.contains("rule fired repeatedly")).unwrap_or_else(|| panic!("{log}"));
     assert!(repeated.contains("rule=\"invalid_syntax\"") && repeated.contains("count=60"), "{repeated}");
 }
+
+/// The spool has a total bound across sessions and a free-space reserve:
+/// a message that would pass either gets `452 4.3.1`, nothing is left in
+/// the spool directory, and the budget is given back (the next message
+/// that fits is delivered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spool_has_a_total_bound_and_a_free_space_reserve() {
+    let spool = tempfile::tempdir().expect("tempdir");
+    let dir = spool.path().display();
+    for (limit, big) in [("spool_max_total: 1MiB", "total"), ("spool_min_free: 1000000GiB", "reserve")] {
+        let extra = format!("data:\n  spool_memory_limit: 64KiB\n  spool_dir: {dir}\n  {limit}");
+        let proxy = Proxy::start(&postfix().addr(), &extra).await;
+        let mut c = ready(&proxy).await;
+        let to = rcpt(&format!("spool-{big}"));
+        assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
+        assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
+        assert_code(&c.cmd("DATA").await, 354);
+        let line = "s".repeat(98);
+        c.send(message(&to, big, &vec![line.as_str(); 20_000]).as_bytes()).await;
+        c.send(b".\r\n").await;
+        let r = c.reply().await;
+        assert_eq!((r.code(), r.enhanced_code()), (452, Some("4.3.1")), "{big}: {r}");
+        assert_eq!(std::fs::read_dir(spool.path()).expect("spool dir").count(), 0, "{big}: a spool file stayed");
+        // A small message (kept in memory) still goes through.
+        assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
+        assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
+        assert_code(&c.cmd("DATA").await, 354);
+        c.send(format!("{}.\r\n", message(&to, "small", &["x"])).as_bytes()).await;
+        assert_code(&c.reply().await, 250);
+    }
+}
