@@ -230,7 +230,7 @@ fn storage_full(why: String) -> std::io::Error {
 /// Bytes an unprivileged writer may still use on `dir`'s file system.
 fn free_space(dir: &Path) -> std::io::Result<u64> {
     let st = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
-    Ok(u64::from(st.blocks_available()).saturating_mul(st.fragment_size()))
+    Ok(st.blocks_available().saturating_mul(st.fragment_size()))
 }
 
 /// A reader of a spool's content that is independent of the spool: its own
