@@ -28,8 +28,8 @@
 //! - `pool`: endpoint pools (round robin, failed endpoints skipped with backoff).
 //! - `endpoint`: TCP or unix connections to a scanner.
 //! - `verdict`: scanner results and failure policies → outcome, reply, headers.
-//! - `headers`: the headers doorman adds, and [`is_own_header`] /
-//!   [`OwnHeaderFilter`] to remove spoofed copies before relaying.
+//! - `headers`: the headers doorman adds (spoofed copies are removed as the
+//!   message arrives, by [`crate::wire::OwnHeaderFilter`]).
 
 pub mod clamav;
 mod endpoint;
@@ -49,7 +49,6 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use self::engine::ScanEngine;
-pub use self::headers::{OwnHeaderFilter, is_own_header};
 pub use self::message::MessageScan;
 pub use self::pool::Pool;
 use crate::wire::Reply;

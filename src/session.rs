@@ -9,6 +9,7 @@ mod data;
 mod envelope;
 mod helo;
 mod identity;
+mod intake;
 mod policy;
 mod query;
 mod start;
@@ -172,8 +173,9 @@ impl Session {
                 None => {
                     // A client that does not read: the write is bounded by
                     // the idle timeout, and the session limit and shutdown
-                    // interrupt it too.
+                    // interrupt it too (a write that can finish, finishes).
                     tokio::select! {
+                        biased;
                         flushed = self.conn.flush() => flushed?,
                         () = tokio::time::sleep_until(session_deadline) => {
                             self.conn.abandon_output();

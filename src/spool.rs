@@ -120,16 +120,24 @@ impl Spool {
         Ok(())
     }
 
-    /// The buffer new content is appended to; call [`Spool::commit`] after.
-    pub fn buffer(&mut self) -> &mut Vec<u8> {
-        &mut self.pending
+    /// Adds content: kept in memory up to the threshold, then written to
+    /// the temporary file. After an error the spool must not be used for
+    /// this message any more (its content is incomplete).
+    ///
+    /// # Errors
+    /// The temporary file could not be created or written (disk full), or
+    /// the [`SpoolBudget`] would be passed (`StorageFull`).
+    pub async fn append(&mut self, content: &[u8]) -> std::io::Result<()> {
+        self.pending.extend_from_slice(content);
+        let result = self.commit().await;
+        if result.is_err() {
+            self.pending.clear();
+        }
+        result
     }
 
     /// Moves buffered content to the file when memory is over the threshold.
-    ///
-    /// # Errors
-    /// The temporary file could not be created or written (disk full).
-    pub async fn commit(&mut self) -> std::io::Result<()> {
+    async fn commit(&mut self) -> std::io::Result<()> {
         self.reserve()?;
         if self.file.is_none() && self.pending.len() <= self.memory_limit {
             return Ok(());
@@ -324,23 +332,19 @@ mod tests {
         let budget = SpoolBudget { in_use: Arc::default(), max_total: 1000, min_free: 0 };
         let spool = || Spool::new(100, None).with_budget(budget.clone());
         let (mut a, mut b) = (spool(), spool());
-        a.buffer().extend_from_slice(&[b'a'; 600]);
-        a.commit().await.unwrap();
-        b.buffer().extend_from_slice(&[b'b'; 600]);
-        assert_eq!(b.commit().await.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
+        a.append(&[b'a'; 600]).await.unwrap();
+        assert_eq!(b.append(&[b'b'; 600]).await.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
         drop((a, b));
         assert_eq!(budget.in_use.load(Ordering::Relaxed), 0);
         let mut c = spool();
-        c.buffer().extend_from_slice(&[b'c'; 600]);
-        c.commit().await.unwrap();
+        c.append(&[b'c'; 600]).await.unwrap();
         assert_eq!(budget.in_use.load(Ordering::Relaxed), 600);
     }
 
     #[tokio::test]
     async fn small_message_stays_in_memory() {
         let mut s = Spool::new(1024, None);
-        s.buffer().extend_from_slice(b"hello\r\n");
-        s.commit().await.unwrap();
+        s.append(b"hello\r\n").await.unwrap();
         assert!(!s.is_on_disk());
         assert_eq!(read_all(&mut s).await, b"hello\r\n");
     }
@@ -353,11 +357,10 @@ mod tests {
         for i in 0..5000u32 {
             let line = format!("line {i}\r\n");
             expected.extend_from_slice(line.as_bytes());
-            s.buffer().extend_from_slice(line.as_bytes());
-            s.commit().await.unwrap();
+            s.append(line.as_bytes()).await.unwrap();
         }
         assert!(s.is_on_disk());
-        assert!(s.buffer().len() <= 100);
+        assert!(s.pending.len() <= 100);
         assert_eq!(s.len(), expected.len() as u64);
         // The file is unlinked: nothing is visible in the spool directory.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

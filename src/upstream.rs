@@ -17,7 +17,6 @@ use tokio::net::TcpStream;
 pub use error::{Stage, UpstreamError};
 
 use crate::config;
-use crate::scan::OwnHeaderFilter;
 use crate::spool::Spool;
 use crate::tls::{MaybeTls, UpstreamStream, UpstreamTls};
 use crate::wire::{Capabilities, Command, DotStuffer, Reply, ReplyParser};
@@ -195,15 +194,7 @@ impl UpstreamClient {
     /// # Errors
     /// Any transport failure, timeout or malformed reply; also a positive
     /// reply to DATA other than 354, which would make the content commands.
-    /// With `strip_own_headers`, header fields doorman itself adds (X-Spam-*,
-    /// X-Virus-*, X-Doorman-*) are removed from the client's message first,
-    /// so spoofed verdicts never reach the upstream.
-    pub async fn deliver(
-        &mut self,
-        prefix: &[u8],
-        spool: &mut Spool,
-        strip_own_headers: bool,
-    ) -> Result<Delivery, UpstreamError> {
+    pub async fn deliver(&mut self, prefix: &[u8], spool: &mut Spool) -> Result<Delivery, UpstreamError> {
         let reply = self.command(&Command::Data, Stage::Data).await?;
         if reply.code() != 354 {
             return if reply.is_transient() || reply.code() >= 500 {
@@ -215,31 +206,16 @@ impl UpstreamClient {
         // A reply after the 354 would be taken for the reply to the final dot.
         self.expect_silence(Stage::Message)?;
         let mut stuffer = DotStuffer::default();
-        let mut filter = strip_own_headers.then(OwnHeaderFilter::new);
-        let mut filtered = Vec::new();
         self.write_buf.clear();
         stuffer.stuff(prefix, &mut self.write_buf);
         let mut reader = spool.reader().await.map_err(UpstreamError::Spool)?;
         while let Some(chunk) = reader.next_chunk().await.map_err(UpstreamError::Spool)? {
-            let chunk = match &mut filter {
-                Some(f) => {
-                    filtered.clear();
-                    f.push(chunk, &mut filtered);
-                    &filtered[..]
-                }
-                None => chunk,
-            };
             stuffer.stuff(chunk, &mut self.write_buf);
             // Batch writes: a small message and its final dot go out together.
             if self.write_buf.len() >= WRITE_BATCH {
                 self.write_out(Stage::Message).await?;
                 self.write_buf.clear();
             }
-        }
-        if let Some(f) = &mut filter {
-            filtered.clear();
-            f.finish(&mut filtered);
-            stuffer.stuff(&filtered, &mut self.write_buf);
         }
         stuffer.finish(&mut self.write_buf);
         self.write_out(Stage::DataEnd).await?;

@@ -65,8 +65,7 @@ pub async fn scan_with(engine: &ScanEngine, ctx: ScanContext, message: &[u8], ch
     let mut spool = Spool::new(256 * 1024, None);
     let mut scan = engine.start(ctx);
     for piece in message.chunks(chunk.max(1)) {
-        spool.buffer().extend_from_slice(piece);
-        spool.commit().await.expect("spool write");
+        spool.append(piece).await.expect("spool write");
         scan.feed(piece).await;
     }
     let t0 = Instant::now();

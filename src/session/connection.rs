@@ -8,7 +8,6 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 
-use crate::spool::Spool;
 use crate::tls::{ClientStream, MaybeTls};
 use crate::wire::limits::AUTH_LINE_MAX;
 use crate::wire::{DataDecoder, Line, LineDecoder, LineError, Reply};
@@ -30,11 +29,20 @@ pub(super) enum Input {
     Eof,
 }
 
-/// How reading a message ended.
-#[derive(Debug)]
+/// What one read of message text gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DataRead {
+    /// Content, and more to come.
+    More,
+    /// The message text ended.
+    Done(DataEnd),
+}
+
+/// How message text ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum DataEnd {
-    /// The final dot arrived; `spool_error` is set if the spool failed on the way.
-    Complete { spool_error: Option<std::io::Error> },
+    /// The final dot arrived.
+    Complete,
     /// The client closed the connection before the final dot.
     ClientGone,
     /// The client went silent for the idle timeout, or the whole transfer
@@ -191,48 +199,32 @@ impl Connection {
         }
     }
 
-    /// Reads message text after 354 until the final dot, feeding `decoder` and
-    /// spooling the content. Bytes after the final dot stay buffered as commands.
+    /// Reads message text after 354: decodes what is buffered, or reads
+    /// once and decodes that, appending the content to `out`. Bytes after
+    /// the final dot stay buffered as commands.
     ///
     /// # Errors
     /// The client connection failed.
     pub(super) async fn read_data(
         &mut self,
         decoder: &mut DataDecoder,
-        spool: &mut Spool,
+        out: &mut Vec<u8>,
         idle: Duration,
         deadline: tokio::time::Instant,
-        mut scan: Option<&mut crate::scan::MessageScan>,
-    ) -> std::io::Result<DataEnd> {
-        self.flush().await?;
-        let mut spool_error = None;
-        loop {
-            if !self.read_buf.is_empty() {
-                let before = spool.buffer().len();
-                let (consumed, done) = decoder.decode(&self.read_buf, spool.buffer());
-                self.read_buf.advance(consumed);
-                if let Some(scan) = scan.as_deref_mut() {
-                    scan.feed(&spool.buffer()[before..]).await;
-                }
-                if spool_error.is_none() {
-                    spool_error = spool.commit().await.err();
-                }
-                if spool_error.is_some() {
-                    spool.buffer().clear();
-                }
-                if done {
-                    return Ok(DataEnd::Complete { spool_error });
-                }
-            }
+    ) -> std::io::Result<DataRead> {
+        if self.read_buf.is_empty() {
             self.read_buf.reserve(READ_CHUNK);
             let until = deadline.min(tokio::time::Instant::now() + idle);
             match tokio::time::timeout_at(until, self.io.read_buf(&mut self.read_buf)).await {
-                Err(_) => return Ok(DataEnd::Timeout),
-                Ok(Ok(0)) => return Ok(DataEnd::ClientGone),
+                Err(_) => return Ok(DataRead::Done(DataEnd::Timeout)),
+                Ok(Ok(0)) => return Ok(DataRead::Done(DataEnd::ClientGone)),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e),
             }
         }
+        let (consumed, done) = decoder.decode(&self.read_buf, out);
+        self.read_buf.advance(consumed);
+        Ok(if done { DataRead::Done(DataEnd::Complete) } else { DataRead::More })
     }
 
     /// Flushes (unless the client stopped reading) and closes the write

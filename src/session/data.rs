@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::connection::DataEnd;
+use super::connection::{DataEnd, DataRead};
 use super::envelope::sequence_reply;
+use super::intake::Intake;
 use super::{Flow, Session, SessionError, Step};
 use crate::metrics::{ScanResultLabels, ScannerLabels, metrics};
 use crate::replies;
@@ -33,16 +34,17 @@ impl Session {
             max_total: data.spool_max_total.as_u64(),
             min_free: data.spool_min_free.as_u64(),
         };
-        let mut spool = Spool::new(memory, data.spool_dir.clone()).with_budget(budget);
+        let spool = Spool::new(memory, data.spool_dir.clone()).with_budget(budget);
         let mut decoder = DataDecoder::new(data.bare_line_endings, self.config.limits.max_message_size.as_u64());
-        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout.0;
-        let mut scan = self.shared.scan.is_enabled().then(|| self.shared.scan.start(self.scan_context()));
-        let end = self.conn.read_data(&mut decoder, &mut spool, self.idle_timeout(), deadline, scan.as_mut()).await?;
+        let scan = self.shared.scan.is_enabled().then(|| self.shared.scan.start(self.scan_context()));
+        let mut intake = Intake::new(spool, scan);
+        self.conn.flush().await?;
+        let end = self.receive(&mut decoder, &mut intake).await?;
         let summary = decoder.summary().clone();
-        let spool_error = match end {
-            DataEnd::Complete { spool_error } => spool_error,
-            // Nothing was relayed: dropping the session drops the spool and
-            // the upstream never sees a final dot.
+        match end {
+            DataEnd::Complete => {}
+            // Nothing was relayed: dropping the intake drops the spool and
+            // the scans, and the upstream never sees a final dot.
             DataEnd::ClientGone => {
                 self.log_transaction(&summary, recipients, None, started, "aborted");
                 return Ok(Flow::Close);
@@ -54,7 +56,8 @@ impl Session {
                 self.conn.queue(&reply);
                 return Ok(Flow::Close);
             }
-        };
+        }
+        let Intake { mut spool, scan, error: spool_error, .. } = intake;
         let refusal = match spool_error {
             Some(e) if e.kind() == std::io::ErrorKind::StorageFull => {
                 warn!(error = %e, "no room to spool the message; refused with a temporary error");
@@ -91,6 +94,26 @@ impl Session {
         }
     }
 
+    /// Reads the message until the final dot (or the client's end), into
+    /// `intake`.
+    async fn receive(&mut self, decoder: &mut DataDecoder, intake: &mut Intake) -> Result<DataEnd, SessionError> {
+        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout.0;
+        let mut content = Vec::with_capacity(64 * 1024);
+        loop {
+            content.clear();
+            let read = self.conn.read_data(decoder, &mut content, self.idle_timeout(), deadline).await?;
+            intake.push(&content).await;
+            match read {
+                DataRead::More => {}
+                DataRead::Done(DataEnd::Complete) => {
+                    intake.finish().await;
+                    return Ok(DataEnd::Complete);
+                }
+                DataRead::Done(end) => return Ok(end),
+            }
+        }
+    }
+
     /// After the final dot: the scanners' verdict, then the message to the
     /// upstream; the client's reply is the upstream's reply to the final dot.
     async fn judge_and_relay(
@@ -120,8 +143,7 @@ impl Session {
             headers = verdict.headers;
         }
         headers.insert_str(0, &self.added_headers());
-        let strip = self.shared.scan.is_enabled();
-        let delivery = self.upstream.deliver(headers.as_bytes(), spool, strip).await?;
+        let delivery = self.upstream.deliver(headers.as_bytes(), spool).await?;
         self.txn.reset();
         let reply = match delivery {
             Delivery::DataRefused(reply) => {

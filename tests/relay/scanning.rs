@@ -163,3 +163,45 @@ async fn a_broken_clamd_stream_is_replayed_without_loading_the_message() {
     eprintln!("peak RSS grew by {grown} KiB for a 20 MB message scanned twice");
     assert!(grown <= 16 * 1024, "peak RSS grew by {grown} KiB");
 }
+
+/// What the scanners judge is what is delivered, doorman's added headers
+/// aside. A spoofed `X-Spam-Status` followed by a whitespace-only line used
+/// to be removed only on the way to the upstream, after scanning: the
+/// header/body boundary the scanner saw was not the one delivered. A
+/// recording spamd (fault injection only: it records and says ham) and a tap
+/// before Postfix compare the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanners_judge_the_bytes_that_are_delivered() {
+    const HAM: &[u8] = b"SPAMD/1.1 0 EX_OK\r\nContent-length: 9\r\nSpam: False ; 0.1 / 5.0\r\n\r\nNO_RELAYS";
+    let spamd =
+        fake_scanner::start(Protocol::Spamd, Behaviour::Reply { delay: Duration::ZERO, reply: HAM.to_vec() }).await;
+    let tap = Tap::start(&postfix().addr()).await;
+    let extra = format!("scanners:\n  spamassassin:\n    addresses: [\"{}\"]\n", spamd.address());
+    let proxy = Proxy::start(&tap.addr(), &extra).await;
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    assert_code(&c.cmd("EHLO client.example.net").await, 250);
+    let to = rcpt("scan-same-bytes");
+    let body = message(&to, "same", &["the body"]).replacen(
+        "Subject:",
+        "X-Spam-Status: No, spoofed\r\n \r\nX-Evil: moved\r\nSubject:",
+        1,
+    );
+    assert_code(&send(&mut c, &to, &body).await, 250);
+    assert_code(&c.cmd("QUIT").await, 221);
+    proxy.stop().await;
+    tap.wait_all_closed().await;
+    let sent = tap.sent_text();
+    let start = sent.find("DATA\r\n").expect("DATA sent") + "DATA\r\n".len();
+    let end = sent[start..].find("\r\n.\r\n").expect("final dot") + start + 2;
+    let delivered = &sent[start..end];
+    let scanned = spamd.spamd_messages();
+    let scanned = String::from_utf8_lossy(scanned.first().expect("spamd got the message"));
+    assert!(!scanned.contains("spoofed") && !delivered.contains("spoofed"), "{scanned}\n---\n{delivered}");
+    let added = delivered.strip_suffix(scanned.as_ref()).unwrap_or_else(|| {
+        panic!("delivered bytes are not the scanned bytes plus headers:\n{delivered}\n--- scanned:\n{scanned}")
+    });
+    // doorman's own: its Received (client_identity none) and the verdict.
+    assert!(added.starts_with("Received: from ") && added.contains("\r\nX-Spam-Score: 0.1\r\n"), "{added}");
+    let own = |l: &str| l.starts_with("Received: ") || l.starts_with("X-Spam-") || l.starts_with('\t');
+    assert!(added.lines().all(own), "doorman added more than its headers: {added}");
+}

@@ -46,6 +46,8 @@ pub struct FakeScanner {
     pub requests: Arc<AtomicUsize>,
     /// Connections the client closed before its request was complete.
     pub cut_short: Arc<AtomicUsize>,
+    /// Every complete spamd request, as received (head and message).
+    pub spamd_requests: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
 }
 
 impl FakeScanner {
@@ -65,6 +67,16 @@ impl FakeScanner {
     pub fn cut_short(&self) -> usize {
         self.cut_short.load(Ordering::SeqCst)
     }
+
+    /// The messages of the spamd requests received so far (the part after
+    /// the request head).
+    pub fn spamd_messages(&self) -> Vec<Vec<u8>> {
+        let requests = self.spamd_requests.lock().expect("requests");
+        requests
+            .iter()
+            .map(|r| r.windows(4).position(|w| w == b"\r\n\r\n").map_or_else(Vec::new, |i| r[i + 4..].to_vec()))
+            .collect()
+    }
 }
 
 /// Starts a fake on a free loopback port.
@@ -75,8 +87,10 @@ pub async fn start(protocol: Protocol, behaviour: Behaviour) -> FakeScanner {
         connections: Arc::default(),
         requests: Arc::default(),
         cut_short: Arc::default(),
+        spamd_requests: Arc::default(),
     };
     let (connections, requests, cut_short) = (fake.connections.clone(), fake.requests.clone(), fake.cut_short.clone());
+    let recorded = fake.spamd_requests.clone();
     tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
@@ -84,8 +98,9 @@ pub async fn start(protocol: Protocol, behaviour: Behaviour) -> FakeScanner {
             };
             connections.fetch_add(1, Ordering::SeqCst);
             let (behaviour, requests, cut_short) = (behaviour.clone(), requests.clone(), cut_short.clone());
+            let recorded = recorded.clone();
             tokio::spawn(async move {
-                serve(sock, protocol, behaviour, &requests, &cut_short).await;
+                serve(sock, protocol, behaviour, &requests, &cut_short, &recorded).await;
             });
         }
     });
@@ -98,6 +113,7 @@ async fn serve(
     behaviour: Behaviour,
     requests: &AtomicUsize,
     cut_short: &AtomicUsize,
+    recorded: &std::sync::Mutex<Vec<Vec<u8>>>,
 ) {
     if let Behaviour::ResetAfter { after } = behaviour {
         let mut buf = vec![0u8; after];
@@ -110,8 +126,10 @@ async fn serve(
     let complete = match protocol {
         Protocol::Clamd => read_instream(&mut sock).await,
         Protocol::Spamd => {
-            let mut sink = Vec::new();
-            sock.read_to_end(&mut sink).await.is_ok()
+            let mut request = Vec::new();
+            let complete = sock.read_to_end(&mut request).await.is_ok();
+            recorded.lock().expect("requests").push(request);
+            complete
         }
     };
     if !complete {
