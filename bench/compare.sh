@@ -19,7 +19,8 @@
 #   big        one 20 MB and one 100 MB message through haproxy vs doorman
 #              (BIG_TARGETS): time and doorman's RSS growth
 #   idle       IDLE_SESSIONS concurrent idle sessions, each with its upstream
-#              connection, through doorman (and haproxy): RSS
+#              connection, through doorman (and haproxy): RSS held, and RSS
+#              IDLE_SETTLE seconds after they all closed (memory given back)
 #   burst      BURST_SESSIONS clients connecting at once to haproxy and doorman:
 #              greetings, accept-queue overflows
 #   scan       doorman+clamd+spamd msgs/s vs what clamd+spamd sustain when a
@@ -64,6 +65,7 @@ BIG_ROUNDS=${BIG_ROUNDS:-5}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
 IDLE_TARGETS=${IDLE_TARGETS:-haproxy doorman}
 IDLE_HOLD=${IDLE_HOLD:-5}
+IDLE_SETTLE=${IDLE_SETTLE:-30}
 SCAN_SECS=${SCAN_SECS:-10}
 SCAN_ROUNDS=${SCAN_ROUNDS:-5}
 PROFILE_MSGS=${PROFILE_MSGS:-400}
@@ -80,7 +82,7 @@ SINK=/usr/sbin/smtp-sink
 SOURCE=/usr/sbin/smtp-source
 
 for v in ROUNDS SESSIONS MSG_SIZE WARMUP RUN_SECS MIN_MSGS MAX_MSGS LAT_SECS LAT_MIN LAT_MAX RUN_TIMEOUT \
-  SPAMD_CHILDREN SPAMPD_CHILDREN BIG_ROUNDS IDLE_SESSIONS IDLE_HOLD SCAN_SECS SCAN_ROUNDS PROFILE_MSGS PROFILE_SCAN_MSGS QUIET_PCT STEPS_N BURST_SESSIONS BURST_TIMEOUT; do
+  SPAMD_CHILDREN SPAMPD_CHILDREN BIG_ROUNDS IDLE_SESSIONS IDLE_HOLD IDLE_SETTLE SCAN_SECS SCAN_ROUNDS PROFILE_MSGS PROFILE_SCAN_MSGS QUIET_PCT STEPS_N BURST_SESSIONS BURST_TIMEOUT; do
   { [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ]; } || die "$v must be a positive integer (got '${!v}')"
 done
 [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "QUIET_WAIT must be a number of seconds (got '$QUIET_WAIT')"
@@ -646,7 +648,8 @@ mode_idle() {
     PORT[sink]=${PORT[idlesink]} PID[sink]=${PID[idlesink]}
     run_load warm "$t" 0 20 1 "$MSG_SIZE" idlesink
     log "idle: $n sessions to $t, held ${IDLE_HOLD}s"
-    json=$(timeout $((IDLE_HOLD + 180)) "${HELPER[@]}" idle --port "${PORT[$t]}" --n "$n" --batch 200 --hold "$IDLE_HOLD" \
+    json=$(timeout $((IDLE_HOLD + IDLE_SETTLE + 180)) "${HELPER[@]}" idle --port "${PORT[$t]}" --n "$n" --batch 200 \
+      --hold "$IDLE_HOLD" --settle "$IDLE_SETTLE" \
       --pid "${PID[$t]}" --count-port "${PORT[idlesink]}") || json='{"error": "client failed"}'
     printf '%s\t%s\n' "$t" "$json" >>"$WORK/idle.txt"
     log "idle $t: $json"
@@ -660,7 +663,7 @@ mode_idle() {
     "$PY" - "$WORK/idle.txt" "$n" <<'EOF'
 import json, sys
 n = int(sys.argv[2])
-print(f"{'target':<8} {'greeted':>8} {'upstream conns':>14} {'RSS before MiB':>14} {'RSS held MiB':>12} {'KiB/session':>11} {'RSS at 10,000 MiB':>17} {'open s':>6}")
+print(f"{'target':<8} {'greeted':>8} {'upstream conns':>14} {'RSS before MiB':>14} {'RSS held MiB':>12} {'KiB/session':>11} {'RSS at 10,000 MiB':>17} {'open s':>6} {'RSS after MiB':>13} {'given back':>10}")
 for line in open(sys.argv[1]):
     t, _, rest = line.rstrip("\n").partition("\t")
     if rest.startswith("not run"):
@@ -672,11 +675,14 @@ for line in open(sys.argv[1]):
         continue
     per = (d["rss_kib"] - d["base_rss_kib"]) / max(d["greeted"], 1)
     at10k = (d["base_rss_kib"] + per * 10000) / 1024
-    print(f"{t:<8} {d['greeted']:>8} {str(d['upstream_established']):>14} {d['base_rss_kib']/1024:>14.1f} {d['rss_kib']/1024:>12.1f} {per:>11.1f} {at10k:>17.1f} {d['open_secs']:>6}"
+    grown = max(d["rss_kib"] - d["base_rss_kib"], 1)
+    back = (d["rss_kib"] - d["after_rss_kib"]) / grown
+    print(f"{t:<8} {d['greeted']:>8} {str(d['upstream_established']):>14} {d['base_rss_kib']/1024:>14.1f} {d['rss_kib']/1024:>12.1f} {per:>11.1f} {at10k:>17.1f} {d['open_secs']:>6} {d['after_rss_kib']/1024:>13.1f} {back:>10.0%}"
           + (f"  failed {d['failed']}: {d['errors']}" if d["failed"] else ""))
 EOF
     echo "   RSS held: VmRSS of the proxy with every session open; upstream conns: ESTABLISHED connections at the sink (ss);"
     echo "   RSS at 10,000: RSS before + 10,000 × the measured KiB per session (linear, when the fd limit caps the count)."
+    echo "   RSS after: VmRSS ${IDLE_SETTLE}s after every session closed; given back: (held - after) / (held - before)."
   } | tee -a "$WORK/report.txt"
 }
 

@@ -185,10 +185,17 @@ async def idle_main(a):
     for _, w in conns:
         w.transport.abort() if a.abort else w.close()
     await asyncio.sleep(0.2)
+    # Memory after the burst: does the proxy give it back once every
+    # session is gone? Sampled each second for --settle seconds.
+    after = []
+    for _ in range(int(a.settle)):
+        await asyncio.sleep(1)
+        after.append(mem()[0])
     print(json.dumps({
         "requested": a.n, "greeted": len(conns), "failed": failed, "errors": errors,
         "open_secs": round(t_open, 2), "held_secs": round(t1 - t0 - t_open, 2), "alive": alive,
         "upstream_established": upstream, "base_rss_kib": base_rss, "rss_kib": rss, "hwm_kib": hwm,
+        "after_rss_kib": after[-1] if after else rss, "settle_secs": int(a.settle),
     }))
 
 
@@ -466,7 +473,8 @@ def main():
     p.add_argument("--n", type=int, required=True); p.add_argument("--batch", type=int, default=200)
     p.add_argument("--hold", type=float, default=5); p.add_argument("--timeout", type=float, default=30)
     p.add_argument("--pid", type=int, required=True); p.add_argument("--count-port", type=int)
-    p.add_argument("--abort", action="store_true"); p.set_defaults(f=cmd_idle)
+    p.add_argument("--abort", action="store_true"); p.add_argument("--settle", type=float, default=30)
+    p.set_defaults(f=cmd_idle)
     p = sub.add_parser("scan"); p.add_argument("--clamd", required=True); p.add_argument("--spamd", required=True)
     p.add_argument("--msg", required=True); p.add_argument("--n", type=int, required=True)
     p.add_argument("--concurrency", type=int, default=20); p.add_argument("--timeout", type=float, default=60)
