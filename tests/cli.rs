@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "cli/docs_tests.rs"]
+mod docs_tests;
 #[path = "cli/shipped_configs.rs"]
 mod shipped_configs;
 
