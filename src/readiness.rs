@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use crate::config::ClientIdentity;
 use crate::state::Shared;
-use crate::upstream::UpstreamClient;
 use crate::upstream::identity::proxy_header_local;
+use crate::upstream::{TcpDialer, UpstreamClient};
 
 /// The answer to "ready?", with the reason when not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ async fn probe(shared: &Shared) -> Report {
     let tls = shared.upstream_tls.as_ref();
     let opened = tokio::time::timeout(
         timeout.0,
-        UpstreamClient::open(&upstream, preamble.as_deref(), config.hostname.as_str(), tls),
+        UpstreamClient::open(&TcpDialer, &upstream, preamble.as_deref(), config.hostname.as_str(), tls),
     )
     .await;
     match opened {

@@ -27,7 +27,7 @@ use crate::metrics::metrics;
 use crate::readiness::Readiness;
 use crate::session::ClientInfo;
 use crate::state::Shared;
-use crate::tls::MaybeTls;
+use crate::upstream::TcpDialer;
 use crate::{replies, session};
 
 /// Bound listeners, ready to serve.
@@ -265,7 +265,7 @@ impl AcceptLoop {
                 metrics().connection("accepted");
                 metrics().active_sessions.inc();
                 let spooled = limits.spooled.clone();
-                session::serve(MaybeTls::Plain(stream), client, id, shared.clone(), spooled, shutdown).await;
+                session::serve(stream, TcpDialer, client, id, shared.clone(), spooled, shutdown).await;
                 metrics().active_sessions.dec();
                 drop((permit, slot));
             }

@@ -16,6 +16,9 @@ mod start;
 mod starttls;
 mod transaction;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +33,8 @@ use crate::config::Config;
 use crate::metrics::metrics;
 use crate::replies;
 use crate::state::Shared;
-use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::tls::Io;
+use crate::upstream::{Dialer, UpstreamClient, UpstreamError};
 use crate::wire::Capabilities;
 use crate::wire::ehlo::{Advertised, EhloPolicy};
 use crate::wire::{Command, Reply};
@@ -75,9 +79,12 @@ fn is_junk(cmd: &Command) -> bool {
 }
 
 /// Per-session state; see the module docs.
-struct Session {
-    conn: Connection,
-    upstream: UpstreamClient,
+struct Session<S: Io, D: Dialer> {
+    conn: Connection<S>,
+    upstream: UpstreamClient<D::Stream>,
+    /// How the upstream is reached.
+    #[allow(dead_code)]
+    dialer: D,
     /// The state this session started with (kept across a reload).
     shared: Arc<Shared>,
     config: Arc<Config>,
@@ -128,7 +135,7 @@ struct Envelope {
     rcpts: Vec<String>,
 }
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     fn host(&self) -> &str {
         self.config.hostname.as_str()
     }

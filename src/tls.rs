@@ -13,7 +13,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-pub use stream::{ClientStream, MaybeTls, UpstreamStream};
+pub use stream::{ClientStream, Io, MaybeTls, UpstreamStream};
 
 use crate::config;
 

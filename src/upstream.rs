@@ -18,7 +18,7 @@ pub use error::{Stage, UpstreamError};
 
 use crate::config;
 use crate::spool::Spool;
-use crate::tls::{MaybeTls, UpstreamStream, UpstreamTls};
+use crate::tls::{Io, MaybeTls, UpstreamStream, UpstreamTls};
 use crate::wire::{Capabilities, Command, DotStuffer, Reply, ReplyParser};
 
 /// Message content is written to the upstream in batches of at least this size.
@@ -33,31 +33,59 @@ pub enum Delivery {
     Final(Reply),
 }
 
+/// How doorman reaches the upstream: a TCP connection in production
+/// ([`TcpDialer`]), an in-memory pipe to a scripted upstream in the session
+/// tests.
+pub trait Dialer: Clone + Send + Sync + 'static {
+    /// The stream a dial gives.
+    type Stream: Io;
+    /// Connects to `address` (`host:port`).
+    fn dial(&self, address: &str) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+/// TCP, with `TCP_NODELAY` (replies are small and latency matters).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpDialer;
+
+impl Dialer for TcpDialer {
+    type Stream = TcpStream;
+
+    async fn dial(&self, address: &str) -> std::io::Result<TcpStream> {
+        let tcp = TcpStream::connect(address).await?;
+        tcp.set_nodelay(true)?;
+        Ok(tcp)
+    }
+}
+
 /// A connection to the upstream MTA; see the module docs.
 #[derive(Debug)]
-pub struct UpstreamClient {
-    stream: UpstreamStream,
+pub struct UpstreamClient<U: Io = TcpStream> {
+    stream: UpstreamStream<U>,
     read_buf: BytesMut,
     write_buf: BytesMut,
     reply_timeout: Duration,
     data_timeout: Duration,
 }
 
-impl UpstreamClient {
+impl<U: Io> UpstreamClient<U> {
     /// Connects, sends `preamble` (a PROXY header) if any, and reads the
     /// greeting, all within `connect_timeout`.
     ///
     /// # Errors
     /// Connection refused, timeout, or a malformed greeting.
-    pub async fn connect(cfg: &config::Upstream, preamble: Option<&[u8]>) -> Result<(Self, Reply), UpstreamError> {
+    pub async fn connect<D: Dialer<Stream = U>>(
+        dialer: &D,
+        cfg: &config::Upstream,
+        preamble: Option<&[u8]>,
+    ) -> Result<(Self, Reply), UpstreamError> {
         let after = cfg.connect_timeout.0;
         let attempt = async {
-            let tcp = TcpStream::connect(cfg.address.as_str())
+            let plain = dialer
+                .dial(cfg.address.as_str())
                 .await
                 .map_err(|source| UpstreamError::Connect { addr: cfg.address.clone(), source })?;
-            tcp.set_nodelay(true).map_err(|source| UpstreamError::Io { stage: Stage::Connect, source })?;
             let mut client = Self {
-                stream: MaybeTls::Plain(tcp),
+                stream: MaybeTls::Plain(plain),
                 read_buf: BytesMut::with_capacity(4096),
                 write_buf: BytesMut::with_capacity(4096),
                 reply_timeout: cfg.reply_timeout.0,
@@ -83,14 +111,15 @@ impl UpstreamClient {
     /// # Errors
     /// Any [`UpstreamError`]; a greeting other than 220 is
     /// [`UpstreamError::Unexpected`] (the connection is closed first).
-    pub async fn open(
+    pub async fn open<D: Dialer<Stream = U>>(
+        dialer: &D,
         cfg: &config::Upstream,
         preamble: Option<&[u8]>,
         hostname: &str,
         tls: Option<&UpstreamTls>,
     ) -> Result<(Self, Reply), UpstreamError> {
         use crate::metrics::{TlsLabels, metrics};
-        let (mut upstream, greeting) = Self::connect(cfg, preamble).await?;
+        let (mut upstream, greeting) = Self::connect(dialer, cfg, preamble).await?;
         if greeting.code() != 220 {
             upstream.quit().await;
             return Err(UpstreamError::Unexpected { stage: Stage::Greeting, reply: greeting });

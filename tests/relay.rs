@@ -1,13 +1,11 @@
 //! Integration tests: doorman in front of a real Postfix (one instance for
-//! this whole binary), driven by real clients. Fault-injection tests use the
-//! scripted fake upstream in `support/fake_upstream.rs`.
+//! this whole binary), driven by real clients. Upstream faults and timing are
+//! tested in memory against a scripted upstream (`src/session/tests/`).
 
 mod support;
 
 #[path = "relay/banner.rs"]
 mod banner;
-#[path = "relay/faults.rs"]
-mod faults;
 #[path = "relay/helo.rs"]
 mod helo;
 #[path = "relay/limits.rs"]

@@ -5,11 +5,13 @@
 use super::connection::Input;
 use super::{Flow, Session, Step};
 use crate::replies;
+use crate::tls::Io;
+use crate::upstream::Dialer;
 use crate::upstream::Stage;
 use crate::wire::Command;
 use crate::wire::command::is_sasl_response;
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_auth(&mut self, mechanism: String, initial: Option<String>) -> Step {
         if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
             return Ok(self.protocol_error("tls_required", replies::tls_required()));

@@ -8,7 +8,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 
-use crate::tls::{ClientStream, MaybeTls};
+use crate::tls::{ClientStream, Io, MaybeTls};
 use crate::wire::limits::AUTH_LINE_MAX;
 use crate::wire::{DataDecoder, Line, LineDecoder, LineError, Reply};
 
@@ -56,8 +56,8 @@ const CLOSE_MAX: Duration = Duration::from_secs(5);
 
 /// The client connection; see the module docs.
 #[derive(Debug)]
-pub(super) struct Connection {
-    io: ClientStream,
+pub(super) struct Connection<S: Io> {
+    io: ClientStream<S>,
     read_buf: BytesMut,
     write_buf: BytesMut,
     lines: LineDecoder,
@@ -67,9 +67,9 @@ pub(super) struct Connection {
     stalled: bool,
 }
 
-impl Connection {
+impl<S: Io> Connection<S> {
     /// Wraps a client stream; every flush must finish within `write_timeout`.
-    pub(super) fn new(io: ClientStream, write_timeout: Duration) -> Self {
+    pub(super) fn new(io: ClientStream<S>, write_timeout: Duration) -> Self {
         Self {
             io,
             read_buf: BytesMut::with_capacity(4096),

@@ -4,6 +4,8 @@
 //! reply to the final dot, so doorman never says 250 for a message the MTA has
 //! not accepted; a message doorman refuses never reaches the upstream.
 
+use crate::tls::Io;
+use crate::upstream::Dialer;
 use std::time::Instant;
 
 use tracing::{info, warn};
@@ -19,7 +21,7 @@ use crate::spool::{Spool, SpoolBudget};
 use crate::upstream::Delivery;
 use crate::wire::{DataDecoder, DataSummary, LineEndingPolicy, Reply};
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_data(&mut self) -> Step {
         let recipients = match self.txn.check_data() {
             Ok(n) => n,
@@ -197,7 +199,7 @@ impl Session {
     }
 }
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     /// What the scanners may know about this transaction (rspamd uses it).
     fn scan_context(&self) -> ScanContext {
         ScanContext {

@@ -6,11 +6,13 @@ use super::transaction::SequenceError;
 use super::{Envelope, Session, Step};
 use crate::metrics::metrics;
 use crate::replies;
+use crate::tls::Io;
+use crate::upstream::Dialer;
 use crate::upstream::{Stage, UpstreamError};
 use crate::wire::params::{check_mail, check_rcpt};
 use crate::wire::{Command, Param, Reply};
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_mail(&mut self, path: String, params: Vec<Param>) -> Step {
         if let Err(e) = self.txn.check_mail() {
             return Ok(self.protocol_error("sequence", sequence_reply(e)));

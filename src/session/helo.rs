@@ -4,11 +4,13 @@
 
 use super::{Session, Step};
 use crate::replies;
+use crate::tls::Io;
+use crate::upstream::Dialer;
 use crate::upstream::Stage;
 use crate::wire::Command;
 use crate::wire::ehlo::{Advertised, Capabilities, advertise};
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_helo(&mut self, domain: String, extended: bool) -> Step {
         if self.policy_applies() {
             let shared = self.shared.clone();

@@ -3,6 +3,8 @@
 //! MAIL, or a Received header at delivery. PROXY headers are sent at connect
 //! (`start.rs`).
 
+use crate::tls::Io;
+use crate::upstream::Dialer;
 use std::net::IpAddr;
 
 use super::Session;
@@ -10,7 +12,7 @@ use crate::config::ClientIdentity;
 use crate::upstream::identity::{ClientFacts, received_header, xclient_command, xforward_command};
 use crate::upstream::{Stage, UpstreamError};
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     /// What the upstream is told about the client; `esmtp`: it said EHLO.
     fn facts<'a>(&'a self, helo: Option<&'a str>, esmtp: bool) -> ClientFacts<'a> {
         ClientFacts {

@@ -6,6 +6,8 @@
 //! shows sender and recipients. Exempt networks and authenticated sessions
 //! skip the rules.
 
+use crate::tls::Io;
+use crate::upstream::Dialer;
 use tokio::task::JoinHandle;
 
 use super::Session;
@@ -57,7 +59,7 @@ impl Findings {
     }
 }
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     /// The rules apply to this session.
     pub(super) fn policy_applies(&self) -> bool {
         !self.helo_exempt && !self.authenticated

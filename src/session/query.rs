@@ -3,10 +3,12 @@
 
 use super::{Session, Step};
 use crate::config::Handling;
+use crate::tls::Io;
+use crate::upstream::Dialer;
 use crate::upstream::Stage;
 use crate::wire::{Command, Reply};
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_query(&mut self, cmd: &Command, handling: Handling, local: Reply) -> Step {
         match handling {
             Handling::Local => Ok(self.reply(local)),

@@ -16,9 +16,9 @@ use crate::metrics::{TlsLabels, metrics};
 use crate::policy::banner;
 use crate::replies;
 use crate::state::Shared;
-use crate::tls::ClientStream;
+use crate::tls::{Io, MaybeTls};
 use crate::upstream::identity::proxy_header;
-use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::upstream::{Dialer, UpstreamClient, UpstreamError};
 use crate::wire::Capabilities;
 use crate::wire::ehlo::{Advertised, EhloPolicy};
 
@@ -33,9 +33,12 @@ pub(crate) struct ClientInfo {
     pub(crate) tls: ListenerTls,
 }
 
-/// Serves one client connection from greeting to close.
-pub(crate) async fn serve(
-    stream: ClientStream,
+/// Serves one client connection from greeting to close; `dialer` reaches
+/// the upstream.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve<S: Io, D: Dialer>(
+    stream: S,
+    dialer: D,
     client: ClientInfo,
     id: String,
     shared: Arc<Shared>,
@@ -44,7 +47,7 @@ pub(crate) async fn serve(
 ) {
     let config = shared.config.clone();
     let greet_at = tokio::time::Instant::now() + config.banner.greet_delay.0;
-    let mut conn = Connection::new(stream, config.limits.idle_timeout.0);
+    let mut conn = Connection::new(MaybeTls::Plain(stream), config.limits.idle_timeout.0);
     let helo_exempt = shared.helo.is_exempt(client.peer.ip());
     let client_check = shared.helo.has_client_checks(client.peer.ip()).then(|| {
         let policy = shared.helo.clone();
@@ -65,7 +68,7 @@ pub(crate) async fn serve(
         }
     }
     let host = config.hostname.as_str();
-    let upstream = connect_upstream(&shared, client).await;
+    let upstream = connect_upstream(&dialer, &shared, client).await;
     if !helo_exempt {
         match conn.talks_before(greet_at).await {
             Ok(false) => {}
@@ -97,6 +100,7 @@ pub(crate) async fn serve(
     let session = Session {
         conn,
         upstream,
+        dialer,
         ehlo_policy: EhloPolicy {
             max_message_size,
             auth: config.auth.allow_plaintext,
@@ -131,10 +135,11 @@ pub(crate) async fn serve(
 
 /// Connects to the upstream for this client: its PROXY header when that is
 /// the identity mode, then as [`UpstreamClient::open`].
-async fn connect_upstream(
+async fn connect_upstream<D: Dialer>(
+    dialer: &D,
     shared: &Shared,
     client: ClientInfo,
-) -> Result<(UpstreamClient, crate::wire::Reply), UpstreamError> {
+) -> Result<(UpstreamClient<D::Stream>, crate::wire::Reply), UpstreamError> {
     let config = &shared.config;
     let preamble = match config.upstream.client_identity {
         ClientIdentity::ProxyV1 => Some(proxy_header(false, client.peer, client.local)),
@@ -144,5 +149,5 @@ async fn connect_upstream(
     .transpose()
     .map_err(|e| UpstreamError::Io { stage: crate::upstream::Stage::Connect, source: e })?;
     let tls = shared.upstream_tls.as_ref();
-    UpstreamClient::open(&config.upstream, preamble.as_deref(), config.hostname.as_str(), tls).await
+    UpstreamClient::open(dialer, &config.upstream, preamble.as_deref(), config.hostname.as_str(), tls).await
 }

@@ -3,6 +3,8 @@
 //! (CVE-2011-0411), and the session forgets everything it knew: HELO,
 //! extensions, the transaction. A new EHLO is required.
 
+use crate::tls::Io;
+use crate::upstream::Dialer;
 use tracing::{debug, warn};
 
 use super::{Envelope, Flow, Session, Step};
@@ -11,7 +13,7 @@ use crate::metrics::{TlsLabels, metrics};
 use crate::replies;
 use crate::wire::ehlo::Advertised;
 
-impl Session {
+impl<S: Io, D: Dialer> Session<S, D> {
     /// STARTTLS is offered on this connection now.
     pub(super) fn starttls_offered(&self) -> bool {
         self.shared.tls.is_some()

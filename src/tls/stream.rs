@@ -1,6 +1,7 @@
-//! A TCP stream that is plain or TLS, used on both sides: the client's
+//! A byte stream that is plain or TLS, used on both sides: the client's
 //! connection (STARTTLS, implicit TLS) and the upstream's (STARTTLS). One
-//! concrete type per side, so an upgrade happens in place.
+//! type per side, so an upgrade happens in place. The plain stream is a
+//! TCP socket in production and an in-memory pipe in the session tests.
 
 use std::io;
 use std::pin::Pin;
@@ -9,23 +10,28 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// Plain TCP, or TLS over it.
+/// What a session can talk over: a TCP socket, or an in-memory pipe.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// A plain stream `S`, or TLS `T` over it.
 #[derive(Debug)]
-pub enum MaybeTls<T> {
+pub enum MaybeTls<S, T> {
     /// Plaintext.
-    Plain(TcpStream),
-    /// TLS over TCP.
+    Plain(S),
+    /// TLS over the plain stream.
     Tls(Box<T>),
     /// Only during a handshake, or after one failed.
     Gone,
 }
 
 /// The client's side.
-pub type ClientStream = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
+pub type ClientStream<S = TcpStream> = MaybeTls<S, tokio_rustls::server::TlsStream<S>>;
 /// The upstream's side.
-pub type UpstreamStream = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
+pub type UpstreamStream<S = TcpStream> = MaybeTls<S, tokio_rustls::client::TlsStream<S>>;
 
-impl<T> MaybeTls<T> {
+impl<S, T> MaybeTls<S, T> {
     /// TLS is active.
     pub fn is_tls(&self) -> bool {
         matches!(self, Self::Tls(_))
@@ -36,21 +42,13 @@ impl<T> MaybeTls<T> {
     ///
     /// # Errors
     /// TLS is already active or the stream is gone.
-    pub fn take_plain(&mut self) -> io::Result<TcpStream> {
+    pub fn take_plain(&mut self) -> io::Result<S> {
         match std::mem::replace(self, Self::Gone) {
-            Self::Plain(tcp) => Ok(tcp),
+            Self::Plain(plain) => Ok(plain),
             other => {
                 *self = other;
-                Err(io::Error::other("the stream is not plain TCP"))
+                Err(io::Error::other("the stream is not plain"))
             }
-        }
-    }
-
-    /// The underlying TCP stream, for socket options and addresses.
-    pub fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            Self::Plain(s) => Some(s),
-            Self::Tls(_) | Self::Gone => None,
         }
     }
 }
@@ -59,7 +57,7 @@ fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "stream closed after a failed TLS handshake")
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<T> {
+impl<S: AsyncRead + AsyncWrite + Unpin, T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<S, T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
@@ -69,7 +67,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
+impl<S: AsyncRead + AsyncWrite + Unpin, T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<S, T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),

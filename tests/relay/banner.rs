@@ -1,7 +1,6 @@
 //! Banner modes and the EHLO reply.
 
 use crate::support::client::{Client, assert_code, swaks};
-use crate::support::fake_upstream::{self, Step};
 use crate::support::postfix::postfix;
 use crate::support::proxy::Proxy;
 
@@ -60,24 +59,4 @@ async fn text_mode_sends_the_operators_notice() {
     let (ok, out) = swaks(proxy.addr, &["--to", &rcpt, "--from", "a@sender.example", "--helo", "c.example.net"]).await;
     assert!(ok, "{out}");
     postfix().wait_for(&rcpt, 1).await;
-}
-
-/// Fault injection: Postfix cannot send a multi-line greeting, Exim and
-/// Sendmail can. Every continuation line must be consumed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multi_line_upstream_banner_is_consumed_whole() {
-    let fake = fake_upstream::start(vec![
-        Step::Send("220-fake.test ESMTP Exim 4.44 Mon, 23 Nov 2026\r\n220-second line\r\n220 third line\r\n"),
-        Step::Expect("EHLO"),
-        Step::Send("250-fake.test Hello\r\n250 PIPELINING\r\n"),
-        Step::Expect("QUIT"),
-        Step::Send("221 bye\r\n"),
-    ])
-    .await;
-    let proxy = Proxy::start(&fake.addr.to_string(), "").await;
-    let (mut c, greeting) = Client::connect(proxy.addr).await;
-    assert_eq!(greeting.to_bytes().as_ref(), b"220 mx.example.test ESMTP\r\n");
-    let ehlo = c.cmd("EHLO client.example.net").await;
-    assert_eq!(ehlo.lines(), ["mx.example.test", "SIZE 26214400", "PIPELINING"]);
-    assert_code(&c.cmd("QUIT").await, 221);
 }

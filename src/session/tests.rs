@@ -1,0 +1,18 @@
+//! Whole sessions in memory: a scripted client, a scripted upstream
+//! (`tests/upstream.rs`, fault injection and transcripts only) and paused
+//! time (`tests/harness.rs`). Protocol behaviour that needs no real daemon is
+//! tested here, in milliseconds and without sleeps; what only the real
+//! Postfix, clamd and spamd can show is tested against them in `tests/`.
+
+mod harness;
+mod upstream;
+
+mod commands;
+mod data;
+mod envelope;
+mod greeting;
+mod helo_rules;
+mod identity;
+mod pipelining;
+mod timeouts;
+mod upstream_faults;
