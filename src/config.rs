@@ -11,7 +11,7 @@ mod helo;
 mod network;
 mod scanners;
 mod schema;
-mod types;
+pub(crate) mod types;
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ pub use helo::{Dns, Helo};
 pub use network::*;
 pub use scanners::Scanners;
 pub use schema::*;
-pub use types::{Dur, Hostname, is_domain};
+pub use types::{Hostname, is_domain};
 
 use crate::policy::banner;
 
@@ -103,16 +103,16 @@ impl Config {
                 ));
             }
         }
-        let needed = self.scanners.after_final_dot() + self.upstream.data_timeout.0;
-        if needed > self.limits.final_reply_timeout.0 {
+        let needed = self.scanners.after_final_dot() + self.upstream.data_timeout;
+        if needed > self.limits.final_reply_timeout {
             return Err(invalid(
                 "limits.final_reply_timeout".into(),
                 format!(
                     "{} is less than the scanners ({}) and upstream.data_timeout ({}) may take after the final dot \
                      ({} in all): raise it (well under 10 minutes) or lower those timeouts",
-                    humantime::format_duration(self.limits.final_reply_timeout.0),
+                    humantime::format_duration(self.limits.final_reply_timeout),
                     humantime::format_duration(self.scanners.after_final_dot()),
-                    humantime::format_duration(self.upstream.data_timeout.0),
+                    humantime::format_duration(self.upstream.data_timeout),
                     humantime::format_duration(needed),
                 ),
             ));

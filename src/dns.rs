@@ -132,7 +132,7 @@ impl Resolver {
     /// # Errors
     /// [`SetupError`] when `resolv_conf` is needed and cannot be read.
     pub fn build(cfg: &config::Dns, resolv_conf: &Path) -> Result<Self, SetupError> {
-        let timeout = cfg.timeout.0;
+        let timeout = cfg.timeout;
         let mut builder = if cfg.nameservers.is_empty() {
             let system = |reason: String| SetupError::System { path: resolv_conf.display().to_string(), reason };
             let text = std::fs::read(resolv_conf).map_err(|e| system(e.to_string()))?;

@@ -56,7 +56,7 @@ impl Readiness {
             return Report::not("shutting down".into());
         }
         let mut last = self.last.lock().await;
-        let interval = shared.config.admin.probe_interval.0;
+        let interval = shared.config.admin.probe_interval;
         if let Some((at, report)) = last.as_ref().filter(|(at, _)| at.elapsed() < interval) {
             tracing::trace!(age = ?at.elapsed(), "readiness from the last probe");
             return report.clone();
@@ -80,16 +80,16 @@ async fn probe(shared: &Shared) -> Report {
     upstream.connect_timeout = timeout;
     let tls = shared.upstream_tls.as_ref();
     let opened = tokio::time::timeout(
-        timeout.0,
+        timeout,
         UpstreamClient::open(&TcpDialer, &upstream, preamble.as_deref(), config.hostname.as_str(), tls),
     )
     .await;
     match opened {
         Ok(Ok((client, _))) => client.close_quietly().await,
         Ok(Err(e)) => return Report::not(format!("upstream unavailable: {e}")),
-        Err(_) => return Report::not(format!("upstream probe timed out after {:?}", timeout.0)),
+        Err(_) => return Report::not(format!("upstream probe timed out after {:?}", timeout)),
     }
-    match tokio::time::timeout(timeout.0, shared.scan.probe()).await {
+    match tokio::time::timeout(timeout, shared.scan.probe()).await {
         Ok(Ok(())) => Report { ready: true, detail: "ready".into() },
         Ok(Err(e)) => Report::not(format!("scanner unreachable: {e}")),
         Err(_) => Report::not("scanner probe timed out".into()),

@@ -150,7 +150,7 @@ impl Server {
         shutdown.cancelled().await;
         self.ready.shutting_down();
         tracker.close();
-        let grace = self.shared.load().config.shutdown.grace_period.0;
+        let grace = self.shared.load().config.shutdown.grace_period;
         info!(?grace, "shutting down: no new connections; waiting for sessions");
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             warn!(?grace, "sessions still open at the end of the grace period; exiting");
@@ -229,7 +229,7 @@ impl AcceptLoop {
                     return;
                 };
                 let peer = if listener.proxy_protocol {
-                    let timeout = config.limits.idle_timeout.0.min(Duration::from_secs(10));
+                    let timeout = config.limits.idle_timeout.min(Duration::from_secs(10));
                     match inbound::read_proxy_header(&mut stream, tcp_peer, &listener.trusted_proxies, timeout).await {
                         Ok(client) => client.unwrap_or(tcp_peer),
                         Err(e) => {

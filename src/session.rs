@@ -141,7 +141,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
     }
 
     fn idle_timeout(&self) -> Duration {
-        self.config.limits.idle_timeout.0
+        self.config.limits.idle_timeout
     }
 
     async fn run(mut self, shutdown: CancellationToken) {
@@ -173,7 +173,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
 
     async fn command_loop(&mut self, shutdown: &CancellationToken) -> Result<(), SessionError> {
         let mut deadline = Instant::now() + self.idle_timeout();
-        let session_deadline = Instant::now() + self.config.limits.session_timeout.0;
+        let session_deadline = Instant::now() + self.config.limits.session_timeout;
         loop {
             let input = match self.conn.buffered_line() {
                 Some(input) => input,

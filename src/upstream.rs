@@ -78,7 +78,7 @@ impl<U: Io> UpstreamClient<U> {
         cfg: &config::Upstream,
         preamble: Option<&[u8]>,
     ) -> Result<(Self, Reply), UpstreamError> {
-        let after = cfg.connect_timeout.0;
+        let after = cfg.connect_timeout;
         let attempt = async {
             let plain = dialer
                 .dial(cfg.address.as_str())
@@ -88,8 +88,8 @@ impl<U: Io> UpstreamClient<U> {
                 stream: MaybeTls::Plain(plain),
                 read_buf: BytesMut::with_capacity(4096),
                 write_buf: BytesMut::with_capacity(4096),
-                reply_timeout: cfg.reply_timeout.0,
-                data_timeout: cfg.data_timeout.0,
+                reply_timeout: cfg.reply_timeout,
+                data_timeout: cfg.data_timeout,
             };
             if let Some(bytes) = preamble {
                 client.write_buf.extend_from_slice(bytes);

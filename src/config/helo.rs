@@ -13,7 +13,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use super::types::{Dur, Hostname, positive};
+use super::types::{Hostname, duration, positive};
 use crate::policy::helo::{Mode, Rule, Setting};
 
 /// HELO/EHLO rules (`helo:`).
@@ -263,8 +263,8 @@ pub struct Dns {
     pub nameservers: Vec<Nameserver>,
     /// Limit for one lookup, retries included. A lookup that runs out is a
     /// temporary failure: never a hard reject.
-    #[serde(default = "default_dns_timeout", deserialize_with = "lookup_timeout")]
-    pub timeout: Dur,
+    #[serde(default = "default_dns_timeout", deserialize_with = "lookup_timeout", serialize_with = "duration::serialize")]
+    pub timeout: Duration,
     /// Answers kept in the cache (positive and negative, for their TTL).
     #[serde(default = "default_cache_size", deserialize_with = "positive")]
     pub cache_size: u64,
@@ -276,8 +276,8 @@ impl Default for Dns {
     }
 }
 
-fn default_dns_timeout() -> Dur {
-    Dur(Duration::from_secs(3))
+fn default_dns_timeout() -> Duration {
+    Duration::from_secs(3)
 }
 fn default_cache_size() -> u64 {
     4096
@@ -287,9 +287,9 @@ fn default_cache_size() -> u64 {
 /// only hides a broken resolver.
 const DNS_TIMEOUT_MAX: Duration = Duration::from_secs(60);
 
-fn lookup_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
-    let t = Dur::deserialize(d)?;
-    if t.0.is_zero() || t.0 > DNS_TIMEOUT_MAX {
+fn lookup_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let t = duration::deserialize(d)?;
+    if t.is_zero() || t > DNS_TIMEOUT_MAX {
         return Err(de::Error::custom(format!(
             "must be more than 0 and at most {}",
             humantime::format_duration(DNS_TIMEOUT_MAX)
@@ -356,7 +356,7 @@ mod tests {
         assert!(h.warnings().is_empty());
         let d = Dns::default();
         assert!(d.nameservers.is_empty());
-        assert_eq!(d.timeout.0, Duration::from_secs(3));
+        assert_eq!(d.timeout, Duration::from_secs(3));
     }
 
     /// `off` is a string here, not YAML 1.1's boolean false.
@@ -407,7 +407,7 @@ mod tests {
                 .unwrap();
         assert_eq!(d.nameservers[0].0, "127.0.0.1:5353".parse().unwrap());
         assert_eq!(d.nameservers[1].0.port(), 53);
-        assert_eq!(d.timeout.0, Duration::from_millis(500));
+        assert_eq!(d.timeout, Duration::from_millis(500));
         for bad in ["timeout: 0s", "timeout: 2m", "cache_size: 0", "nameservers: [dns.example]", "bogus: 1"] {
             assert!(serde_saphyr::from_str::<Dns>(bad).is_err(), "{bad}");
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::types::Dur;
+use super::types::duration;
 
 /// One listening socket.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -123,17 +123,17 @@ pub struct Upstream {
     /// `host:port`; a name is resolved at each connection.
     pub address: String,
     /// Limit for the TCP connect and the upstream's greeting.
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: Dur,
+    #[serde(default = "default_connect_timeout", with = "duration")]
+    pub connect_timeout: Duration,
     /// Limit for the upstream's reply to a command.
-    #[serde(default = "default_reply_timeout")]
-    pub reply_timeout: Dur,
+    #[serde(default = "default_reply_timeout", with = "duration")]
+    pub reply_timeout: Duration,
     /// Limit for sending the message to the upstream and for its reply to
     /// the final dot. RFC 5321 §4.5.3.2.6 lets a client wait 10 minutes, but
     /// doorman's own client waits as long for doorman: this, with the
     /// scanners, must fit in `limits.final_reply_timeout`.
-    #[serde(default = "default_data_timeout")]
-    pub data_timeout: Dur,
+    #[serde(default = "default_data_timeout", with = "duration")]
+    pub data_timeout: Duration,
     /// xclient | xforward | proxy-v1 | proxy-v2 | none.
     #[serde(default)]
     pub client_identity: ClientIdentity,
@@ -148,12 +148,12 @@ pub struct Upstream {
     pub tls_name: Option<String>,
 }
 
-fn default_connect_timeout() -> Dur {
-    Dur(Duration::from_secs(5))
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
 }
-fn default_reply_timeout() -> Dur {
-    Dur(Duration::from_secs(300))
+fn default_reply_timeout() -> Duration {
+    Duration::from_secs(300)
 }
-fn default_data_timeout() -> Dur {
-    Dur(Duration::from_secs(100))
+fn default_data_timeout() -> Duration {
+    Duration::from_secs(100)
 }

@@ -40,9 +40,9 @@ impl Scanners {
     /// then one replay from the spool), the slowest of them (they run side
     /// by side).
     pub fn after_final_dot(&self) -> std::time::Duration {
-        let clamav = self.clamav.as_ref().map(|c| 2 * (c.connect_timeout.0 + c.timeout.0));
-        let spamd = self.spamassassin.as_ref().map(|c| c.connect_timeout.0 + c.timeout.0);
-        let rspamd = self.rspamd.as_ref().map(|c| c.connect_timeout.0 + c.timeout.0);
+        let clamav = self.clamav.as_ref().map(|c| 2 * (c.connect_timeout + c.timeout));
+        let spamd = self.spamassassin.as_ref().map(|c| c.connect_timeout + c.timeout);
+        let rspamd = self.rspamd.as_ref().map(|c| c.connect_timeout + c.timeout);
         [clamav, spamd, rspamd].into_iter().flatten().max().unwrap_or_default()
     }
 }

@@ -12,7 +12,7 @@ use serde_saphyr::Spanned;
 use super::helo::{Dns, Helo};
 use super::network::{Listener, TlsFiles, Upstream};
 use super::scanners::Scanners;
-use super::types::{Dur, Hostname, non_empty, positive};
+use super::types::{Hostname, duration, non_empty, positive};
 use crate::wire::LineEndingPolicy;
 
 /// The whole configuration file.
@@ -79,12 +79,12 @@ pub struct Admin {
     #[serde(default)]
     pub address: Option<SocketAddr>,
     /// Limit for the upstream probe behind `/readyz`.
-    #[serde(default = "default_probe_timeout")]
-    pub probe_timeout: Dur,
+    #[serde(default = "default_probe_timeout", with = "duration")]
+    pub probe_timeout: Duration,
     /// `/readyz` probes the upstream and scanners at most this often; in
     /// between, and while a probe runs, it answers from the last result.
-    #[serde(default = "default_probe_interval")]
-    pub probe_interval: Dur,
+    #[serde(default = "default_probe_interval", with = "duration")]
+    pub probe_interval: Duration,
 }
 
 impl Default for Admin {
@@ -93,11 +93,11 @@ impl Default for Admin {
     }
 }
 
-fn default_probe_timeout() -> Dur {
-    Dur(Duration::from_secs(2))
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(2)
 }
-fn default_probe_interval() -> Dur {
-    Dur(Duration::from_secs(5))
+fn default_probe_interval() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// Graceful shutdown on SIGTERM/SIGINT.
@@ -106,8 +106,8 @@ fn default_probe_interval() -> Dur {
 pub struct Shutdown {
     /// How long sessions inside a transaction may run on after a shutdown
     /// signal. Keep it below Kubernetes' `terminationGracePeriodSeconds`.
-    #[serde(default = "default_grace_period")]
-    pub grace_period: Dur,
+    #[serde(default = "default_grace_period", with = "duration")]
+    pub grace_period: Duration,
 }
 
 impl Default for Shutdown {
@@ -116,8 +116,8 @@ impl Default for Shutdown {
     }
 }
 
-fn default_grace_period() -> Dur {
-    Dur(Duration::from_secs(25))
+fn default_grace_period() -> Duration {
+    Duration::from_secs(25)
 }
 
 fn version_1() -> u32 {
@@ -157,12 +157,12 @@ pub struct Banner {
     pub text: Option<Spanned<String>>,
     /// Wait this long before greeting; a client that talks first is an early
     /// talker (`554 5.5.1`, disconnected). Exempt networks are not delayed.
-    #[serde(default = "no_delay")]
-    pub greet_delay: Dur,
+    #[serde(default = "no_delay", with = "duration")]
+    pub greet_delay: Duration,
 }
 
-fn no_delay() -> Dur {
-    Dur(Duration::ZERO)
+fn no_delay() -> Duration {
+    Duration::ZERO
 }
 
 impl Default for Banner {
@@ -301,23 +301,23 @@ pub struct Limits {
     #[serde(default = "default_max_connections_per_ip", deserialize_with = "positive")]
     pub max_connections_per_ip: usize,
     /// A client silent this long gets `421 4.4.2`.
-    #[serde(default = "default_idle_timeout")]
-    pub idle_timeout: Dur,
+    #[serde(default = "default_idle_timeout", with = "duration")]
+    pub idle_timeout: Duration,
     /// Longest time one message's DATA transfer may take; then `421 4.4.2`.
-    #[serde(default = "default_data_timeout_limit")]
-    pub data_timeout: Dur,
+    #[serde(default = "default_data_timeout_limit", with = "duration")]
+    pub data_timeout: Duration,
     /// Longest time from the client's final dot to doorman's reply: the
     /// scanners' verdicts and the upstream's reply to its own final dot must
     /// fit in it, or the client gets `451 4.4.1` (and the upstream never
     /// sees the final dot if it was not sent yet). Well under the 10 minutes
     /// a client waits (RFC 5321 4.5.3.2.6), so a client never gives up
     /// first and sends the message again (duplicates, RFC 1047).
-    #[serde(default = "default_final_reply_timeout")]
-    pub final_reply_timeout: Dur,
+    #[serde(default = "default_final_reply_timeout", with = "duration")]
+    pub final_reply_timeout: Duration,
     /// Longest time a whole session may last; then `421 4.4.2` at the next
     /// command (a transaction in progress is not cut).
-    #[serde(default = "default_session_timeout")]
-    pub session_timeout: Dur,
+    #[serde(default = "default_session_timeout", with = "duration")]
+    pub session_timeout: Duration,
     /// Protocol errors before the session is closed with `421`.
     #[serde(default = "default_max_errors", deserialize_with = "positive")]
     pub max_errors: u32,
@@ -358,17 +358,17 @@ fn default_max_connections() -> usize {
 fn default_max_connections_per_ip() -> usize {
     50
 }
-fn default_data_timeout_limit() -> Dur {
-    Dur(Duration::from_secs(600))
+fn default_data_timeout_limit() -> Duration {
+    Duration::from_secs(600)
 }
-fn default_final_reply_timeout() -> Dur {
-    Dur(Duration::from_secs(180))
+fn default_final_reply_timeout() -> Duration {
+    Duration::from_secs(180)
 }
-fn default_session_timeout() -> Dur {
-    Dur(Duration::from_secs(3600))
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(3600)
 }
-fn default_idle_timeout() -> Dur {
-    Dur(Duration::from_secs(300))
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(300)
 }
 fn default_max_errors() -> u32 {
     20

@@ -5,22 +5,28 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-/// A duration written as `5s`, `300ms`, `2m` or `1h 30m` (humantime syntax).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub Duration);
+/// The serde adapter of every duration in the configuration, written as
+/// `5s`, `300ms`, `2m` or `1h 30m` (humantime syntax):
+/// `#[serde(with = "duration")]` on a `Duration` field.
+pub(crate) mod duration {
+    use super::*;
 
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    /// Writes `d` as humantime text (`5m 30s`).
+    ///
+    /// # Errors
+    /// Only the serializer's own.
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    /// Reads humantime text.
+    ///
+    /// # Errors
+    /// Text that is not a duration, with an example of one.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s)
-            .map(Dur)
             .map_err(|e| de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. 5s, 300ms, 2m")))
-    }
-}
-
-impl Serialize for Dur {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
     }
 }
 

@@ -128,9 +128,9 @@ impl ClamdClient {
     /// A client for `scanners.clamav`.
     pub fn new(cfg: &settings::Clamav) -> Self {
         Self {
-            pool: Pool::new(&cfg.addresses, cfg.backoff.0, cfg.max_backoff.0),
-            connect_timeout: cfg.connect_timeout.0,
-            timeout: cfg.timeout.0,
+            pool: Pool::new(&cfg.addresses, cfg.backoff, cfg.max_backoff),
+            connect_timeout: cfg.connect_timeout,
+            timeout: cfg.timeout,
             max_size: cfg.max_size.as_u64(),
             sessions: Mutex::new(Vec::new()),
             opened: std::sync::atomic::AtomicU64::new(0),

@@ -81,7 +81,7 @@ impl ScanEngine {
                 policy: Policy::new(c.on_error, c.on_too_big),
                 skip_authenticated: c.skip_authenticated,
                 max_size: c.max_size.as_u64(),
-                feed_timeout: c.timeout.0,
+                feed_timeout: c.timeout,
             })
         });
         let spamassassin = cfg.spamassassin.as_ref().map(|c| {

@@ -128,15 +128,15 @@ impl RspamdClient {
     /// A client for `scanners.rspamd`.
     pub fn new(cfg: &settings::Rspamd) -> Self {
         let http = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout.0)
+            .connect_timeout(cfg.connect_timeout)
             .no_proxy()
             .build()
             .map_err(|e| tracing::error!(error = %e, "cannot build the rspamd HTTP client"))
             .ok();
         Self {
-            pool: Pool::new(&cfg.addresses, cfg.backoff.0, cfg.max_backoff.0),
+            pool: Pool::new(&cfg.addresses, cfg.backoff, cfg.max_backoff),
             http,
-            timeout: cfg.timeout.0,
+            timeout: cfg.timeout,
             password: cfg.password.clone(),
         }
     }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use crate::config::{Dur, is_domain};
+use crate::config::is_domain;
+use crate::config::types::duration;
 use crate::replies;
 
 /// Deserializes a list that must not be empty.
@@ -107,12 +108,12 @@ pub struct Clamav {
     #[serde(deserialize_with = "non_empty")]
     pub addresses: Vec<ScannerAddress>,
     /// Limit for one TCP/unix connect; then the next endpoint is tried.
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: Dur,
+    #[serde(default = "default_connect_timeout", with = "duration")]
+    pub connect_timeout: Duration,
     /// Limit for the verdict after the final dot, and for any single write
     /// while the message streams.
-    #[serde(default = "default_timeout")]
-    pub timeout: Dur,
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
     /// Largest message streamed; keep it ≤ clamd's `StreamMaxLength`.
     #[serde(default = "default_clamav_max_size")]
     pub max_size: ByteSize,
@@ -127,11 +128,11 @@ pub struct Clamav {
     pub skip_authenticated: bool,
     /// First pause before a failed endpoint is tried again; doubles with each
     /// further failure up to `max_backoff`.
-    #[serde(default = "default_backoff")]
-    pub backoff: Dur,
+    #[serde(default = "default_backoff", with = "duration")]
+    pub backoff: Duration,
     /// Longest pause before a failed endpoint is tried again.
-    #[serde(default = "default_max_backoff")]
-    pub max_backoff: Dur,
+    #[serde(default = "default_max_backoff", with = "duration")]
+    pub max_backoff: Duration,
 }
 
 /// spamd.
@@ -141,9 +142,9 @@ pub struct SpamAssassin {
     /// The endpoint pool.
     pub addresses: Vec<ScannerAddress>,
     /// Limit for one connect.
-    pub connect_timeout: Dur,
+    pub connect_timeout: Duration,
     /// Limit for the whole check after the final dot.
-    pub timeout: Dur,
+    pub timeout: Duration,
     /// Largest message sent to spamd (spamd has no limit of its own; spamc's
     /// default is 500 KB).
     pub max_size: ByteSize,
@@ -161,9 +162,9 @@ pub struct SpamAssassin {
     /// Skip this scanner for authenticated (AUTH) sessions.
     pub skip_authenticated: bool,
     /// See [`Clamav::backoff`].
-    pub backoff: Dur,
+    pub backoff: Duration,
     /// See [`Clamav::max_backoff`].
-    pub max_backoff: Dur,
+    pub max_backoff: Duration,
 }
 
 #[derive(Deserialize)]
@@ -171,10 +172,10 @@ pub struct SpamAssassin {
 struct RawSpamAssassin {
     #[serde(deserialize_with = "non_empty")]
     addresses: Vec<ScannerAddress>,
-    #[serde(default = "default_connect_timeout")]
-    connect_timeout: Dur,
-    #[serde(default = "default_timeout")]
-    timeout: Dur,
+    #[serde(default = "default_connect_timeout", with = "duration")]
+    connect_timeout: Duration,
+    #[serde(default = "default_timeout", with = "duration")]
+    timeout: Duration,
     #[serde(default = "default_spam_max_size")]
     max_size: ByteSize,
     #[serde(default = "default_tag_score")]
@@ -189,10 +190,10 @@ struct RawSpamAssassin {
     on_too_big: OnError,
     #[serde(default)]
     skip_authenticated: bool,
-    #[serde(default = "default_backoff")]
-    backoff: Dur,
-    #[serde(default = "default_max_backoff")]
-    max_backoff: Dur,
+    #[serde(default = "default_backoff", with = "duration")]
+    backoff: Duration,
+    #[serde(default = "default_max_backoff", with = "duration")]
+    max_backoff: Duration,
 }
 
 impl TryFrom<RawSpamAssassin> for SpamAssassin {
@@ -247,9 +248,9 @@ pub struct Rspamd {
     /// The endpoint pool: `host:port` of rspamd's normal worker (HTTP).
     pub addresses: Vec<ScannerAddress>,
     /// Limit for one connect.
-    pub connect_timeout: Dur,
+    pub connect_timeout: Duration,
     /// Limit for the whole check after the final dot.
-    pub timeout: Dur,
+    pub timeout: Duration,
     /// Largest message sent to rspamd (held in memory while it is checked).
     pub max_size: ByteSize,
     /// rspamd's `Password:` header, if its worker wants one.
@@ -262,9 +263,9 @@ pub struct Rspamd {
     /// Skip this scanner for authenticated (AUTH) sessions.
     pub skip_authenticated: bool,
     /// See [`Clamav::backoff`].
-    pub backoff: Dur,
+    pub backoff: Duration,
     /// See [`Clamav::max_backoff`].
-    pub max_backoff: Dur,
+    pub max_backoff: Duration,
 }
 
 #[derive(Deserialize)]
@@ -272,10 +273,10 @@ pub struct Rspamd {
 struct RawRspamd {
     #[serde(deserialize_with = "non_empty")]
     addresses: Vec<ScannerAddress>,
-    #[serde(default = "default_connect_timeout")]
-    connect_timeout: Dur,
-    #[serde(default = "default_timeout")]
-    timeout: Dur,
+    #[serde(default = "default_connect_timeout", with = "duration")]
+    connect_timeout: Duration,
+    #[serde(default = "default_timeout", with = "duration")]
+    timeout: Duration,
     #[serde(default = "default_rspamd_max_size")]
     max_size: ByteSize,
     #[serde(default)]
@@ -286,10 +287,10 @@ struct RawRspamd {
     on_too_big: OnError,
     #[serde(default)]
     skip_authenticated: bool,
-    #[serde(default = "default_backoff")]
-    backoff: Dur,
-    #[serde(default = "default_max_backoff")]
-    max_backoff: Dur,
+    #[serde(default = "default_backoff", with = "duration")]
+    backoff: Duration,
+    #[serde(default = "default_max_backoff", with = "duration")]
+    max_backoff: Duration,
 }
 
 impl TryFrom<RawRspamd> for Rspamd {
@@ -449,17 +450,17 @@ fn default_deferred_text() -> ReplyTemplate {
     builtin(replies::SCAN_DEFERRED_TEXT)
 }
 
-fn default_connect_timeout() -> Dur {
-    Dur(Duration::from_secs(5))
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
 }
-fn default_timeout() -> Dur {
-    Dur(Duration::from_secs(30))
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
 }
-fn default_backoff() -> Dur {
-    Dur(Duration::from_secs(2))
+fn default_backoff() -> Duration {
+    Duration::from_secs(2)
 }
-fn default_max_backoff() -> Dur {
-    Dur(Duration::from_secs(60))
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_on_error() -> OnError {
     OnError::TempFail

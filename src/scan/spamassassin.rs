@@ -169,9 +169,9 @@ impl SpamdClient {
     /// A client for `scanners.spamassassin`.
     pub fn new(cfg: &settings::SpamAssassin) -> Self {
         Self {
-            pool: Pool::new(&cfg.addresses, cfg.backoff.0, cfg.max_backoff.0),
-            connect_timeout: cfg.connect_timeout.0,
-            timeout: cfg.timeout.0,
+            pool: Pool::new(&cfg.addresses, cfg.backoff, cfg.max_backoff),
+            connect_timeout: cfg.connect_timeout,
+            timeout: cfg.timeout,
             user: cfg.user.clone(),
         }
     }

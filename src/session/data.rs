@@ -82,7 +82,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         // From the final dot: one budget for the verdicts and the upstream's
         // reply. Past it the client is told to retry, and the upstream
         // connection is dropped as it is: no final dot goes out after that.
-        let budget = self.config.limits.final_reply_timeout.0;
+        let budget = self.config.limits.final_reply_timeout;
         let judged = self.judge_and_relay(scan, &mut spool, &summary, recipients, started);
         match tokio::time::timeout(budget, judged).await {
             Ok(step) => step,
@@ -99,7 +99,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// Reads the message until the final dot (or the client's end), into
     /// `intake`.
     async fn receive(&mut self, decoder: &mut DataDecoder, intake: &mut Intake) -> Result<DataEnd, SessionError> {
-        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout.0;
+        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout;
         let mut content = Vec::with_capacity(64 * 1024);
         loop {
             content.clear();

@@ -46,8 +46,8 @@ pub(crate) async fn serve<S: Io, D: Dialer>(
     shutdown: CancellationToken,
 ) {
     let config = shared.config.clone();
-    let greet_at = tokio::time::Instant::now() + config.banner.greet_delay.0;
-    let mut conn = Connection::new(MaybeTls::Plain(stream), config.limits.idle_timeout.0);
+    let greet_at = tokio::time::Instant::now() + config.banner.greet_delay;
+    let mut conn = Connection::new(MaybeTls::Plain(stream), config.limits.idle_timeout);
     let helo_exempt = shared.helo.is_exempt(client.peer.ip());
     let client_check = shared.helo.has_client_checks(client.peer.ip()).then(|| {
         let policy = shared.helo.clone();
@@ -58,7 +58,7 @@ pub(crate) async fn serve<S: Io, D: Dialer>(
         let Some(acceptor) = shared.tls.as_ref() else {
             return;
         };
-        let handshake = tokio::time::timeout(config.limits.idle_timeout.0, conn.start_tls(acceptor)).await;
+        let handshake = tokio::time::timeout(config.limits.idle_timeout, conn.start_tls(acceptor)).await;
         let ok = matches!(handshake, Ok(Ok(_)));
         let result = if ok { "ok" } else { "failed" };
         metrics().tls_handshakes.get_or_create(&TlsLabels { side: "client_implicit", result }).inc();
