@@ -263,7 +263,11 @@ pub struct Dns {
     pub nameservers: Vec<Nameserver>,
     /// Limit for one lookup, retries included. A lookup that runs out is a
     /// temporary failure: never a hard reject.
-    #[serde(default = "default_dns_timeout", deserialize_with = "lookup_timeout", serialize_with = "duration::serialize")]
+    #[serde(
+        default = "default_dns_timeout",
+        deserialize_with = "lookup_timeout",
+        serialize_with = "duration::serialize"
+    )]
     pub timeout: Duration,
     /// Answers kept in the cache (positive and negative, for their TTL).
     #[serde(default = "default_cache_size", deserialize_with = "positive")]

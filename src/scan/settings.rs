@@ -142,8 +142,10 @@ pub struct SpamAssassin {
     /// The endpoint pool.
     pub addresses: Vec<ScannerAddress>,
     /// Limit for one connect.
+    #[serde(with = "duration")]
     pub connect_timeout: Duration,
     /// Limit for the whole check after the final dot.
+    #[serde(with = "duration")]
     pub timeout: Duration,
     /// Largest message sent to spamd (spamd has no limit of its own; spamc's
     /// default is 500 KB).
@@ -162,8 +164,10 @@ pub struct SpamAssassin {
     /// Skip this scanner for authenticated (AUTH) sessions.
     pub skip_authenticated: bool,
     /// See [`Clamav::backoff`].
+    #[serde(with = "duration")]
     pub backoff: Duration,
     /// See [`Clamav::max_backoff`].
+    #[serde(with = "duration")]
     pub max_backoff: Duration,
 }
 
@@ -248,8 +252,10 @@ pub struct Rspamd {
     /// The endpoint pool: `host:port` of rspamd's normal worker (HTTP).
     pub addresses: Vec<ScannerAddress>,
     /// Limit for one connect.
+    #[serde(with = "duration")]
     pub connect_timeout: Duration,
     /// Limit for the whole check after the final dot.
+    #[serde(with = "duration")]
     pub timeout: Duration,
     /// Largest message sent to rspamd (held in memory while it is checked).
     pub max_size: ByteSize,
@@ -263,8 +269,10 @@ pub struct Rspamd {
     /// Skip this scanner for authenticated (AUTH) sessions.
     pub skip_authenticated: bool,
     /// See [`Clamav::backoff`].
+    #[serde(with = "duration")]
     pub backoff: Duration,
     /// See [`Clamav::max_backoff`].
+    #[serde(with = "duration")]
     pub max_backoff: Duration,
 }
 
