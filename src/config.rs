@@ -7,21 +7,27 @@
 //! span keys (the banner text needs the host name). The structs are also the
 //! effective configuration printed by `doorman check`.
 
+pub mod banner;
+mod dns;
 mod helo;
 mod network;
+mod rules;
 mod scanners;
 mod schema;
 pub(crate) mod types;
 
 use std::path::{Path, PathBuf};
 
-pub use helo::{Dns, Helo};
+pub use banner::{Banner, BannerMode};
+pub use dns::{Dns, Nameserver};
+pub use helo::{Dnsbl, Helo, HeloRules};
 pub use network::*;
-pub use scanners::Scanners;
+pub use rules::{Mode, Rule, Setting};
+pub use scanners::{
+    Clamav, OnError, ReplyTemplate, Rspamd, ScanReplies, ScannerAddress, Scanners, SpamAssassin, TEMPLATE_PLACEHOLDERS,
+};
 pub use schema::*;
-pub use types::{Hostname, is_domain};
-
-use crate::policy::banner;
+pub use types::{Hostname, Network, is_domain};
 
 /// A configuration that could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -245,23 +245,9 @@ pub fn relayed(upstream: Reply, host: &str) -> Reply {
     if upstream.code() == 421 { service_unavailable(host) } else { upstream }
 }
 
-// Content scanning (issue 4). The texts are the defaults of the operator's
-// `scanners.replies` templates; `crate::scan` renders the placeholders
-// (`{virus}`, `{score}`, `{session_id}`, `{url}`) and calls the constructors
-// below, which fix the codes.
-
-/// Default text of `scanners.replies.virus`.
-pub const SCAN_VIRUS_TEXT: &str = "Error: message rejected, virus found: {virus} (id {session_id})";
-/// Default text of `scanners.replies.spam`.
-pub const SCAN_SPAM_TEXT: &str = "Error: message rejected as spam, score {score} (id {session_id})";
-/// Default text of `scanners.replies.tempfail`.
-pub const SCAN_TEMPFAIL_TEXT: &str = "Error: message could not be scanned, try again later (id {session_id})";
-/// Default text of `scanners.replies.unscanned`.
-pub const SCAN_UNSCANNED_TEXT: &str = "Error: message could not be scanned (id {session_id})";
-/// Default text of `scanners.replies.too_big`.
-pub const SCAN_TOO_BIG_TEXT: &str = "Error: message too big to be scanned (id {session_id})";
-/// Default text of `scanners.replies.deferred`.
-pub const SCAN_DEFERRED_TEXT: &str = "Error: message deferred by the content filter, try again later (id {session_id})";
+// Content scanning. The texts are the operator's `scanners.replies`
+// templates (their defaults are in `crate::config::scanners`), rendered by
+// `crate::scan`; the constructors below fix the codes.
 
 /// A virus was found; `text` is the rendered `scanners.replies.virus`.
 pub fn scan_virus(text: &str) -> Reply {

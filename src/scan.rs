@@ -24,7 +24,6 @@
 //! - [`clamav`]: the clamd INSTREAM client and its strict reply parser.
 //! - [`spamassassin`]: the spamd SPAMC/1.5 client and its response parser.
 //! - [`rspamd`]: the rspamd `/checkv2` client and its action mapping.
-//! - [`settings`]: the keys of each scanner section of the configuration.
 //! - `pool`: endpoint pools (round robin, failed endpoints skipped with backoff).
 //! - `endpoint`: TCP or unix connections to a scanner.
 //! - `verdict`: scanner results and failure policies → outcome, reply, headers.
@@ -38,7 +37,6 @@ mod headers;
 mod message;
 mod pool;
 pub mod rspamd;
-pub mod settings;
 pub mod spamassassin;
 mod verdict;
 

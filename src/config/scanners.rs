@@ -1,6 +1,6 @@
 //! Content scanner configuration: clamd, spamd and rspamd, their endpoint
-//! pools, failure policies and the reply templates. The per-scanner section
-//! types live in [`crate::scan::settings`]. `docs/scanning.md`
+//! pools, failure policies and the reply templates (`endpoint.rs`,
+//! `sections.rs`, `templates.rs`). `docs/scanning.md`
 //! describes every key for operators. Each scanner section is optional; an
 //! absent section means the scanner is not used.
 //!
@@ -10,7 +10,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::scan::settings::{Clamav, Rspamd, ScanReplies, SpamAssassin};
+mod endpoint;
+mod sections;
+mod templates;
+
+pub use endpoint::{OnError, ScannerAddress};
+pub use sections::{Clamav, Rspamd, SpamAssassin};
+pub use templates::{ReplyTemplate, ScanReplies, TEMPLATE_PLACEHOLDERS};
 
 /// Content scanners.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -97,8 +103,6 @@ mod tests {
     use bytesize::ByteSize;
 
     use super::*;
-    use crate::replies;
-    use crate::scan::settings::{OnError, ScannerAddress};
 
     fn parse(yaml: &str) -> Result<Scanners, String> {
         serde_saphyr::from_str::<Scanners>(yaml).map_err(|e| e.to_string())
@@ -129,7 +133,7 @@ mod tests {
     fn empty_section_means_nothing_configured() {
         let s = parse("{}").unwrap();
         assert!(s.clamav.is_none() && s.spamassassin.is_none() && s.rspamd.is_none());
-        assert_eq!(s.replies.virus.as_str(), replies::SCAN_VIRUS_TEXT);
+        assert_eq!(s.replies.virus.as_str(), "Error: message rejected, virus found: {virus} (id {session_id})");
     }
 
     #[test]

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::banner::Banner;
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
 
-use super::helo::{Dns, Helo};
+use super::dns::Dns;
+use super::helo::Helo;
 use super::network::{Listener, TlsFiles, Upstream};
 use super::scanners::Scanners;
 use super::types::{Hostname, duration, non_empty, positive};
@@ -128,53 +129,6 @@ fn version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     match u32::deserialize(d)? {
         1 => Ok(1),
         v => Err(serde::de::Error::custom(format!("unsupported version {v}; this doorman reads version 1"))),
-    }
-}
-
-/// How the greeting is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BannerMode {
-    /// Relay the upstream's greeting unchanged.
-    Pass,
-    /// Keep the upstream's code, replace the text by `<hostname> ESMTP`.
-    #[default]
-    Rewrite,
-    /// Send `banner.text`.
-    Text,
-}
-
-/// The greeting.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Banner {
-    /// pass | rewrite | text.
-    #[serde(default)]
-    pub mode: BannerMode,
-    /// Template for mode `text`: one or more lines, `{hostname}` and `{date}`
-    /// placeholders. Default `{hostname} ESMTP`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Spanned<String>>,
-    /// Wait this long before greeting; a client that talks first is an early
-    /// talker (`554 5.5.1`, disconnected). Exempt networks are not delayed.
-    #[serde(default = "no_delay", with = "duration")]
-    pub greet_delay: Duration,
-}
-
-fn no_delay() -> Duration {
-    Duration::ZERO
-}
-
-impl Default for Banner {
-    fn default() -> Self {
-        Self { mode: BannerMode::default(), text: None, greet_delay: no_delay() }
-    }
-}
-
-impl Banner {
-    /// The text template in effect.
-    pub fn template(&self) -> &str {
-        self.text.as_ref().map_or("{hostname} ESMTP", |t| t.value.as_str())
     }
 }
 

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use std::net::IpAddr;
 
 /// The serde adapter of every duration in the configuration, written as
 /// `5s`, `300ms`, `2m` or `1h 30m` (humantime syntax):
@@ -101,4 +103,39 @@ where
 {
     let v = T::deserialize(d)?;
     if v == T::default() { Err(de::Error::custom("must be at least 1")) } else { Ok(v) }
+}
+
+/// A client network: `10.0.0.0/8`, `2001:db8::/32`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network(pub IpNet);
+
+impl Network {
+    /// Parses CIDR notation or a single address.
+    ///
+    /// # Errors
+    /// A message naming the bad value; host bits set after the prefix are an
+    /// error (`10.0.0.1/8` is probably a typo for `10.0.0.0/8`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(Self(IpNet::from(ip)));
+        }
+        let net: IpNet =
+            s.parse().map_err(|_| format!("{s:?} is not a network (write 192.0.2.0/24 or 2001:db8::/32)"))?;
+        if net.trunc() != net {
+            return Err(format!("{s:?} has host bits set after the prefix; did you mean {}?", net.trunc()));
+        }
+        Ok(Self(net))
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Network {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }

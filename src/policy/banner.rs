@@ -1,59 +1,11 @@
 //! The greeting: what the client sees first, and the only place the upstream's
 //! software name and version would leak. `pass` relays the upstream's greeting,
 //! `rewrite` keeps its code and says only `<hostname> ESMTP`, `text` sends the
-//! operator's template. Templates are validated at load against RFC 5321.
+//! operator's template (validated at load: `crate::config::banner`).
 
 use crate::config::BannerMode;
-use crate::config::is_domain;
+use crate::config::banner::render;
 use crate::wire::Reply;
-use crate::wire::limits::REPLY_LINE_MAX;
-
-/// The longest `{date}` expansion (RFC 5322 date-time, [`crate::date`]), for validation.
-const LONGEST_DATE: &str = "Wed, 30 Sep 2026 23:59:59 +0000";
-
-/// The lines of a template (LF or CRLF separated; a trailing newline is ignored).
-pub fn template_lines(template: &str) -> impl Iterator<Item = &str> {
-    template.trim_end_matches(['\r', '\n']).split('\n').map(|l| l.trim_end_matches('\r'))
-}
-
-/// Expands `{hostname}` and `{date}` in every line.
-pub fn render(template: &str, hostname: &str, date: &str) -> Vec<String> {
-    template_lines(template).map(|l| l.replace("{hostname}", hostname).replace("{date}", date)).collect()
-}
-
-/// Checks a template: a domain (or address literal) first on the first line,
-/// printable ASCII only, and every line at most 512 octets with `220-` and CRLF.
-///
-/// # Errors
-/// A message naming the offending line.
-pub fn validate_template(template: &str, hostname: &str) -> Result<(), String> {
-    let lines = render(template, hostname, LONGEST_DATE);
-    if lines.iter().all(String::is_empty) {
-        return Err("the banner text is empty".into());
-    }
-    for (i, line) in lines.iter().enumerate() {
-        if let Some(c) = line.chars().find(|c| !(' '..='~').contains(c)) {
-            return Err(format!("line {} contains {c:?}: only printable ASCII is allowed", i + 1));
-        }
-        if line.len() + 6 > REPLY_LINE_MAX {
-            return Err(format!(
-                "line {} would be {} octets with its code and CRLF; RFC 5321 allows {REPLY_LINE_MAX}",
-                i + 1,
-                line.len() + 6
-            ));
-        }
-    }
-    let first_word = lines[0].split(' ').next().unwrap_or_default();
-    let literal = first_word.starts_with('[') && first_word.ends_with(']');
-    let fqdn = is_domain(first_word) && first_word.contains('.');
-    if !(first_word == hostname || fqdn || literal) {
-        return Err(format!(
-            "the first line must start with the server's domain (RFC 5321 4.3.1), found {first_word:?}; \
-             start it with {{hostname}}"
-        ));
-    }
-    Ok(())
-}
 
 /// The greeting doorman sends for an upstream greeting with code `upstream_code`.
 pub fn greeting(mode: BannerMode, template: &str, hostname: &str, upstream: &Reply) -> Reply {
@@ -70,25 +22,6 @@ pub fn greeting(mode: BannerMode, template: &str, hostname: &str, upstream: &Rep
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn valid_templates() {
-        assert_eq!(validate_template("{hostname} ESMTP", "mx.example.test"), Ok(()));
-        let legal = "{hostname} ESMTP NO UCE\nUse of this system for unsolicited electronic mail \
-                     advertisements is prohibited (California B&P Code 17538.45).\n{date}";
-        assert_eq!(validate_template(legal, "mx.example.test"), Ok(()));
-        assert_eq!(validate_template("[192.0.2.1] ESMTP", "mx"), Ok(()));
-    }
-
-    #[test]
-    fn invalid_templates() {
-        assert!(validate_template("Welcome to our server", "mx").unwrap_err().contains("domain"));
-        assert!(validate_template("{hostname} caf\u{e9}", "mx").unwrap_err().contains("printable"));
-        assert!(validate_template("{hostname} a\tb", "mx").unwrap_err().contains("printable"));
-        let long = format!("{{hostname}} {}", "x".repeat(500));
-        assert!(validate_template(&long, "mx.example.test").unwrap_err().contains("512"));
-        assert!(validate_template("\n", "mx").is_err());
-    }
 
     #[test]
     fn rewrite_and_text_hide_the_upstream() {

@@ -2,7 +2,7 @@
 //! with the rule that fired (`(rule our_name)`), and none repeats the
 //! client's HELO argument (it may hold anything up to 500 octets).
 
-use crate::policy::helo::Rule;
+use crate::config::Rule;
 use crate::wire::Reply;
 
 /// The 5xx reply of `rule` (for [`Rule::Dnsbl`], see [`dnsbl`]).

@@ -28,8 +28,8 @@ use tokio::sync::mpsc;
 
 use super::endpoint::{Conn, connect_any, escape};
 use super::pool::Pool;
-use super::settings;
 use super::{ScanContext, ScanError, Scanner, Verdict};
+use crate::config as settings;
 
 /// The scanner's name in logs, metrics and headers.
 pub const NAME: &str = "clamav";

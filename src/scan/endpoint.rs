@@ -10,7 +10,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::ScanError;
 use super::pool::Pool;
-use super::settings::ScannerAddress;
+use crate::config::ScannerAddress;
 
 /// A connected scanner socket.
 #[derive(Debug)]

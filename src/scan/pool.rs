@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::settings::ScannerAddress;
+use crate::config::ScannerAddress;
 
 /// A scanner's endpoints and their health.
 #[derive(Debug)]

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use super::endpoint::escape;
 use super::pool::Pool;
-use super::settings;
 use super::{ScanContext, ScanError, Scanner, SpamReport, Verdict};
+use crate::config as settings;
 
 /// The scanner's name in logs, metrics and headers.
 pub const NAME: &str = "rspamd";

@@ -16,8 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::endpoint::{Conn, connect_any, escape};
 use super::pool::Pool;
-use super::settings;
 use super::{ScanContext, ScanError, Scanner, SpamReport, Verdict};
+use crate::config as settings;
 
 /// The scanner's name in logs, metrics and headers.
 pub const NAME: &str = "spamassassin";

@@ -3,8 +3,8 @@
 //! so every mapping is table-tested below.
 
 use super::rspamd::Action;
-use super::settings::{OnError, ReplyTemplate, ScanReplies};
 use super::{Outcome, ScanError, SpamReport, Verdict};
+use crate::config::{OnError, ReplyTemplate, ScanReplies};
 use crate::replies;
 use crate::wire::Reply;
 

@@ -1,8 +1,8 @@
 //! clamd: verdicts from the real daemon with the project's signatures, over
 //! TCP and the unix socket, streamed in pieces; the size limits.
 
+use doorman::config::Clamav;
 use doorman::scan::clamav::ClamdClient;
-use doorman::scan::settings::Clamav;
 use doorman::scan::{ScanAction, Scanner, Verdict};
 
 use crate::support::scanners::{CLAMD_STREAM_MAX, clamd};

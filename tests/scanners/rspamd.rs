@@ -1,8 +1,8 @@
 //! rspamd: verdicts from the real daemon (Debian's package and rules).
 
+use doorman::config::Rspamd;
 use doorman::scan::ScanAction;
 use doorman::scan::rspamd::RspamdClient;
-use doorman::scan::settings::Rspamd;
 
 use crate::support::scanners::rspamd;
 use crate::{clean_message, closed_port, ctx, engine, gtube, refusal, result, scan};

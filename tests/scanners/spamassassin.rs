@@ -1,7 +1,7 @@
 //! spamd: verdicts from the real daemon (Debian's rules, `-L`, no Bayes).
 
+use doorman::config::SpamAssassin;
 use doorman::scan::ScanAction;
-use doorman::scan::settings::SpamAssassin;
 use doorman::scan::spamassassin::SpamdClient;
 
 use crate::support::scanners::spamd;

@@ -36,6 +36,8 @@ PACKAGES=(
   clamav-daemon       # clamd for the scanner tests (tests/support/clamd.sh)
   spamassassin        # SpamAssassin's rules for spamd
   spamd               # spamd for the scanner tests (tests/support/spamd.sh)
+  spamc               # `spamc -K`: the compose healthcheck of spamd, run by tests/deployment
+  shellcheck          # the shell scripts under docker/ (tests/deployment)
   rspamd              # rspamd for the scanner tests (tests/support/rspamd.sh)
   libnet-ssleay-perl  # swaks --tls / --tlsc
   libio-socket-ssl-perl
