@@ -98,8 +98,8 @@ async fn unresolvable() {
     let local = ip(LOCAL);
     let nx = p.check_helo(public, local, NXDOMAIN).await;
     assert_eq!(summary(&nx), [(Rule::Unresolvable, Action::Reject)]);
-    assert_eq!(nx[0].reply.code(), 550);
-    assert!(nx[0].reply.to_string().ends_with("(rule unresolvable)"));
+    assert_eq!(nx[0].reply().code(), 550);
+    assert!(nx[0].reply().to_string().ends_with("(rule unresolvable)"));
     for resolves in [GOOD, V4_ONLY, CNAME, O365] {
         assert_eq!(summary(&p.check_helo(public, local, resolves).await), [], "{resolves}");
     }
@@ -123,7 +123,7 @@ async fn reverse_dns_rules() {
     assert_eq!(summary(&p.check_client(ip("::ffff:203.0.113.10")).await), []);
     let forged = p.check_client(ip(FORGED_CLIENT)).await;
     assert_eq!(summary(&forged), [(Rule::FcrdnsMismatch, Action::Reject)]);
-    assert_eq!(forged[0].reply.enhanced_code(), Some("5.7.25"));
+    assert_eq!(forged[0].reply().enhanced_code(), Some("5.7.25"));
     assert!(forged[0].detail.contains(FORGED), "{}", forged[0].detail);
     assert_eq!(summary(&p.check_client(ip(NO_PTR_CLIENT)).await), [(Rule::NoPtr, Action::Reject)]);
     // Defaults: reported, never refused.
@@ -145,18 +145,18 @@ async fn blocklists() {
     let both = p.check_client(ip("203.0.113.99")).await;
     assert_eq!(summary(&both), [(Rule::Dnsbl, Action::Reject), (Rule::Dnsbl, Action::TempFail)]);
     assert_eq!(
-        both[0].reply.to_string(),
+        both[0].reply().to_string(),
         format!("554 5.7.1 Service unavailable; client [203.0.113.99] blocked using bl.test; {BL_TXT} (rule dnsbl)")
     );
     assert_eq!(
-        both[1].reply.to_string(),
+        both[1].reply().to_string(),
         "450 4.7.1 Service unavailable; 203.0.113.99 is listed on bl2.test: bl2 says no (rule dnsbl)"
     );
-    assert_eq!(decisive(&both).map(|f| f.reply.code()), Some(554));
+    assert_eq!(decisive(&both).map(|f| f.reply().code()), Some(554));
     // Listed without a TXT reason.
     let no_txt = p.check_client(ip(FORGED_CLIENT)).await;
     assert_eq!(
-        no_txt.iter().map(|f| f.reply.to_string()).collect::<Vec<_>>(),
+        no_txt.iter().map(|f| f.reply().to_string()).collect::<Vec<_>>(),
         ["554 5.7.1 Service unavailable; client [203.0.113.20] blocked using bl.test (rule dnsbl)"]
     );
     assert!(no_txt[0].detail.contains("127.0.0.4"), "{}", no_txt[0].detail);
@@ -230,7 +230,7 @@ async fn timeouts_tempfail_and_stall_nothing_else() {
     for task in waiting {
         let (helo, client) = task.await.unwrap();
         assert_eq!(summary(&helo), [(Rule::Unresolvable, Action::TempFail)]);
-        assert_eq!(helo[0].reply.code(), 450);
+        assert_eq!(helo[0].reply().code(), 450);
         assert!(helo[0].detail.contains("timeout"), "{}", helo[0].detail);
         assert_eq!(summary(&client), [(Rule::NoPtr, Action::TempFail)]);
     }

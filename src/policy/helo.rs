@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use crate::config;
 pub use crate::config::{Mode, Rule, Setting};
 use crate::dns::Resolver;
+pub use crate::replies::helo::Cause;
 use crate::wire::Reply;
 use ipnet::IpNet;
 
@@ -59,10 +60,9 @@ pub struct Finding {
     pub rule: Rule,
     /// What the session must do.
     pub action: Action,
-    /// The reply to send for Reject/TempFail; for Monitor, the reply the
-    /// client would have got (5xx, or 4xx for a DNS failure or a `tempfail`
-    /// rule in monitor mode).
-    pub reply: Reply,
+    /// Why: the reply to send for Reject/TempFail, or for Monitor the reply
+    /// the client would have got, is rendered from it by `crate::replies`.
+    pub cause: Cause,
     /// Why, for the log: never an invalid HELO argument (names and
     /// addresses appear only once they passed the syntax rule).
     pub detail: String,
@@ -74,11 +74,16 @@ impl Finding {
         matches!(self.action, Action::Reject | Action::TempFail)
     }
 
+    /// The reply for this finding (see [`Finding::cause`]).
+    pub fn reply(&self) -> Reply {
+        crate::replies::helo::reply(self.rule, &self.cause)
+    }
+
     /// The log line for this finding, once, where the session records it.
     pub fn log(&self) {
-        let (rule, code, detail) = (self.rule.as_str(), self.reply.code(), &self.detail);
+        let (rule, code, detail) = (self.rule.as_str(), self.reply().code(), &self.detail);
         match self.action {
-            Action::Monitor if self.reply.is_transient() => {
+            Action::Monitor if self.cause.is_temporary() => {
                 tracing::info!(rule, code, detail, "helo policy: would tempfail");
             }
             Action::Monitor => tracing::info!(rule, code, detail, "helo policy: would reject"),

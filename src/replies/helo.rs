@@ -5,6 +5,37 @@
 use crate::config::Rule;
 use crate::wire::Reply;
 
+/// Why a rule refuses, as much as its reply needs to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// The rule matched; `temporary` under a `tempfail` setting.
+    Matched { temporary: bool },
+    /// The rule's DNS lookup failed: never more than a temporary refusal.
+    LookupFailed,
+    /// A blocklist lists the client: the zone's expanded text.
+    Listed { text: String, temporary: bool },
+}
+
+impl Cause {
+    /// The refusal is temporary (4xx).
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Self::Matched { temporary } | Self::Listed { temporary, .. } => *temporary,
+            Self::LookupFailed => true,
+        }
+    }
+}
+
+/// The reply of a finding of `rule` for `cause`.
+pub fn reply(rule: Rule, cause: &Cause) -> Reply {
+    match cause {
+        Cause::Matched { temporary: false } => rejected(rule),
+        Cause::Matched { temporary: true } => tempfailed(rule),
+        Cause::LookupFailed => lookup_failed(rule),
+        Cause::Listed { text, temporary } => dnsbl(text, !temporary),
+    }
+}
+
 /// The 5xx reply of `rule` (for [`Rule::Dnsbl`], see [`dnsbl`]).
 pub fn rejected(rule: Rule) -> Reply {
     let (code, enhanced, text) = permanent(rule);

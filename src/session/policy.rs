@@ -85,7 +85,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if !self.policy_applies() {
             return None;
         }
-        self.findings.decisive().map(|f| f.reply.clone())
+        self.findings.decisive().map(Finding::reply)
     }
 
     /// Waits for the connect-time checks (once), recording their findings

@@ -12,10 +12,9 @@ use futures_util::future::join_all;
 
 use super::arg::{self, HeloArg};
 use super::rules::Rules;
-use super::{Finding, Rule, Setting};
+use super::{Cause, Finding, Rule, Setting};
 use crate::config;
 use crate::dns::{Answer, Lookup, Resolver, dnsbl_name};
-use crate::replies::helo as replies;
 
 /// The most PTR names followed for FCrDNS: a client with more is odd, and
 /// each name costs a lookup.
@@ -213,9 +212,9 @@ pub(super) fn dnsbl_finding(
         None => format!("client [{client}] blocked using {}; {txt}", zone.name),
     };
     let text = truncate(&text, DNSBL_TEXT_MAX);
-    let reply = replies::dnsbl(&text, zone.setting != Setting::TempFail);
+    let cause = Cause::Listed { text, temporary: zone.setting == Setting::TempFail };
     let detail = format!("{client} listed on {} ({code})", zone.name);
-    rules.build(Rule::Dnsbl, zone.setting, reply, detail)
+    rules.build(Rule::Dnsbl, zone.setting, cause, detail)
 }
 
 /// A TXT reason made safe for a reply line: printable ASCII (anything else

@@ -5,10 +5,8 @@ use std::net::IpAddr;
 
 use super::address::{is_internal, is_loopback, is_reserved};
 use super::arg::{self, HeloArg};
-use super::{Action, Finding, Mode, Rule, Setting};
+use super::{Action, Cause, Finding, Mode, Rule, Setting};
 use crate::config;
-use crate::replies::helo as replies;
-use crate::wire::Reply;
 
 /// The configuration as the checks use it: settings per rule, the mode, and
 /// our names and addresses, normalized once.
@@ -47,12 +45,8 @@ impl Rules {
 
     /// A finding of `rule` as configured, or None if the rule is off.
     pub(super) fn finding(&self, rule: Rule, detail: String) -> Option<Finding> {
-        let reply = match self.setting(rule) {
-            Setting::Off => return None,
-            Setting::TempFail => replies::tempfailed(rule),
-            Setting::Reject | Setting::Monitor => replies::rejected(rule),
-        };
-        self.build(rule, self.setting(rule), reply, detail)
+        let setting = self.setting(rule);
+        self.build(rule, setting, Cause::Matched { temporary: setting == Setting::TempFail }, detail)
     }
 
     /// A finding of `rule` whose DNS lookup failed: a `reject` rule tempfails,
@@ -62,19 +56,19 @@ impl Rules {
             Setting::Reject => Setting::TempFail,
             other => other,
         };
-        self.build(rule, setting, replies::lookup_failed(rule), detail)
+        self.build(rule, setting, Cause::LookupFailed, detail)
     }
 
-    /// A finding with a reply of its own (DNSBL); `setting` is the effective
-    /// one (a zone may override the rule's).
-    pub(super) fn build(&self, rule: Rule, setting: Setting, reply: Reply, detail: String) -> Option<Finding> {
+    /// A finding for `cause`; `setting` is the effective one (a blocklist
+    /// zone may override the rule's).
+    pub(super) fn build(&self, rule: Rule, setting: Setting, cause: Cause, detail: String) -> Option<Finding> {
         let action = match (setting, self.mode) {
             (Setting::Off, _) => return None,
             (Setting::Monitor, _) | (_, Mode::Monitor) => Action::Monitor,
             (Setting::Reject, Mode::Enforce) => Action::Reject,
             (Setting::TempFail, Mode::Enforce) => Action::TempFail,
         };
-        Some(Finding { rule, action, reply, detail })
+        Some(Finding { rule, action, cause, detail })
     }
 
     /// Whether `client` is this host itself: then our own name or address in

@@ -161,21 +161,21 @@ fn each_setting() {
 fn replies_follow_the_setting() {
     let r = |yaml: &str| check_syntax_rules(ip(PUBLIC), ip(LOCAL), HOST, &rules(yaml));
     let reject = &r("")[0];
-    assert_eq!(reject.reply, replies::rejected(Rule::OurName));
-    assert_eq!(reject.reply.code(), 550);
+    assert_eq!(reject.reply(), replies::rejected(Rule::OurName));
+    assert_eq!(reject.reply().code(), 550);
     assert!(reject.blocks());
     let temp = &r("rules: {our_name: tempfail}")[0];
-    assert_eq!(temp.reply.code(), 450);
-    assert_eq!(temp.reply.enhanced_code(), Some("4.7.1"));
+    assert_eq!(temp.reply().code(), 450);
+    assert_eq!(temp.reply().enhanced_code(), Some("4.7.1"));
     // Monitor keeps the reply the client would have got, for the log.
     let monitor = &r("mode: monitor")[0];
-    assert_eq!(monitor.reply.code(), 550);
+    assert_eq!(monitor.reply().code(), 550);
     assert!(!monitor.blocks());
     let syntax = &check_syntax_rules(ip(PUBLIC), ip(LOCAL), "a (b) <c>; by x", &rules(""))[0];
-    assert_eq!(syntax.reply.code(), 501);
-    assert_eq!(syntax.reply.enhanced_code(), Some("5.5.2"));
+    assert_eq!(syntax.reply().code(), 501);
+    assert_eq!(syntax.reply().enhanced_code(), Some("5.5.2"));
     // The raw argument never reaches the reply or the log detail.
-    assert!(!syntax.reply.to_string().contains("by x"));
+    assert!(!syntax.reply().to_string().contains("by x"));
     assert!(!syntax.detail.contains("by x"));
 }
 
@@ -184,7 +184,7 @@ fn missing_helo() {
     let policy = |yaml: &str| HeloPolicy::from_config(&helo_config(yaml), &no_dns(), HOST).unwrap();
     let f = policy(OFFLINE).check_missing_helo().unwrap();
     assert_eq!((f.rule, f.action), (Rule::NoHelo, R));
-    assert_eq!(f.reply.to_string(), "503 5.5.1 Error: send HELO/EHLO first (rule no_helo)");
+    assert_eq!(f.reply().to_string(), "503 5.5.1 Error: send HELO/EHLO first (rule no_helo)");
     let monitor = format!("{OFFLINE}\nmode: monitor");
     assert_eq!(policy(&monitor).check_missing_helo().unwrap().action, M);
     let off = "rules: {no_helo: off, unresolvable: off, no_ptr: off, fcrdns_mismatch: off}";
@@ -193,7 +193,7 @@ fn missing_helo() {
 
 #[test]
 fn decisive_finding() {
-    let f = |rule, action| Finding { rule, action, reply: replies::rejected(rule), detail: String::new() };
+    let f = |rule, action| Finding { rule, action, cause: Cause::Matched { temporary: false }, detail: String::new() };
     let all = [f(Rule::NoPtr, M), f(Rule::Unresolvable, T), f(Rule::OurName, R), f(Rule::BareIp, R)];
     assert_eq!(decisive(&all).map(|f| f.rule), Some(Rule::OurName));
     assert_eq!(decisive(&all[..2]).map(|f| f.rule), Some(Rule::Unresolvable));
@@ -262,7 +262,7 @@ fn unresolvable() {
         let got = lookups::judge_unresolvable(&rules(yaml), lookup);
         let got = got.map(|f| {
             assert_eq!(f.rule, Rule::Unresolvable);
-            (f.action, f.reply.code())
+            (f.action, f.reply().code())
         });
         assert_eq!(got, *want, "{yaml}: {lookup:?}");
     }
@@ -346,7 +346,7 @@ fn dnsbl_replies() {
     let text = |zone: &Zone, txt: Option<&str>| {
         let f = lookups::dnsbl_finding(&cfg, zone, client, code, txt).unwrap();
         assert_eq!(f.rule, Rule::Dnsbl);
-        (f.action, f.reply.to_string())
+        (f.action, f.reply().to_string())
     };
     let plain = lookups::zone("bl.test", None, Setting::Reject, &[]);
     assert_eq!(
