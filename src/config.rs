@@ -27,7 +27,7 @@ pub use scanners::{
     Clamav, OnError, ReplyTemplate, Rspamd, ScanReplies, ScannerAddress, Scanners, SpamAssassin, TEMPLATE_PLACEHOLDERS,
 };
 pub use schema::*;
-pub use types::{Hostname, Network, is_domain};
+pub use types::{Hostname, Network};
 
 /// A configuration that could not be loaded.
 #[derive(Debug, thiserror::Error)]

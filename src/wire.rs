@@ -12,6 +12,7 @@
 
 pub mod command;
 pub mod data;
+pub mod domain;
 pub mod ehlo;
 pub mod limits;
 pub mod line;
@@ -21,6 +22,7 @@ pub mod reply;
 
 pub use command::{Command, CommandError, Param};
 pub use data::{DataDecoder, DataSummary, DotStuffer, LineEndingPolicy};
+pub use domain::{Charset, domain_error, is_domain};
 pub use ehlo::Capabilities;
 pub use line::{Line, LineDecoder, LineError};
 pub use own_headers::{OwnHeaderFilter, is_own_header};

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::is_domain;
 use super::types::duration;
 use crate::wire::limits::REPLY_LINE_MAX;
+use crate::wire::{Charset, is_domain};
 
 /// How the greeting is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -95,7 +95,7 @@ pub fn validate_template(template: &str, hostname: &str) -> Result<(), String> {
     }
     let first_word = lines[0].split(' ').next().unwrap_or_default();
     let literal = first_word.starts_with('[') && first_word.ends_with(']');
-    let fqdn = is_domain(first_word) && first_word.contains('.');
+    let fqdn = is_domain(first_word, Charset::Ldh) && first_word.contains('.');
     if !(first_word == hostname || fqdn || literal) {
         return Err(format!(
             "the first line must start with the server's domain (RFC 5321 4.3.1), found {first_word:?}; \

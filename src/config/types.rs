@@ -4,6 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use ipnet::IpNet;
+
+use crate::wire::{Charset, domain_error};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use std::net::IpAddr;
 
@@ -49,21 +51,11 @@ impl Hostname {
     /// # Errors
     /// A message saying what is wrong.
     pub fn parse(s: &str) -> Result<Self, String> {
-        if is_domain(s) { Ok(Self(s.to_ascii_lowercase())) } else { Err(format!("{s:?} is not a valid host name")) }
+        match domain_error(s, Charset::Ldh) {
+            None => Ok(Self(s.to_ascii_lowercase())),
+            Some(why) => Err(format!("{s:?} is not a valid host name ({why})")),
+        }
     }
-}
-
-/// Domain syntax check shared by the host name and banner validation.
-pub fn is_domain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
 
 impl From<Hostname> for String {

@@ -4,6 +4,7 @@
 
 use bytes::{BufMut, BytesMut};
 
+use super::domain::{Charset, is_domain};
 use super::limits::{AUTH_LINE_MAX, COMMAND_LINE_MAX, DOMAIN_MAX, LOCAL_PART_MAX, PATH_MAX};
 
 /// An ESMTP parameter of MAIL or RCPT (`SIZE=1000`, `BODY=8BITMIME`, `SMTPUTF8`).
@@ -326,7 +327,7 @@ fn valid_mailbox(path: &str) -> bool {
             && if d.starts_with('[') {
                 d.ends_with(']') && !d[1..d.len() - 1].contains(['[', ']', '\\', ' '])
             } else {
-                d.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.' || c == '_')
+                is_domain(d.strip_suffix('.').unwrap_or(d), Charset::Utf8)
             }
     });
     local_ok && domain_ok

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use crate::config::is_domain;
+use crate::wire::{Charset, is_domain};
 
 /// What a scanner failure (or a message too big for it) does to the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -54,7 +54,7 @@ impl ScannerAddress {
         let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
             v6.parse::<std::net::Ipv6Addr>().is_ok()
         } else {
-            host.parse::<std::net::Ipv4Addr>().is_ok() || is_domain(host)
+            host.parse::<std::net::Ipv4Addr>().is_ok() || is_domain(host, Charset::Ldh)
         };
         if !port_ok || !host_ok {
             return Err(format!(

@@ -9,10 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// The longest domain (RFC 5321 4.5.3.1.2).
-const DOMAIN_MAX: usize = 255;
-/// The longest label (RFC 1035 2.3.4).
-const LABEL_MAX: usize = 63;
+use crate::wire::domain::{self as wire, Charset, DOMAIN_MAX};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum HeloArg {
@@ -60,29 +57,12 @@ fn literal(inner: &str) -> Option<IpAddr> {
     }
 }
 
-/// Why `name` is not a domain, or None if it is one.
+/// Why `name` is not a HELO domain: the shared domain syntax, with the
+/// underscores real clients use, and not all-numeric (`1.2.3.400`, `12345`:
+/// neither a name nor an address).
 fn domain_error(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        return Some("empty name");
-    }
-    let mut all_numeric = true;
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Some("empty label");
-        }
-        if label.len() > LABEL_MAX {
-            return Some("label longer than 63 octets");
-        }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Some("character not allowed in a host name");
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Some("label starts or ends with a hyphen");
-        }
-        all_numeric &= label.bytes().all(|b| b.is_ascii_digit());
-    }
-    // `1.2.3.400`, `12345`: neither a name nor an address.
-    all_numeric.then_some("numeric name that is not an address")
+    let all_numeric = !name.is_empty() && name.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    wire::domain_error(name, Charset::Underscore).or(all_numeric.then_some("numeric name that is not an address"))
 }
 
 #[cfg(test)]
