@@ -1,7 +1,8 @@
 //! The `doorman` binary: `--version`, `check` (exit 0 / exit 2 with file,
 //! line, column and key path), `run` until SIGTERM, and start-up failures.
 //! Also asserts that `src/wire` stays free of I/O, runtime and clocks, and
-//! that every configuration the repository ships passes `doorman check`.
+//! that every configuration the repository ships passes `doorman check`,
+//! and that docs/configuration.md lists every configuration key.
 // These tests are synchronous (no runtime to block), so polling with
 // std::thread::sleep is fine here.
 #![allow(clippy::disallowed_methods)]
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "cli/config_reference.rs"]
+mod config_reference;
 #[path = "cli/docs_tests.rs"]
 mod docs_tests;
 #[path = "cli/shipped_configs.rs"]

@@ -1,6 +1,7 @@
 //! Every doorman configuration the repository ships passes `doorman check`:
 //! `proxy.yaml`, every YAML file under `docker/` and `docs/` that is a
-//! doorman config, the ones embedded in Kubernetes ConfigMaps, and the
+//! doorman config, the ones embedded in Kubernetes ConfigMaps or generated
+//! into them by a kustomization's configMapGenerator, and the
 //! ```yaml snippets of the documentation (completed with a minimal
 //! hostname/listen/upstream when they show one section).
 
@@ -45,6 +46,7 @@ fn from_yaml_file(path: &Path, rel: &str, found: &mut Vec<Found>) {
             let text = if docs.len() == 1 { text.clone() } else { doc.to_string() };
             found.push(Found { origin: rel.to_owned(), text });
         }
+        from_config_map_generator(path, rel, doc, found);
         if doc.get("kind").and_then(Value::as_str) != Some("ConfigMap") {
             continue;
         }
@@ -53,6 +55,23 @@ fn from_yaml_file(path: &Path, rel: &str, found: &mut Vec<Found>) {
             let Some(embedded) = value.as_str() else { continue };
             if serde_saphyr::from_str::<Value>(embedded).is_ok_and(|v| is_doorman(&v)) {
                 found.push(Found { origin: format!("{rel}: ConfigMap {name}, {key}"), text: embedded.to_owned() });
+            }
+        }
+    }
+}
+
+/// A kustomization's configMapGenerator: the files it puts into ConfigMaps
+/// (`key=path` or `path`, relative to the kustomization) that are doorman
+/// configurations.
+fn from_config_map_generator(path: &Path, rel: &str, doc: &Value, found: &mut Vec<Found>) {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for generator in doc.get("configMapGenerator").and_then(Value::as_array).into_iter().flatten() {
+        let name = generator.get("name").and_then(Value::as_str).unwrap_or("?");
+        for entry in generator.get("files").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            let (key, file) = entry.split_once('=').unwrap_or((entry, entry));
+            let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{rel}: {file}: {e}"));
+            if serde_saphyr::from_str::<Value>(&text).is_ok_and(|v| is_doorman(&v)) {
+                found.push(Found { origin: format!("{rel}: ConfigMap {name} (configMapGenerator), {key}"), text });
             }
         }
     }

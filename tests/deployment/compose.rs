@@ -16,7 +16,7 @@ use super::tools::{doorman_check, list_at, run, str_at, tool, yaml};
 
 /// The shapes: the override files on top of docker-compose.yml, and the
 /// doorman configuration each one mounts.
-pub const VARIANTS: [(&[&str], &str); 3] = [
+pub(crate) const VARIANTS: [(&[&str], &str); 3] = [
     (&[], "compose/doorman.yaml"),
     (&["docker-compose.exim.yml"], "compose/doorman-exim.yaml"),
     (&["docker-compose.exchange.yml"], "compose/doorman-exchange.yaml"),
@@ -24,7 +24,7 @@ pub const VARIANTS: [(&[&str], &str); 3] = [
 
 /// `docker-compose config` of docker-compose.yml plus `overrides`, with
 /// every profile enabled: the normalized file, as a JSON value.
-pub fn render(overrides: &[&str]) -> Value {
+pub(crate) fn render(overrides: &[&str]) -> Value {
     let docker = repo().join("docker");
     let mut cmd = Command::new(tool("docker-compose"));
     cmd.current_dir(&docker).args(["-f", "docker-compose.yml"]);
@@ -36,7 +36,7 @@ pub fn render(overrides: &[&str]) -> Value {
 }
 
 /// The service `name` of a rendered compose file.
-pub fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
     compose.pointer(&format!("/services/{name}")).unwrap_or_else(|| panic!("no service {name} in {compose:#}"))
 }
 
@@ -46,7 +46,7 @@ fn networks(svc: &Value) -> BTreeSet<String> {
 }
 
 /// The volume mounted at `target` in a service: its source.
-pub fn mount_source(svc: &Value, target: &str) -> String {
+pub(crate) fn mount_source(svc: &Value, target: &str) -> String {
     list_at(svc, "/volumes")
         .iter()
         .filter_map(Value::as_str)
@@ -59,7 +59,7 @@ pub fn mount_source(svc: &Value, target: &str) -> String {
 }
 
 /// The doorman configuration a rendered stack mounts, parsed.
-pub fn doorman_config(compose: &Value) -> Value {
+pub(crate) fn doorman_config(compose: &Value) -> Value {
     let path = mount_source(service(compose, "doorman"), "/etc/doorman/proxy.yaml");
     yaml(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")), &path)
 }
@@ -113,11 +113,9 @@ fn every_long_running_service_has_a_healthcheck_and_doorman_waits_for_its_depend
             assert!(test.len() >= 2 && !disabled, "{overrides:?}: {name} has no healthcheck");
         }
         let doorman = service(&compose, "doorman");
-        for (dep, condition) in [
-            ("clamd", "service_healthy"),
-            ("spamd", "service_healthy"),
-            ("tls-init", "service_completed_successfully"),
-        ] {
+        for (dep, condition) in
+            [("clamd", "service_healthy"), ("spamd", "service_healthy"), ("tls-init", "service_completed_successfully")]
+        {
             assert_eq!(str_at(doorman, &format!("/depends_on/{dep}/condition"), "doorman"), condition);
         }
     }

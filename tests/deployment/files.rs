@@ -9,7 +9,7 @@ use super::support::repo;
 use super::tools::tool;
 
 /// Every file under `dir`, recursively.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
         let p = entry.path();
@@ -27,7 +27,12 @@ fn lint(checker: &str, files: &[PathBuf]) {
         .filter_map(|f| {
             let out = Command::new(&bin).arg(f).output().expect("run the linter");
             (!out.status.success()).then(|| {
-                format!("{}:\n{}{}", f.display(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+                format!(
+                    "{}:\n{}{}",
+                    f.display(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )
             })
         })
         .collect();

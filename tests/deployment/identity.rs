@@ -15,7 +15,7 @@ use super::tools::str_at;
 
 /// The parameters of a Postfix main.cf (`name = value`, continuation lines
 /// joined).
-pub fn postfix_params(text: &str) -> HashMap<String, String> {
+pub(crate) fn postfix_params(text: &str) -> HashMap<String, String> {
     let mut params: HashMap<String, String> = HashMap::new();
     let mut last: Option<String> = None;
     for line in text.lines().filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()) {
@@ -36,7 +36,7 @@ pub fn postfix_params(text: &str) -> HashMap<String, String> {
 /// The addresses and networks of a Postfix or Exim host list
 /// (`a, b c` or `a : b`), parsed; other entries (names, lookups) fail the
 /// test, since the checks below could not judge them.
-pub fn networks(list: &str) -> Vec<IpNet> {
+pub(crate) fn networks(list: &str) -> Vec<IpNet> {
     list.split([',', ' ', ':', '\t'])
         .filter(|e| !e.is_empty())
         .map(|e| {
@@ -49,7 +49,7 @@ pub fn networks(list: &str) -> Vec<IpNet> {
 }
 
 /// `ip` is in one of `list`'s networks.
-pub fn trusted(list: &str, ip: IpAddr) -> bool {
+pub(crate) fn trusted(list: &str, ip: IpAddr) -> bool {
     networks(list).iter().any(|n| n.contains(&ip))
 }
 

@@ -142,7 +142,10 @@ fn the_mx_pod_owns_port_25_keeps_the_mta_on_loopback_and_drains_in_time() {
         assert_eq!(doorman["securityContext"]["runAsNonRoot"], true);
         let svc = r.find("Service", "doorman-mx");
         assert!(selects(&svc["spec"]["selector"], mx));
-        assert_eq!((&svc["spec"]["ports"][0]["port"], &svc["spec"]["ports"][0]["targetPort"]), (&25.into(), &"smtp".into()));
+        assert_eq!(
+            (&svc["spec"]["ports"][0]["port"], &svc["spec"]["ports"][0]["targetPort"]),
+            (&25.into(), &"smtp".into())
+        );
 
         // The MTA: on the pod's loopback only, at the port doorman relays to,
         // taking XCLIENT from doorman (127.0.0.1) without trusting it.
@@ -160,7 +163,8 @@ fn the_mx_pod_owns_port_25_keeps_the_mta_on_loopback_and_drains_in_time() {
         assert_eq!(str_at(&config, "/upstream/client_identity", "upstream"), "xclient");
         assert_eq!(networks(&main_cf["smtpd_authorized_xclient_hosts"]), [upstream.ip().into()]);
         assert!(!trusted(&main_cf["mynetworks"], upstream.ip()), "doorman's address in mynetworks: an open relay");
-        for (volume, path) in [("postfix-config", "/etc/postfix/main.cf"), ("postfix-config", "/etc/postfix/master.cf")] {
+        for (volume, path) in [("postfix-config", "/etc/postfix/main.cf"), ("postfix-config", "/etc/postfix/master.cf")]
+        {
             assert!(list_at(mta, "/volumeMounts").iter().any(|m| m["name"] == volume && m["mountPath"] == path));
         }
 
@@ -202,7 +206,10 @@ fn scanners_budgets_autoscalers_and_policies_cover_every_deployment() {
             let deployment = r.find("Deployment", scanner);
             let svc = r.find("Service", scanner);
             let port = svc["spec"]["ports"][0]["port"].as_u64().expect("a port");
-            assert_eq!(list_at(&config, &format!("/scanners/{pool}/addresses")), [Value::from(format!("{scanner}:{port}"))]);
+            assert_eq!(
+                list_at(&config, &format!("/scanners/{pool}/addresses")),
+                [Value::from(format!("{scanner}:{port}"))]
+            );
             assert!(selects(&svc["spec"]["selector"], deployment), "Service {scanner} selects no pod");
             let probe = &container(&deployment["spec"]["template"]["spec"], scanner)["readinessProbe"];
             assert!(probe.is_object(), "{scanner} has no readiness probe");
@@ -212,20 +219,28 @@ fn scanners_budgets_autoscalers_and_policies_cover_every_deployment() {
             for rule in list_at(policy, "/spec/ingress") {
                 let from = list_at(rule, "/from");
                 assert!(!from.is_empty() && from.iter().all(|f| selects(&f["podSelector"], mx)), "{rule}");
-                assert_eq!(list_at(rule, "/ports").iter().map(|p| &p["port"]).collect::<Vec<_>>(), [&port.into()]);
+                let ports: Vec<&Value> = list_at(rule, "/ports").iter().map(|p| &p["port"]).collect();
+                assert_eq!(ports, [&Value::from(port)]);
             }
         }
         for name in ["doorman-mx", "clamd", "spamd"] {
             let deployment = r.find("Deployment", name);
             for c in list_at(deployment, "/spec/template/spec/containers") {
                 for resource in ["cpu", "memory"] {
-                    assert!(c["resources"]["requests"][resource].is_string(), "{name}/{}: no {resource} request", c["name"]);
+                    assert!(
+                        c["resources"]["requests"][resource].is_string(),
+                        "{name}/{}: no {resource} request",
+                        c["name"]
+                    );
                 }
             }
             let budget = r.find("PodDisruptionBudget", name);
             assert!(selects(&budget["spec"]["selector"], deployment), "the budget {name} selects no pod");
             let hpa = r.find("HorizontalPodAutoscaler", name);
-            assert_eq!((&hpa["spec"]["scaleTargetRef"]["kind"], &hpa["spec"]["scaleTargetRef"]["name"]), (&"Deployment".into(), &name.into()));
+            assert_eq!(
+                (&hpa["spec"]["scaleTargetRef"]["kind"], &hpa["spec"]["scaleTargetRef"]["name"]),
+                (&"Deployment".into(), &name.into())
+            );
             assert!(hpa["spec"]["minReplicas"].as_u64().expect("minReplicas") >= 2, "{name}: one pod is no budget");
         }
     }
@@ -251,12 +266,22 @@ fn proxy_protocol_only_from_the_balancers_network() {
             list_at(smtp_rules[0], "/from").iter().filter_map(|f| f.pointer("/ipBlock/cidr")?.as_str()).collect();
         if config.pointer("/listen/0/proxy_protocol") == Some(&Value::Bool(true)) {
             seen_proxy = true;
-            let trusted: Vec<&str> = list_at(&config, "/listen/0/trusted_proxies").iter().filter_map(Value::as_str).collect();
-            assert!(!trusted.is_empty() && trusted == sources, "{}: PROXY from {trusted:?}, SMTP from {sources:?}", r.dir.display());
+            let trusted: Vec<&str> =
+                list_at(&config, "/listen/0/trusted_proxies").iter().filter_map(Value::as_str).collect();
+            assert!(
+                !trusted.is_empty() && trusted == sources,
+                "{}: PROXY from {trusted:?}, SMTP from {sources:?}",
+                r.dir.display()
+            );
             assert_eq!(svc["spec"]["externalTrafficPolicy"], "Cluster");
         } else {
             assert!(sources.is_empty(), "{}: SMTP limited to {sources:?} without a balancer", r.dir.display());
-            assert_eq!(svc["spec"]["externalTrafficPolicy"], "Local", "{}: the client address would be lost", r.dir.display());
+            assert_eq!(
+                svc["spec"]["externalTrafficPolicy"],
+                "Local",
+                "{}: the client address would be lost",
+                r.dir.display()
+            );
         }
     }
     assert!(seen_proxy, "no overlay with PROXY protocol in");

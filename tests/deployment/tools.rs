@@ -18,7 +18,7 @@ fn tools_bin() -> PathBuf {
 /// A checker by name: hadolint, kubectl (Debian's 1.20) and
 /// kubernetes-validate from the tools directory; docker-compose and
 /// shellcheck from Debian's packages. Fails the test when it is missing.
-pub fn tool(name: &str) -> PathBuf {
+pub(crate) fn tool(name: &str) -> PathBuf {
     let path = match name {
         "hadolint" | "kubectl" | "kubernetes-validate" => tools_bin().join(name),
         _ => Path::new("/usr/bin").join(name),
@@ -28,7 +28,7 @@ pub fn tool(name: &str) -> PathBuf {
 }
 
 /// Runs `cmd`; fails the test with its output unless it exits 0; returns stdout.
-pub fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
@@ -42,7 +42,7 @@ pub fn run(cmd: &mut Command) -> String {
 
 /// `doorman check` on a configuration text; `Err` with its message when it
 /// is refused.
-pub fn doorman_check(text: &str) -> Result<(), String> {
+pub(crate) fn doorman_check(text: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("proxy.yaml");
     std::fs::write(&path, text).expect("write config");
@@ -55,22 +55,22 @@ pub fn doorman_check(text: &str) -> Result<(), String> {
 }
 
 /// Every YAML document of `text`, as JSON values.
-pub fn yaml_docs(text: &str, what: &str) -> Vec<Value> {
+pub(crate) fn yaml_docs(text: &str, what: &str) -> Vec<Value> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(text).unwrap_or_else(|e| panic!("{what} is not YAML: {e}"));
     docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 
 /// The one YAML document of `text`.
-pub fn yaml(text: &str, what: &str) -> Value {
+pub(crate) fn yaml(text: &str, what: &str) -> Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{what} is not YAML: {e}"))
 }
 
 /// `v` at the JSON pointer `at`, as a string; fails the test naming `what`.
-pub fn str_at<'a>(v: &'a Value, at: &str, what: &str) -> &'a str {
+pub(crate) fn str_at<'a>(v: &'a Value, at: &str, what: &str) -> &'a str {
     v.pointer(at).and_then(Value::as_str).unwrap_or_else(|| panic!("{what}: no string at {at} in {v:#}"))
 }
 
 /// `v` at the JSON pointer `at`, as an array (empty when absent).
-pub fn list_at<'a>(v: &'a Value, at: &str) -> &'a [Value] {
+pub(crate) fn list_at<'a>(v: &'a Value, at: &str) -> &'a [Value] {
     v.pointer(at).and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }

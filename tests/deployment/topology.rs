@@ -110,7 +110,10 @@ async fn the_compose_topology_delivers_clean_mail_and_refuses_eicar_and_gtube() 
     let doorman_check: Vec<String> = compose_healthcheck(&compose_file, "doorman")
         .into_iter()
         .map(|a| {
-            assert!(!a.contains("/dev/tcp/") || a.contains(&configured_admin), "healthcheck not on {configured_admin}: {a}");
+            assert!(
+                !a.contains("/dev/tcp/") || a.contains(&configured_admin),
+                "healthcheck not on {configured_admin}: {a}"
+            );
             a.replace(&configured_admin, &format!("{}/{}", admin.ip(), admin.port()))
         })
         .collect();
