@@ -1,9 +1,13 @@
-//! The scan engine: the configured scanners with their endpoint pools and
-//! failure policies, built once from the configuration and shared by sessions.
+//! The scan engine: the configured scanners, each with its endpoint pool and
+//! failure policy, built once from the configuration and shared by
+//! sessions. The scanners are one list, in `scanners:` order; a scanner is a
+//! [`Client`], so adding one (an ICAP or milter client) is a new variant
+//! here plus its client file and its configuration section.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -16,139 +20,142 @@ use crate::config::Scanners;
 /// endpoint pools and their health).
 #[derive(Debug, Clone, Default)]
 pub struct ScanEngine {
-    pub(super) clamav: Option<Arc<Clamav>>,
-    pub(super) spamassassin: Option<Arc<SpamAssassin>>,
-    pub(super) rspamd: Option<Arc<Rspamd>>,
+    pub(super) scanners: Arc<[Configured]>,
     pub(super) render: Arc<Renderer>,
 }
 
+/// One configured scanner.
 #[derive(Debug)]
-pub(super) struct Clamav {
-    pub(super) client: clamav::ClamdClient,
+pub(super) struct Configured {
+    pub(super) client: Client,
     pub(super) policy: Policy,
     pub(super) skip_authenticated: bool,
     pub(super) max_size: u64,
-    /// Limit for one chunk to be accepted by the streaming task.
+    /// Limit for one chunk to be accepted by a streaming scanner.
     pub(super) feed_timeout: Duration,
 }
 
+/// A scanner client.
 #[derive(Debug)]
-pub(super) struct SpamAssassin {
-    pub(super) client: spamassassin::SpamdClient,
-    pub(super) policy: Policy,
-    pub(super) skip_authenticated: bool,
-    pub(super) max_size: u64,
+pub(super) enum Client {
+    /// clamd: streamed while the message arrives.
+    Clamd(clamav::ClamdClient),
+    /// spamd: the whole message after the final dot.
+    Spamd(spamassassin::SpamdClient),
+    /// rspamd: the whole message after the final dot.
+    Rspamd(rspamd::RspamdClient),
 }
 
-#[derive(Debug)]
-pub(super) struct Rspamd {
-    pub(super) client: rspamd::RspamdClient,
-    pub(super) policy: Policy,
-    pub(super) skip_authenticated: bool,
-    pub(super) max_size: u64,
-}
-
-/// Which scanner: also the order of results and headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Slot {
-    Clamav,
-    SpamAssassin,
-    Rspamd,
-}
-
-impl Slot {
-    pub(super) const ALL: [Self; 3] = [Self::Clamav, Self::SpamAssassin, Self::Rspamd];
-
-    pub(super) fn name(self) -> &'static str {
+impl Client {
+    /// The scanner's name in logs, metrics and headers.
+    pub(super) fn name(&self) -> &'static str {
         match self {
-            Self::Clamav => clamav::NAME,
-            Self::SpamAssassin => spamassassin::NAME,
-            Self::Rspamd => rspamd::NAME,
+            Self::Clamd(c) => c.name(),
+            Self::Spamd(c) => c.name(),
+            Self::Rspamd(c) => c.name(),
         }
     }
 
-    pub(super) fn index(self) -> usize {
-        self as usize
+    /// Takes the message while it arrives (see [`Client::stream`]).
+    pub(super) fn streams(&self) -> bool {
+        matches!(self, Self::Clamd(_))
+    }
+
+    /// Scans a complete message.
+    pub(super) async fn scan(&self, message: Bytes, ctx: &ScanContext) -> Result<Verdict, ScanError> {
+        match self {
+            Self::Clamd(c) => c.scan(message, ctx).await,
+            Self::Spamd(c) => c.scan(message, ctx).await,
+            Self::Rspamd(c) => c.scan(message, ctx).await,
+        }
+    }
+
+    /// Scans a message sent chunk by chunk over `chunks`; the end of the
+    /// channel is the end of the message.
+    pub(super) async fn stream(&self, chunks: mpsc::Receiver<Bytes>) -> Result<Verdict, ScanError> {
+        match self {
+            Self::Clamd(c) => c.stream(chunks).await,
+            Self::Spamd(_) | Self::Rspamd(_) => Err(ScanError::Internal(format!("{} does not stream", self.name()))),
+        }
+    }
+
+    /// Readiness: clamd answers PING and spamd accepts a connection.
+    async fn probe(&self) -> Result<(), ScanError> {
+        match self {
+            Self::Clamd(c) => c.ping().await,
+            Self::Spamd(c) => c.reachable().await,
+            Self::Rspamd(_) => Ok(()),
+        }
     }
 }
 
 impl ScanEngine {
     /// Builds the scanners and their pools from `scanners:`.
     pub fn from_config(cfg: &Scanners) -> Self {
-        let clamav = cfg.clamav.as_ref().map(|c| {
-            Arc::new(Clamav {
-                client: clamav::ClamdClient::new(c),
+        let mut scanners = Vec::new();
+        if let Some(c) = &cfg.clamav {
+            scanners.push(Configured {
+                client: Client::Clamd(clamav::ClamdClient::new(c)),
                 policy: Policy::new(c.on_error, c.on_too_big),
                 skip_authenticated: c.skip_authenticated,
                 max_size: c.max_size.as_u64(),
                 feed_timeout: c.timeout,
-            })
-        });
-        let spamassassin = cfg.spamassassin.as_ref().map(|c| {
-            Arc::new(SpamAssassin {
-                client: spamassassin::SpamdClient::new(c),
+            });
+        }
+        if let Some(c) = &cfg.spamassassin {
+            scanners.push(Configured {
+                client: Client::Spamd(spamassassin::SpamdClient::new(c)),
                 policy: Policy::new(c.on_error, c.on_too_big).with_scores(c.tag_score, c.reject_score),
                 skip_authenticated: c.skip_authenticated,
                 max_size: c.max_size.as_u64(),
-            })
-        });
-        let rspamd = cfg.rspamd.as_ref().map(|c| {
-            Arc::new(Rspamd {
-                client: rspamd::RspamdClient::new(c),
+                feed_timeout: c.timeout,
+            });
+        }
+        if let Some(c) = &cfg.rspamd {
+            scanners.push(Configured {
+                client: Client::Rspamd(rspamd::RspamdClient::new(c)),
                 policy: Policy::new(c.on_error, c.on_too_big),
                 skip_authenticated: c.skip_authenticated,
                 max_size: c.max_size.as_u64(),
-            })
-        });
-        Self { clamav, spamassassin, rspamd, render: Arc::new(Renderer::new(&cfg.replies, cfg.url.clone())) }
+                feed_timeout: c.timeout,
+            });
+        }
+        Self { scanners: scanners.into(), render: Arc::new(Renderer::new(&cfg.replies, cfg.url.clone())) }
     }
 
-    /// Readiness: clamd answers PING and spamd accepts a connection.
+    /// Readiness: every scanner that can be probed answers.
     ///
     /// # Errors
     /// The first scanner that does not answer.
     pub async fn probe(&self) -> Result<(), String> {
-        if let Some(c) = &self.clamav {
-            c.client.ping().await.map_err(|e| format!("clamd: {e}"))?;
-        }
-        if let Some(s) = &self.spamassassin {
-            s.client.reachable().await.map_err(|e| format!("spamd: {e}"))?;
+        for s in self.scanners.iter() {
+            s.client.probe().await.map_err(|e| format!("{}: {e}", s.client.name()))?;
         }
         Ok(())
     }
 
     /// Any scanner is configured.
     pub fn is_enabled(&self) -> bool {
-        self.clamav.is_some() || self.spamassassin.is_some() || self.rspamd.is_some()
+        !self.scanners.is_empty()
     }
 
     /// Starts scanning one message: call it after the 354, inside the tokio
     /// runtime. Streaming scanners (clamd) connect in the background at once.
     pub fn start(&self, ctx: ScanContext) -> MessageScan {
-        let skip = |skip_authenticated: bool| skip_authenticated && ctx.authenticated;
-        let mut skipped = Vec::new();
+        let skipped: Vec<bool> = self.scanners.iter().map(|s| s.skip_authenticated && ctx.authenticated).collect();
         let mut tasks = JoinSet::new();
-        let mut task_slots = Vec::new();
+        let mut task_index = Vec::new();
         let mut stream = None;
-        if let Some(c) = &self.clamav {
-            if skip(c.skip_authenticated) {
-                skipped.push(Slot::Clamav);
-            } else {
-                let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-                let scanner = c.clone();
-                let abort = tasks.spawn(async move { scanner.client.stream(rx).await });
-                task_slots.push((abort.id(), Slot::Clamav));
-                stream =
-                    Some(Stream { tx: Some(tx), abort, fed: 0, max_size: c.max_size, feed_timeout: c.feed_timeout });
-            }
+        let streaming = self.scanners.iter().enumerate().find(|(i, s)| s.client.streams() && !skipped[*i]);
+        if let Some((index, s)) = streaming {
+            let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+            let engine = self.clone();
+            let abort = tasks.spawn(async move { engine.scanners[index].client.stream(rx).await });
+            task_index.push((abort.id(), index));
+            stream =
+                Some(Stream { index, tx: Some(tx), abort, fed: 0, max_size: s.max_size, feed_timeout: s.feed_timeout });
         }
-        if self.spamassassin.as_ref().is_some_and(|s| skip(s.skip_authenticated)) {
-            skipped.push(Slot::SpamAssassin);
-        }
-        if self.rspamd.as_ref().is_some_and(|s| skip(s.skip_authenticated)) {
-            skipped.push(Slot::Rspamd);
-        }
-        MessageScan { engine: self.clone(), ctx: Arc::new(ctx), stream, tasks, task_slots, early: Vec::new(), skipped }
+        MessageScan { engine: self.clone(), ctx: Arc::new(ctx), stream, tasks, task_index, early: Vec::new(), skipped }
     }
 }
 

@@ -10,8 +10,8 @@ use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::engine::*;
-use super::verdict::{Act, Decision};
+use super::engine::stream_broke;
+use super::verdict::{self, Decision};
 use super::*;
 use crate::spool::Spool;
 
@@ -25,16 +25,18 @@ pub struct MessageScan {
     pub(super) stream: Option<Stream>,
     /// Every scanner task of this message; dropping the set aborts them.
     pub(super) tasks: JoinSet<Result<Verdict, ScanError>>,
-    /// Which scanner each task belongs to.
-    pub(super) task_slots: Vec<(Id, Slot)>,
+    /// Which scanner (its index in the engine's list) each task belongs to.
+    pub(super) task_index: Vec<(Id, usize)>,
     /// Results known before the final dot (too big, a stalled stream).
-    pub(super) early: Vec<(Slot, ScanError)>,
-    /// Scanners not run for this session.
-    pub(super) skipped: Vec<Slot>,
+    pub(super) early: Vec<(usize, ScanError)>,
+    /// Per scanner: not run for this session (authenticated).
+    pub(super) skipped: Vec<bool>,
 }
 
 #[derive(Debug)]
 pub(super) struct Stream {
+    /// The streaming scanner's index in the engine's list.
+    pub(super) index: usize,
     /// `None` once the stream ended (message complete, too big, or the task
     /// finished early); dropping the sender tells the task the message ended.
     pub(super) tx: Option<mpsc::Sender<Bytes>>,
@@ -44,9 +46,12 @@ pub(super) struct Stream {
     pub(super) feed_timeout: Duration,
 }
 
+/// Each scanner's decision and how long it took, by the scanner's index.
+type Decided = Vec<Option<(Decision, Duration)>>;
+
 impl MessageScan {
     /// Feeds the next chunk of decoded message content to the streaming
-    /// scanners. Waits only while the scanner's queue is full (backpressure),
+    /// scanner. Waits only while the scanner's queue is full (backpressure),
     /// at most the scanner's `timeout`; never fails: problems are reported by
     /// [`MessageScan::finish`].
     pub async fn feed(&mut self, chunk: &[u8]) {
@@ -61,13 +66,12 @@ impl MessageScan {
         }
         s.fed += chunk.len() as u64;
         if s.fed > s.max_size {
-            // Never rely on clamd's own StreamMaxLength handling: stop here.
+            // Never rely on the scanner's own limit (clamd's StreamMaxLength): stop here.
             s.tx = None;
             s.abort.abort();
-            self.early.push((
-                Slot::Clamav,
-                ScanError::TooBig { detail: format!("over clamav.max_size of {} bytes", s.max_size) },
-            ));
+            let detail =
+                format!("over {}.max_size of {} bytes", self.engine.scanners[s.index].client.name(), s.max_size);
+            self.early.push((s.index, ScanError::TooBig { detail }));
             return;
         }
         let chunk = match tx.try_send(Bytes::copy_from_slice(chunk)) {
@@ -86,14 +90,9 @@ impl MessageScan {
             Err(_) => {
                 s.tx = None;
                 s.abort.abort();
-                self.early.push((
-                    Slot::Clamav,
-                    ScanError::Timeout {
-                        endpoint: "clamd".into(),
-                        stage: "streaming the message",
-                        after: s.feed_timeout,
-                    },
-                ));
+                let stage = "streaming the message";
+                let error = ScanError::Timeout { endpoint: "clamd".into(), stage, after: s.feed_timeout };
+                self.early.push((s.index, error));
             }
         }
     }
@@ -107,19 +106,16 @@ impl MessageScan {
         if let Some(s) = &mut self.stream {
             s.tx = None;
         }
-        let mut decided: [Option<(Decision, Duration)>; 3] = [None, None, None];
-        let early = std::mem::take(&mut self.early);
-        for (slot, err) in early {
-            if let Some(d) = self.decide(slot, Err(err)) {
-                decided[slot.index()] = Some((d, Duration::ZERO));
-            }
+        let mut decided: Decided = (0..self.engine.scanners.len()).map(|_| None).collect();
+        for (i, err) in std::mem::take(&mut self.early) {
+            decided[i] = Some((self.decide(i, Err(err)), Duration::ZERO));
         }
-        if let Some(outcome) = self.refusal_so_far(&decided) {
-            return self.conclude(decided, Some(outcome), started);
+        if let Some(refusal) = refusal_so_far(&decided) {
+            return self.conclude(decided, Some(refusal), started);
         }
         self.start_whole_message_scanners(spool, &mut decided).await;
-        if let Some(outcome) = self.refusal_so_far(&decided) {
-            return self.conclude(decided, Some(outcome), started);
+        if let Some(refusal) = refusal_so_far(&decided) {
+            return self.conclude(decided, Some(refusal), started);
         }
         let mut replayed = false;
         while let Some(joined) = self.tasks.join_next_with_id().await {
@@ -130,24 +126,22 @@ impl MessageScan {
                     (e.id(), Err(ScanError::Internal(detail.into())))
                 }
             };
-            let Some(slot) = self.slot_of(id) else {
+            let Some(i) = self.index_of(id) else {
                 continue;
             };
-            if decided[slot.index()].is_some() {
+            if decided[i].is_some() {
                 // Decided early (aborted as too big or stalled).
                 continue;
             }
-            if slot == Slot::Clamav && !replayed && stream_broke(&result) {
+            if !replayed && self.is_streaming(i) && stream_broke(&result) {
                 replayed = true;
-                if self.replay_clamav(spool, &result).await {
+                if self.replay(i, spool, &result).await {
                     continue;
                 }
             }
-            if let Some(d) = self.decide(slot, result) {
-                decided[slot.index()] = Some((d, started.elapsed()));
-            }
-            if let Some(outcome) = self.refusal_so_far(&decided) {
-                return self.conclude(decided, Some(outcome), started);
+            decided[i] = Some((self.decide(i, result), started.elapsed()));
+            if let Some(refusal) = refusal_so_far(&decided) {
+                return self.conclude(decided, Some(refusal), started);
             }
         }
         self.conclude(decided, None, started)
@@ -159,21 +153,31 @@ impl MessageScan {
         self.tasks.abort_all();
     }
 
-    /// clamd's stream broke before its verdict (reset, closed, garbage:
-    /// e.g. clamd's own ReadTimeout during a long pause of the client, or a
-    /// clamd restart): stream the spooled message once more, from the start,
-    /// on the next endpoint, one chunk at a time (never the whole message in
-    /// memory). Returns whether a new scan was started.
-    pub(super) async fn replay_clamav(&mut self, spool: &mut Spool, failed: &Result<Verdict, ScanError>) -> bool {
-        let Some(c) = self.engine.clamav.clone().filter(|c| spool.len() <= c.max_size) else {
+    fn is_streaming(&self, i: usize) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.index == i)
+    }
+
+    fn index_of(&self, id: Id) -> Option<usize> {
+        self.task_index.iter().find_map(|(t, i)| (*t == id).then_some(*i))
+    }
+
+    /// The streaming scanner's stream broke before its verdict (reset,
+    /// closed, garbage: e.g. clamd's own ReadTimeout during a long pause of
+    /// the client, or a clamd restart): stream the spooled message once more,
+    /// from the start, on the next endpoint, one chunk at a time (never the
+    /// whole message in memory). Returns whether a new scan was started.
+    async fn replay(&mut self, i: usize, spool: &mut Spool, failed: &Result<Verdict, ScanError>) -> bool {
+        if spool.len() > self.engine.scanners[i].max_size {
             return false;
-        };
+        }
         let Ok(mut snapshot) = spool.snapshot().await else {
             return false;
         };
+        let name = self.engine.scanners[i].client.name();
         if let Err(e) = failed {
-            warn!(scanner = clamav::NAME, error = %e, "clamd stream broke; scanning the spooled message again");
+            warn!(scanner = name, error = %e, "stream broke; scanning the spooled message again");
         }
+        let engine = self.engine.clone();
         let abort = self.tasks.spawn(async move {
             let (tx, rx) = mpsc::channel(STREAM_QUEUE);
             // A spool read error must not end the stream as if the message
@@ -192,91 +196,51 @@ impl MessageScan {
                     }
                 }
             };
-            let (fed, verdict) = tokio::join!(feed, c.client.stream(rx));
+            let (fed, verdict) = tokio::join!(feed, engine.scanners[i].client.stream(rx));
             fed.and(verdict)
         });
-        self.task_slots.push((abort.id(), Slot::Clamav));
+        self.task_index.push((abort.id(), i));
         true
     }
 
-    pub(super) fn slot_of(&self, id: Id) -> Option<Slot> {
-        self.task_slots.iter().find_map(|(i, s)| (*i == id).then_some(*s))
-    }
-
-    /// Spawns spamd/rspamd with the complete message, or records why not.
-    pub(super) async fn start_whole_message_scanners(
-        &mut self,
-        spool: &mut Spool,
-        decided: &mut [Option<(Decision, Duration)>; 3],
-    ) {
-        let sa = self.engine.spamassassin.clone().filter(|_| !self.skipped.contains(&Slot::SpamAssassin));
-        let rs = self.engine.rspamd.clone().filter(|_| !self.skipped.contains(&Slot::Rspamd));
-        let limits: Vec<(Slot, u64)> =
-            [sa.as_ref().map(|s| (Slot::SpamAssassin, s.max_size)), rs.as_ref().map(|s| (Slot::Rspamd, s.max_size))]
-                .into_iter()
-                .flatten()
-                .collect();
-        let Some(limit) = limits.iter().map(|(_, l)| *l).max() else {
+    /// Spawns the scanners that need the complete message (spamd, rspamd),
+    /// or records why one cannot run.
+    async fn start_whole_message_scanners(&mut self, spool: &mut Spool, decided: &mut Decided) {
+        let wanted: Vec<usize> = (0..self.engine.scanners.len())
+            .filter(|&i| !self.engine.scanners[i].client.streams() && !self.skipped[i])
+            .collect();
+        let Some(limit) = wanted.iter().map(|&i| self.engine.scanners[i].max_size).max() else {
             return;
         };
         let message = match spool.to_bytes(limit).await {
             Ok(m) => m,
             Err(e) => {
-                for (slot, _) in &limits {
+                for &i in &wanted {
                     let err = ScanError::Internal(format!("reading the spool: {e}"));
-                    if let Some(d) = self.decide(*slot, Err(err)) {
-                        decided[slot.index()] = Some((d, Duration::ZERO));
-                    }
+                    decided[i] = Some((self.decide(i, Err(err)), Duration::ZERO));
                 }
                 return;
             }
         };
-        for (slot, max) in limits {
-            let msg = message.clone().filter(|m| m.len() as u64 <= max);
-            let Some(msg) = msg else {
-                let err = ScanError::TooBig {
-                    detail: format!("{} bytes over {}.max_size of {max} bytes", spool.len(), slot.name()),
-                };
-                if let Some(d) = self.decide(slot, Err(err)) {
-                    decided[slot.index()] = Some((d, Duration::ZERO));
-                }
+        for i in wanted {
+            let max = self.engine.scanners[i].max_size;
+            let Some(msg) = message.clone().filter(|m| m.len() as u64 <= max) else {
+                let name = self.engine.scanners[i].client.name();
+                let detail = format!("{} bytes over {name}.max_size of {max} bytes", spool.len());
+                decided[i] = Some((self.decide(i, Err(ScanError::TooBig { detail })), Duration::ZERO));
                 continue;
             };
-            let ctx = self.ctx.clone();
-            let abort = match slot {
-                Slot::SpamAssassin => {
-                    let Some(s) = sa.clone() else { continue };
-                    self.tasks.spawn(async move { s.client.scan(msg, &ctx).await })
-                }
-                Slot::Rspamd => {
-                    let Some(s) = rs.clone() else { continue };
-                    self.tasks.spawn(async move { s.client.scan(msg, &ctx).await })
-                }
-                Slot::Clamav => continue,
-            };
-            self.task_slots.push((abort.id(), slot));
+            let (engine, ctx) = (self.engine.clone(), self.ctx.clone());
+            let abort = self.tasks.spawn(async move { engine.scanners[i].client.scan(msg, &ctx).await });
+            self.task_index.push((abort.id(), i));
         }
     }
 
-    /// Applies the scanner's policy to its result, and logs it once.
-    pub(super) fn decide(&self, slot: Slot, result: Result<Verdict, ScanError>) -> Option<Decision> {
-        let sid = &self.ctx.session_id;
-        let render = &self.engine.render;
-        let name = slot.name();
-        let decision = match slot {
-            Slot::Clamav => {
-                let policy = &self.engine.clamav.as_ref()?.policy;
-                verdict::decide(name, policy, &result, render, sid)
-            }
-            Slot::SpamAssassin => {
-                let policy = &self.engine.spamassassin.as_ref()?.policy;
-                verdict::decide(name, policy, &result, render, sid)
-            }
-            Slot::Rspamd => {
-                let policy = &self.engine.rspamd.as_ref()?.policy;
-                verdict::decide(name, policy, &result, render, sid)
-            }
-        };
+    /// Applies scanner `i`'s policy to its result, and logs it once.
+    fn decide(&self, i: usize, result: Result<Verdict, ScanError>) -> Decision {
+        let s = &self.engine.scanners[i];
+        let name = s.client.name();
+        let decision = verdict::decide(name, &s.policy, &result, &self.engine.render, &self.ctx.session_id);
         let outcome = decision.outcome.as_str();
         match &result {
             Err(ScanError::TooBig { detail }) => {
@@ -290,65 +254,48 @@ impl MessageScan {
             }
             Ok(_) => debug!(scanner = name, outcome, detail = ?decision.detail, "scan verdict"),
         }
-        Some(decision)
-    }
-
-    /// The first refusal among the decisions so far, if any.
-    pub(super) fn refusal_so_far(&self, decided: &[Option<(Decision, Duration)>; 3]) -> Option<ScanAction> {
-        decided.iter().flatten().find_map(|(d, _)| match &d.act {
-            Act::Reject(r) => Some(ScanAction::Reject(r.clone())),
-            _ => None,
-        })
+        decision
     }
 
     /// Builds the outcome; scanners without a decision were cancelled.
-    pub(super) fn conclude(
-        mut self,
-        decided: [Option<(Decision, Duration)>; 3],
-        refusal: Option<ScanAction>,
-        started: Instant,
-    ) -> ScanOutcome {
+    fn conclude(mut self, decided: Decided, refusal: Option<ScanAction>, started: Instant) -> ScanOutcome {
         self.tasks.abort_all();
         let cancelled_after = started.elapsed();
-        let configured = |slot: Slot| match slot {
-            Slot::Clamav => self.engine.clamav.is_some(),
-            Slot::SpamAssassin => self.engine.spamassassin.is_some(),
-            Slot::Rspamd => self.engine.rspamd.is_some(),
-        };
         let mut results = Vec::new();
         let mut decisions = Vec::new();
-        for (slot, entry) in Slot::ALL.into_iter().zip(decided) {
-            if !configured(slot) {
-                continue;
-            }
+        let mut skipped = Vec::new();
+        for (i, entry) in decided.into_iter().enumerate() {
+            let name = self.engine.scanners[i].client.name();
             let (outcome, duration, detail) = match entry {
                 Some((d, took)) => {
                     let r = (d.outcome, took, d.detail.clone());
-                    decisions.push((slot, d));
+                    decisions.push((name, d));
                     r
                 }
-                None if self.skipped.contains(&slot) => {
+                None if self.skipped[i] => {
+                    skipped.push(name);
                     (Outcome::Skipped, Duration::ZERO, Some("authenticated".into()))
                 }
                 None => (Outcome::Cancelled, cancelled_after, None),
             };
-            results.push(ScannerResult { name: slot.name(), outcome: outcome.as_str(), duration, detail });
+            results.push(ScannerResult { name, outcome: outcome.as_str(), duration, detail });
         }
         let action = refusal.unwrap_or_else(|| {
             decisions
                 .iter()
-                .find_map(|(_, d)| match &d.act {
-                    Act::TempFail(r) => Some(ScanAction::TempFail(r.clone())),
-                    _ => None,
-                })
+                .find_map(|(_, d)| matches!(d.action, ScanAction::TempFail(_)).then(|| d.action.clone()))
                 .unwrap_or(ScanAction::Deliver)
         });
         let headers = if action == ScanAction::Deliver {
-            let skipped: Vec<&'static str> = self.skipped.iter().map(|s| s.name()).collect();
-            headers::compose(decisions.iter().map(|(s, d)| (s.name(), d)), &skipped)
+            headers::compose(decisions.iter().map(|(name, d)| (*name, d)), &skipped)
         } else {
             String::new()
         };
         ScanOutcome { action, headers, results }
     }
+}
+
+/// The first refusal among the decisions so far, if any.
+fn refusal_so_far(decided: &Decided) -> Option<ScanAction> {
+    decided.iter().flatten().find_map(|(d, _)| matches!(d.action, ScanAction::Reject(_)).then(|| d.action.clone()))
 }

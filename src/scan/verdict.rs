@@ -3,10 +3,9 @@
 //! so every mapping is table-tested below.
 
 use super::rspamd::Action;
-use super::{Outcome, ScanError, SpamReport, Verdict};
+use super::{Outcome, ScanAction, ScanError, SpamReport, Verdict};
 use crate::config::{OnError, ReplyTemplate, ScanReplies};
 use crate::replies;
-use crate::wire::Reply;
 
 /// A scanner's failure policies and thresholds.
 #[derive(Debug, Clone)]
@@ -31,19 +30,11 @@ impl Policy {
     }
 }
 
-/// What one scanner's result does to the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Act {
-    Deliver,
-    Reject(Reply),
-    TempFail(Reply),
-}
-
 /// One scanner's decision.
 #[derive(Debug, Clone)]
 pub(crate) struct Decision {
     pub(crate) outcome: Outcome,
-    pub(crate) act: Act,
+    pub(crate) action: ScanAction,
     /// Headers to add if the message is delivered: (name, unfolded value).
     pub(crate) headers: Vec<(&'static str, String)>,
     /// Delivered without a verdict: the reason for `X-Doorman-Scan`.
@@ -55,8 +46,8 @@ pub(crate) struct Decision {
 }
 
 impl Decision {
-    fn verdict(outcome: Outcome, act: Act, detail: Option<String>) -> Self {
-        Self { outcome, act, headers: Vec::new(), unscanned: None, applied: None, detail }
+    fn verdict(outcome: Outcome, action: ScanAction, detail: Option<String>) -> Self {
+        Self { outcome, action, headers: Vec::new(), unscanned: None, applied: None, detail }
     }
 
     /// The policy word for logs.
@@ -131,13 +122,17 @@ pub(crate) fn decide(
     let r = &render.replies;
     match result {
         Ok(Verdict::Clean) => {
-            let mut d = Decision::verdict(Outcome::Clean, Act::Deliver, None);
+            let mut d = Decision::verdict(Outcome::Clean, ScanAction::Deliver, None);
             d.headers.push(("X-Virus-Scanned", format!("{scanner} (doorman)")));
             d
         }
         Ok(Verdict::Infected { signature }) => {
             let text = render.render(&r.virus, Some(signature), None, session_id);
-            Decision::verdict(Outcome::Infected, Act::Reject(replies::scan_virus(&text)), Some(signature.clone()))
+            Decision::verdict(
+                Outcome::Infected,
+                ScanAction::Reject(replies::scan_virus(&text)),
+                Some(signature.clone()),
+            )
         }
         Ok(Verdict::Score(report)) => spamd_decision(policy, report, render, session_id),
         Ok(Verdict::Action { action, report }) => rspamd_decision(*action, report, render, session_id),
@@ -148,15 +143,15 @@ pub(crate) fn decide(
 fn spamd_decision(policy: &Policy, report: &SpamReport, render: &Renderer, session_id: &str) -> Decision {
     let score = report.score;
     let detail = Some(format!("score {}", format_score(score)));
-    let (outcome, act) = if policy.reject_score.is_some_and(|r| score >= r) {
+    let (outcome, action) = if policy.reject_score.is_some_and(|r| score >= r) {
         let text = render.render(&render.replies.spam, None, Some(score), session_id);
-        (Outcome::Spam, Act::Reject(replies::scan_spam(&text)))
+        (Outcome::Spam, ScanAction::Reject(replies::scan_spam(&text)))
     } else if score >= policy.tag_score {
-        (Outcome::Tagged, Act::Deliver)
+        (Outcome::Tagged, ScanAction::Deliver)
     } else {
-        (Outcome::Ham, Act::Deliver)
+        (Outcome::Ham, ScanAction::Deliver)
     };
-    let mut d = Decision::verdict(outcome, act, detail);
+    let mut d = Decision::verdict(outcome, action, detail);
     let is_spam = score >= policy.tag_score;
     if is_spam {
         d.headers.push(("X-Spam-Flag", "YES".into()));
@@ -175,27 +170,27 @@ fn spamd_decision(policy: &Policy, report: &SpamReport, render: &Renderer, sessi
     d
 }
 
-fn rspamd_decision(action: Action, report: &SpamReport, render: &Renderer, session_id: &str) -> Decision {
+fn rspamd_decision(rspamd_action: Action, report: &SpamReport, render: &Renderer, session_id: &str) -> Decision {
     let score = report.score;
-    let detail = Some(format!("{} score {}", action.as_str(), format_score(score)));
-    let (outcome, act) = match action {
+    let detail = Some(format!("{} score {}", rspamd_action.as_str(), format_score(score)));
+    let (outcome, act) = match rspamd_action {
         Action::Reject => {
             let text = render.render(&render.replies.spam, None, Some(score), session_id);
-            (Outcome::Spam, Act::Reject(replies::scan_spam(&text)))
+            (Outcome::Spam, ScanAction::Reject(replies::scan_spam(&text)))
         }
         Action::SoftReject | Action::Greylist => {
             let text = render.render(&render.replies.deferred, None, Some(score), session_id);
-            (Outcome::Deferred, Act::TempFail(replies::scan_deferred(&text)))
+            (Outcome::Deferred, ScanAction::TempFail(replies::scan_deferred(&text)))
         }
-        Action::AddHeader | Action::RewriteSubject => (Outcome::Tagged, Act::Deliver),
-        Action::NoAction => (Outcome::Ham, Act::Deliver),
+        Action::AddHeader | Action::RewriteSubject => (Outcome::Tagged, ScanAction::Deliver),
+        Action::NoAction => (Outcome::Ham, ScanAction::Deliver),
     };
     let mut d = Decision::verdict(outcome, act, detail);
     if outcome == Outcome::Tagged {
         d.headers.push(("X-Spam-Flag", "YES".into()));
     }
     d.headers.push(("X-Rspamd-Score", format!("{} / {}", format_score(score), format_score(report.required))));
-    d.headers.push(("X-Rspamd-Action", action.as_str().into()));
+    d.headers.push(("X-Rspamd-Action", rspamd_action.as_str().into()));
     if !report.rules.is_empty() {
         d.headers.push(("X-Rspamd-Symbols", report.rules.join(",")));
     }
@@ -207,18 +202,22 @@ fn failure(policy: &Policy, e: &ScanError, render: &Renderer, session_id: &str) 
     let too_big = outcome == Outcome::TooBig;
     let applied = if too_big { policy.on_too_big } else { policy.on_error };
     let r = &render.replies;
-    let act = match applied {
-        OnError::Accept => Act::Deliver,
-        OnError::TempFail => Act::TempFail(replies::scan_tempfail(&render.render(&r.tempfail, None, None, session_id))),
-        OnError::Reject if too_big => {
-            Act::Reject(replies::scan_too_big(&render.render(&r.too_big, None, None, session_id)))
+    let action = match applied {
+        OnError::Accept => ScanAction::Deliver,
+        OnError::TempFail => {
+            ScanAction::TempFail(replies::scan_tempfail(&render.render(&r.tempfail, None, None, session_id)))
         }
-        OnError::Reject => Act::Reject(replies::scan_unscanned(&render.render(&r.unscanned, None, None, session_id))),
+        OnError::Reject if too_big => {
+            ScanAction::Reject(replies::scan_too_big(&render.render(&r.too_big, None, None, session_id)))
+        }
+        OnError::Reject => {
+            ScanAction::Reject(replies::scan_unscanned(&render.render(&r.unscanned, None, None, session_id)))
+        }
     };
     Decision {
         outcome,
         unscanned: (applied == OnError::Accept).then(|| outcome.unscanned_reason()),
-        act,
+        action,
         headers: Vec::new(),
         applied: Some(applied),
         detail: Some(e.to_string()),
@@ -245,13 +244,13 @@ mod tests {
     fn clamd_verdicts() {
         let p = Policy::new(OnError::TempFail, OnError::Reject);
         let d = decide("clamav", &p, &Ok(Verdict::Clean), &render(), "s1");
-        assert_eq!((d.outcome, &d.act), (Outcome::Clean, &Act::Deliver));
+        assert_eq!((d.outcome, &d.action), (Outcome::Clean, &ScanAction::Deliver));
         assert_eq!(d.headers, vec![("X-Virus-Scanned", "clamav (doorman)".into())]);
 
         let v = Verdict::Infected { signature: "Eicar.UNOFFICIAL\r\nX".into() };
         let d = decide("clamav", &p, &Ok(v), &render(), "s1");
         assert_eq!(d.outcome, Outcome::Infected);
-        let Act::Reject(reply) = d.act else { panic!("{:?}", d.act) };
+        let ScanAction::Reject(reply) = d.action else { panic!("{:?}", d.action) };
         assert_eq!(reply.code(), 554);
         assert_eq!(reply.lines()[0], "5.7.1 Error: message rejected, virus found: Eicar.UNOFFICIALX (id s1)");
     }
@@ -270,7 +269,7 @@ mod tests {
             let d = decide("spamassassin", &p, &Ok(Verdict::Score(report(score))), &render(), "id9");
             assert_eq!(d.outcome, outcome, "{score}");
             assert_eq!(d.headers.iter().any(|(n, _)| *n == "X-Spam-Flag"), flag);
-            assert_eq!(matches!(d.act, Act::Reject(_)), reject, "{score}");
+            assert_eq!(matches!(d.action, ScanAction::Reject(_)), reject, "{score}");
         }
         let d = decide("spamassassin", &p, &Ok(Verdict::Score(report(-0.0))), &render(), "x");
         assert_eq!(
@@ -281,12 +280,12 @@ mod tests {
             ]
         );
         let d = decide("spamassassin", &p, &Ok(Verdict::Score(report(1002.7))), &render(), "x");
-        let Act::Reject(r) = d.act else { panic!() };
+        let ScanAction::Reject(r) = d.action else { panic!() };
         assert_eq!(r.to_string(), "554 5.7.1 Error: message rejected as spam, score 1002.7 (id x)");
         // reject_score: null never refuses.
         let p = Policy::new(OnError::TempFail, OnError::Accept).with_scores(5.0, None);
         let d = decide("spamassassin", &p, &Ok(Verdict::Score(report(1e6))), &render(), "x");
-        assert_eq!((d.outcome, d.act), (Outcome::Tagged, Act::Deliver));
+        assert_eq!((d.outcome, d.action), (Outcome::Tagged, ScanAction::Deliver));
     }
 
     #[test]
@@ -303,9 +302,9 @@ mod tests {
             let v = Verdict::Action { action, report: report(7.0) };
             let d = decide("rspamd", &p, &Ok(v), &render(), "x");
             assert_eq!(d.outcome, outcome);
-            let got = match &d.act {
-                Act::Deliver => None,
-                Act::Reject(r) | Act::TempFail(r) => Some(r.code()),
+            let got = match &d.action {
+                ScanAction::Deliver => None,
+                ScanAction::Reject(r) | ScanAction::TempFail(r) => Some(r.code()),
             };
             assert_eq!(got, code, "{action:?}");
             assert!(d.headers.iter().any(|(n, v)| *n == "X-Rspamd-Action" && v == action.as_str()));
@@ -331,9 +330,9 @@ mod tests {
                 let d = decide("clamav", &p, &result, &render(), "x");
                 assert_eq!(d.outcome, outcome);
                 assert_eq!(d.unscanned, unscanned);
-                let got = match &d.act {
-                    Act::Deliver => None,
-                    Act::Reject(r) | Act::TempFail(r) => Some(r.code()),
+                let got = match &d.action {
+                    ScanAction::Deliver => None,
+                    ScanAction::Reject(r) | ScanAction::TempFail(r) => Some(r.code()),
                 };
                 assert_eq!(got, code);
             }
@@ -342,14 +341,14 @@ mod tests {
         let big = || Err(ScanError::TooBig { detail: "x".into() });
         let p = Policy::new(OnError::Accept, OnError::Reject);
         let d = decide("clamav", &p, &big(), &render(), "x");
-        let Act::Reject(r) = d.act else { panic!() };
+        let ScanAction::Reject(r) = d.action else { panic!() };
         assert_eq!(r.to_string(), "552 5.3.4 Error: message too big to be scanned (id x)");
         let p = Policy::new(OnError::Reject, OnError::Accept);
         let d = decide("spamassassin", &p, &big(), &render(), "x");
-        assert_eq!((d.act, d.unscanned), (Act::Deliver, Some("too_big")));
+        assert_eq!((d.action, d.unscanned), (ScanAction::Deliver, Some("too_big")));
         let p = Policy::new(OnError::Reject, OnError::TempFail);
         let d = decide("spamassassin", &p, &big(), &render(), "x");
-        assert!(matches!(d.act, Act::TempFail(ref r) if r.code() == 451));
+        assert!(matches!(d.action, ScanAction::TempFail(ref r) if r.code() == 451));
     }
 
     fn clone_err(e: &ScanError) -> ScanError {
