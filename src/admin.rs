@@ -24,7 +24,7 @@ struct AdminState {
 }
 
 /// Serves the admin endpoint until `stop` is cancelled.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<ArcSwap<Shared>>,
     ready: Arc<Readiness>,

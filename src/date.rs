@@ -16,12 +16,12 @@ use time::format_description::well_known::Rfc2822;
 const EPOCH: &str = "Thu, 01 Jan 1970 00:00:00 +0000";
 
 /// `at` in RFC 5322 form, in UTC with a `+0000` zone.
-pub fn rfc5322(at: SystemTime) -> String {
+pub(crate) fn rfc5322(at: SystemTime) -> String {
     OffsetDateTime::from(at).format(&Rfc2822).unwrap_or_else(|_| EPOCH.to_owned())
 }
 
 /// The current time in RFC 5322 form.
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     rfc5322(SystemTime::now())
 }
 

@@ -20,22 +20,22 @@
 //! - [`state`]: what sessions share; swapped whole on reload.
 //! - [`tls`]: rustls configurations and the plain-or-TLS stream.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod config;
-pub mod date;
+pub(crate) mod date;
 pub mod dns;
 pub mod logging;
 pub mod metrics;
 pub mod policy;
-pub mod readiness;
-pub mod replies;
+pub(crate) mod readiness;
+pub(crate) mod replies;
 pub mod scan;
 pub mod server;
 mod session;
 pub mod spool;
-pub mod state;
+pub(crate) mod state;
 pub mod tls;
-pub mod upstream;
+pub(crate) mod upstream;
 pub mod wire;
 
 pub use config::Config;

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use doorman::metrics::{ConnectionLabels, metrics};
+use doorman::metrics::{ReloadResult, metrics};
 use doorman::server::Reloader;
 use doorman::{Config, Server, logging};
 
@@ -136,11 +136,11 @@ async fn on_reload(path: PathBuf, reloader: Reloader) {
         });
         match result {
             Ok(()) => {
-                metrics().reloads.get_or_create(&ConnectionLabels { result: "ok" }).inc();
+                metrics().reload(ReloadResult::Ok);
                 info!(config = %path.display(), "configuration reloaded; new sessions use it");
             }
             Err(e) => {
-                metrics().reloads.get_or_create(&ConnectionLabels { result: "refused" }).inc();
+                metrics().reload(ReloadResult::Refused);
                 error!(error = %e, "reload refused; the running configuration stays");
             }
         }

@@ -17,7 +17,7 @@ use crate::upstream::{TcpDialer, UpstreamClient};
 
 /// The answer to "ready?", with the reason when not.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// New connections are welcome.
     pub ready: bool,
     /// One line for people: `ready`, or what is wrong.
@@ -32,7 +32,7 @@ impl Report {
 
 /// Whether doorman should receive new connections; see the module docs.
 #[derive(Debug, Default)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     shutting_down: AtomicBool,
     /// The last probe and when it ran; held while a probe runs.
     last: Mutex<Option<(Instant, Report)>>,
@@ -40,18 +40,18 @@ pub struct Readiness {
 
 impl Readiness {
     /// Marks the start of a shutdown: not ready from now on.
-    pub fn shutting_down(&self) {
+    pub(crate) fn shutting_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 
     /// A shutdown has started.
-    pub fn is_shutting_down(&self) -> bool {
+    pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Ready or not, probing only when the last probe is older than
     /// `admin.probe_interval`.
-    pub async fn check(&self, shared: &Shared) -> Report {
+    pub(crate) async fn check(&self, shared: &Shared) -> Report {
         if self.is_shutting_down() {
             return Report::not("shutting down".into());
         }

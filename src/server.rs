@@ -23,7 +23,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use self::per_ip::PerIp;
 use crate::admin;
 use crate::config::{Config, ListenerKey, listener_for, listener_keys};
-use crate::metrics::metrics;
+use crate::metrics::{ConnectionResult, metrics};
 use crate::readiness::Readiness;
 use crate::session::ClientInfo;
 use crate::state::Shared;
@@ -234,7 +234,7 @@ impl AcceptLoop {
                         Ok(client) => client.unwrap_or(tcp_peer),
                         Err(e) => {
                             warn!(proxy = %tcp_peer, error = %e, "PROXY header refused; closing");
-                            metrics().connection("refused_proxy");
+                            metrics().connection(ConnectionResult::RefusedProxy);
                             return;
                         }
                     }
@@ -250,19 +250,21 @@ impl AcceptLoop {
                 let slot = limits.per_ip.try_acquire(peer.ip(), max_per_ip);
                 let host = config.hostname.as_str();
                 let refusal = match (&permit, &slot) {
-                    (Err(_), _) => Some(("refused_limit", replies::too_many_connections(host))),
-                    (_, None) => Some(("refused_per_ip", replies::too_many_connections_from(host, peer.ip()))),
+                    (Err(_), _) => Some((ConnectionResult::RefusedLimit, replies::too_many_connections(host))),
+                    (_, None) => {
+                        Some((ConnectionResult::RefusedPerIp, replies::too_many_connections_from(host, peer.ip())))
+                    }
                     _ => None,
                 };
                 if let Some((result, reply)) = refusal {
-                    warn!(result, "connection limit reached; refusing");
+                    warn!(result = result.as_str(), "connection limit reached; refusing");
                     metrics().connection(result);
                     refuse(stream, reply).await;
                     return;
                 }
                 let local = stream.local_addr().unwrap_or(tcp_peer);
                 let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
-                metrics().connection("accepted");
+                metrics().connection(ConnectionResult::Accepted);
                 metrics().active_sessions.inc();
                 let spooled = limits.spooled.clone();
                 session::serve(stream, TcpDialer, client, id, shared.clone(), spooled, shutdown).await;

@@ -30,14 +30,14 @@ use self::connection::{Connection, Input};
 pub(crate) use self::start::{ClientInfo, serve};
 use self::transaction::Transaction;
 use crate::config::Config;
-use crate::metrics::metrics;
+use crate::metrics::{Reason, metrics};
 use crate::replies;
 use crate::state::Shared;
 use crate::tls::Io;
 use crate::upstream::{Dialer, UpstreamClient, UpstreamError};
 use crate::wire::Capabilities;
 use crate::wire::ehlo::{Advertised, EhloPolicy};
-use crate::wire::{Command, Reply};
+use crate::wire::{Command, CommandError, Reply};
 
 /// What the loop does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,24 @@ enum SessionError {
 
 type Step = Result<Flow, SessionError>;
 
+/// The metric reason of a command error.
+fn reason(e: &CommandError) -> Reason {
+    match e {
+        CommandError::LineTooLong => Reason::LineTooLong,
+        CommandError::BadBytes => Reason::BadBytes,
+        CommandError::NotAscii => Reason::NotAscii,
+        CommandError::Unknown => Reason::UnknownCommand,
+        CommandError::NotImplemented => Reason::NotImplemented,
+        CommandError::Chunking => Reason::Bdat,
+        CommandError::Forbidden => Reason::ForbiddenCommand,
+        CommandError::NonSmtp => Reason::NonSmtp,
+        CommandError::Syntax { .. } => Reason::Syntax,
+        CommandError::BadSender => Reason::BadSender,
+        CommandError::BadRecipient => Reason::BadRecipient,
+        CommandError::BadParam => Reason::BadParameter,
+    }
+}
+
 /// Commands that move no mail: a client may send `limits.max_junk_commands`
 /// of them (Postfix's `smtpd_junk_command_limit` counts the same kind).
 fn is_junk(cmd: &Command) -> bool {
@@ -82,7 +100,7 @@ fn is_junk(cmd: &Command) -> bool {
 struct Session<S: Io, D: Dialer> {
     conn: Connection<S>,
     upstream: UpstreamClient<D::Stream>,
-    /// How the upstream is reached.
+    /// How the upstream is reached (for reconnecting).
     #[allow(dead_code)]
     dialer: D,
     /// The state this session started with (kept across a reload).
@@ -91,7 +109,6 @@ struct Session<S: Io, D: Dialer> {
     /// Bytes spooled by all sessions (`data.spool_max_total`).
     spooled: Arc<std::sync::atomic::AtomicU64>,
     /// The session id, for logs and reply templates.
-    #[allow(dead_code)]
     id: String,
     /// Envelope of the open transaction, for the transaction log line.
     envelope: Envelope,
@@ -186,7 +203,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
                         flushed = self.conn.flush() => flushed?,
                         () = tokio::time::sleep_until(session_deadline) => {
                             self.conn.abandon_output();
-                            metrics().reject("session_timeout");
+                            metrics().reject(Reason::SessionTimeout);
                             return Ok(());
                         }
                         () = shutdown.cancelled() => {
@@ -209,13 +226,13 @@ impl<S: Io, D: Dialer> Session<S, D> {
                         () = tokio::time::sleep_until(deadline) => {
                             let reply = replies::idle_timeout(self.host());
                             self.conn.queue(&reply);
-                            metrics().reject("idle_timeout");
+                            metrics().reject(Reason::IdleTimeout);
                             return Ok(());
                         }
                         () = tokio::time::sleep_until(session_deadline), if !self.txn.is_open() => {
                             let reply = replies::session_too_long(self.host());
                             self.conn.queue(&reply);
-                            metrics().reject("session_timeout");
+                            metrics().reject(Reason::SessionTimeout);
                             return Ok(());
                         }
                         () = shutdown.cancelled(), if !self.txn.is_open() => {
@@ -237,13 +254,13 @@ impl<S: Io, D: Dialer> Session<S, D> {
         let line = match input {
             Input::Eof => return Ok(Flow::Close),
             Input::TooLong => {
-                let e = crate::wire::CommandError::LineTooLong;
-                return Ok(self.protocol_error(e.kind(), replies::command_error(&e)));
+                let e = CommandError::LineTooLong;
+                return Ok(self.protocol_error(reason(&e), replies::command_error(&e)));
             }
             Input::Line(line) => line,
         };
         if line.bare_lf && self.config.data.bare_line_endings == crate::wire::LineEndingPolicy::Reject {
-            return Ok(self.protocol_error("bare_lf", replies::bare_lf_command()));
+            return Ok(self.protocol_error(Reason::BareLf, replies::bare_lf_command()));
         }
         match Command::parse(&line.bytes) {
             Ok(cmd) => {
@@ -253,12 +270,12 @@ impl<S: Io, D: Dialer> Session<S, D> {
             Err(e) => {
                 debug!(error = %e, "invalid command");
                 let reply = replies::command_error(&e);
-                if reply.code() == 221 || reply.code() == 521 {
-                    metrics().reject(e.kind());
+                if e.closes_session() {
+                    metrics().reject(reason(&e));
                     self.conn.queue(&reply);
                     return Ok(Flow::Close);
                 }
-                Ok(self.protocol_error(e.kind(), reply))
+                Ok(self.protocol_error(reason(&e), reply))
             }
         }
     }
@@ -296,7 +313,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if self.junk <= self.config.limits.max_junk_commands {
             return Flow::Continue;
         }
-        self.count_error("junk_command")
+        self.count_error(Reason::JunkCommand)
     }
 
     /// Queues a reply and goes on.
@@ -307,20 +324,20 @@ impl<S: Io, D: Dialer> Session<S, D> {
 
     /// Queues the reply to a client mistake, counted under `reason`; closes
     /// after `limits.max_errors`.
-    fn protocol_error(&mut self, reason: &'static str, reply: Reply) -> Flow {
+    fn protocol_error(&mut self, reason: Reason, reply: Reply) -> Flow {
         self.conn.queue(&reply);
         self.count_error(reason)
     }
 
     /// Counts an error under `reason`; at `limits.max_errors` queues the
     /// 421 and closes.
-    fn count_error(&mut self, reason: &'static str) -> Flow {
+    fn count_error(&mut self, reason: Reason) -> Flow {
         metrics().reject(reason);
         self.errors += 1;
         if self.errors >= self.config.limits.max_errors {
             let reply = replies::too_many_errors(self.host());
             self.conn.queue(&reply);
-            metrics().reject("too_many_errors");
+            metrics().reject(Reason::TooManyErrors);
             return Flow::Close;
         }
         Flow::Continue

@@ -13,7 +13,7 @@ use crate::scan::ScanEngine;
 use crate::tls::{self, UpstreamTls};
 
 /// Everything built from one configuration.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The configuration itself.
     pub config: Arc<Config>,
     /// TLS toward clients, when `tls` is configured.
@@ -37,7 +37,7 @@ impl Shared {
     ///
     /// # Errors
     /// A message naming what could not be built (a certificate file, ...).
-    pub fn new(config: Config) -> Result<Self, String> {
+    pub(crate) fn new(config: Config) -> Result<Self, String> {
         let tls = config.tls.as_ref().map(tls::server_acceptor).transpose()?;
         let upstream_tls = tls::upstream_connector(&config.upstream)?;
         let helo = Arc::new(HeloPolicy::from_config(&config.helo, &config.dns, config.hostname.as_str())?);

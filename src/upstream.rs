@@ -6,7 +6,7 @@
 //! together are never lost.
 
 mod error;
-pub mod identity;
+pub(crate) mod identity;
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub use error::{Stage, UpstreamError};
+pub(crate) use error::{Stage, UpstreamError};
 
 use crate::config;
 use crate::spool::Spool;
@@ -26,7 +26,7 @@ const WRITE_BATCH: usize = 64 * 1024;
 
 /// How a message delivery ended.
 #[derive(Debug)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// The upstream refused DATA itself; its transaction may still be open.
     DataRefused(Reply),
     /// The upstream's reply to the final dot.
@@ -36,7 +36,7 @@ pub enum Delivery {
 /// How doorman reaches the upstream: a TCP connection in production
 /// ([`TcpDialer`]), an in-memory pipe to a scripted upstream in the session
 /// tests.
-pub trait Dialer: Clone + Send + Sync + 'static {
+pub(crate) trait Dialer: Clone + Send + Sync + 'static {
     /// The stream a dial gives.
     type Stream: Io;
     /// Connects to `address` (`host:port`).
@@ -45,7 +45,7 @@ pub trait Dialer: Clone + Send + Sync + 'static {
 
 /// TCP, with `TCP_NODELAY` (replies are small and latency matters).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TcpDialer;
+pub(crate) struct TcpDialer;
 
 impl Dialer for TcpDialer {
     type Stream = TcpStream;
@@ -59,7 +59,7 @@ impl Dialer for TcpDialer {
 
 /// A connection to the upstream MTA; see the module docs.
 #[derive(Debug)]
-pub struct UpstreamClient<U: Io = TcpStream> {
+pub(crate) struct UpstreamClient<U: Io = TcpStream> {
     stream: UpstreamStream<U>,
     read_buf: BytesMut,
     write_buf: BytesMut,
@@ -73,7 +73,7 @@ impl<U: Io> UpstreamClient<U> {
     ///
     /// # Errors
     /// Connection refused, timeout, or a malformed greeting.
-    pub async fn connect<D: Dialer<Stream = U>>(
+    pub(crate) async fn connect<D: Dialer<Stream = U>>(
         dialer: &D,
         cfg: &config::Upstream,
         preamble: Option<&[u8]>,
@@ -111,7 +111,7 @@ impl<U: Io> UpstreamClient<U> {
     /// # Errors
     /// Any [`UpstreamError`]; a greeting other than 220 is
     /// [`UpstreamError::Unexpected`] (the connection is closed first).
-    pub async fn open<D: Dialer<Stream = U>>(
+    pub(crate) async fn open<D: Dialer<Stream = U>>(
         dialer: &D,
         cfg: &config::Upstream,
         preamble: Option<&[u8]>,
@@ -148,7 +148,7 @@ impl<U: Io> UpstreamClient<U> {
     ///
     /// # Errors
     /// Transport failures, or a refused EHLO.
-    pub async fn ehlo(&mut self, hostname: &str) -> Result<Capabilities, UpstreamError> {
+    pub(crate) async fn ehlo(&mut self, hostname: &str) -> Result<Capabilities, UpstreamError> {
         let reply = self.command(&Command::Ehlo { domain: hostname.to_owned() }, Stage::Helo).await?;
         if !reply.is_positive() {
             return Err(UpstreamError::Unexpected { stage: Stage::Helo, reply });
@@ -164,7 +164,7 @@ impl<U: Io> UpstreamClient<U> {
     /// # Errors
     /// Transport failures, a refused STARTTLS, injected bytes, or a failed
     /// handshake (including certificate verification).
-    pub async fn starttls(&mut self, hostname: &str, tls: &UpstreamTls) -> Result<bool, UpstreamError> {
+    pub(crate) async fn starttls(&mut self, hostname: &str, tls: &UpstreamTls) -> Result<bool, UpstreamError> {
         if !self.ehlo(hostname).await?.has("STARTTLS") {
             return Ok(false);
         }
@@ -185,16 +185,11 @@ impl<U: Io> UpstreamClient<U> {
         Ok(true)
     }
 
-    /// TLS is active toward the upstream.
-    pub fn is_tls(&self) -> bool {
-        self.stream.is_tls()
-    }
-
     /// Sends a command in canonical form and reads its reply.
     ///
     /// # Errors
     /// Any transport failure, timeout or malformed reply.
-    pub async fn command(&mut self, cmd: &Command, stage: Stage) -> Result<Reply, UpstreamError> {
+    pub(crate) async fn command(&mut self, cmd: &Command, stage: Stage) -> Result<Reply, UpstreamError> {
         self.expect_silence(stage)?;
         self.write_buf.clear();
         cmd.encode(&mut self.write_buf);
@@ -207,7 +202,7 @@ impl<U: Io> UpstreamClient<U> {
     ///
     /// # Errors
     /// Any transport failure, timeout or malformed reply.
-    pub async fn line(&mut self, line: &[u8], stage: Stage) -> Result<Reply, UpstreamError> {
+    pub(crate) async fn line(&mut self, line: &[u8], stage: Stage) -> Result<Reply, UpstreamError> {
         self.expect_silence(stage)?;
         self.write_buf.clear();
         self.write_buf.extend_from_slice(line);
@@ -223,7 +218,7 @@ impl<U: Io> UpstreamClient<U> {
     /// # Errors
     /// Any transport failure, timeout or malformed reply; also a positive
     /// reply to DATA other than 354, which would make the content commands.
-    pub async fn deliver(&mut self, prefix: &[u8], spool: &mut Spool) -> Result<Delivery, UpstreamError> {
+    pub(crate) async fn deliver(&mut self, prefix: &[u8], spool: &mut Spool) -> Result<Delivery, UpstreamError> {
         let reply = self.command(&Command::Data, Stage::Data).await?;
         if reply.code() != 354 {
             return if reply.is_transient() || reply.code() >= 500 {
@@ -252,12 +247,12 @@ impl<U: Io> UpstreamClient<U> {
     }
 
     /// Says QUIT and waits briefly for the reply; errors are irrelevant now.
-    pub async fn quit(mut self) {
+    pub(crate) async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.command(&Command::Quit, Stage::Quit)).await;
     }
 
     /// Says QUIT and closes without waiting for the reply (health probes).
-    pub async fn close_quietly(mut self) {
+    pub(crate) async fn close_quietly(mut self) {
         self.write_buf.clear();
         Command::Quit.encode(&mut self.write_buf);
         let _ = self.write_out(Stage::Quit).await;
@@ -266,7 +261,7 @@ impl<U: Io> UpstreamClient<U> {
 
     /// Waits until the upstream speaks or closes while no command is pending:
     /// a 421 before an idle timeout, or a crash. Cancel-safe.
-    pub async fn unsolicited(&mut self) -> Result<Reply, UpstreamError> {
+    pub(crate) async fn unsolicited(&mut self) -> Result<Reply, UpstreamError> {
         self.read_reply_untimed(Stage::Idle).await
     }
 

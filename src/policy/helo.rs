@@ -154,11 +154,6 @@ impl HeloPolicy {
         self.delay_reject
     }
 
-    /// `helo.mode`.
-    pub fn mode(&self) -> Mode {
-        self.rules.mode()
-    }
-
     /// Rules on the client's address alone (PTR, FCrDNS, DNSBL). The session
     /// starts this at connect, concurrently with the greeting. It takes at
     /// most about twice `dns.timeout` (PTR, then the forward lookups; the

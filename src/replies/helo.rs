@@ -27,7 +27,7 @@ impl Cause {
 }
 
 /// The reply of a finding of `rule` for `cause`.
-pub fn reply(rule: Rule, cause: &Cause) -> Reply {
+pub(crate) fn reply(rule: Rule, cause: &Cause) -> Reply {
     match cause {
         Cause::Matched { temporary: false } => rejected(rule),
         Cause::Matched { temporary: true } => tempfailed(rule),
@@ -37,20 +37,20 @@ pub fn reply(rule: Rule, cause: &Cause) -> Reply {
 }
 
 /// The 5xx reply of `rule` (for [`Rule::Dnsbl`], see [`dnsbl`]).
-pub fn rejected(rule: Rule) -> Reply {
+pub(crate) fn rejected(rule: Rule) -> Reply {
     let (code, enhanced, text) = permanent(rule);
     Reply::new(code, format!("{enhanced} {text} (rule {rule})"))
 }
 
 /// The 4xx reply of `rule` set to `tempfail`: the same text as
 /// [`rejected`], 450 and enhanced class 4.
-pub fn tempfailed(rule: Rule) -> Reply {
+pub(crate) fn tempfailed(rule: Rule) -> Reply {
     let (_, enhanced, text) = permanent(rule);
     Reply::new(450, format!("4{} {text} (rule {rule})", &enhanced[1..]))
 }
 
 /// A DNS rule whose lookup failed (timeout, SERVFAIL): never a 5xx.
-pub fn lookup_failed(rule: Rule) -> Reply {
+pub(crate) fn lookup_failed(rule: Rule) -> Reply {
     let (_, enhanced, _) = permanent(rule);
     let what = match rule {
         Rule::NoPtr | Rule::FcrdnsMismatch => "Client host rejected: reverse DNS lookup failed",
@@ -62,7 +62,7 @@ pub fn lookup_failed(rule: Rule) -> Reply {
 
 /// The reply of a DNSBL listing: `text` is the zone's expanded message.
 /// `permanent`: 554 5.7.1, else 450 4.7.1.
-pub fn dnsbl(text: &str, permanent: bool) -> Reply {
+pub(crate) fn dnsbl(text: &str, permanent: bool) -> Reply {
     let (code, enhanced) = if permanent { (554, "5.7.1") } else { (450, "4.7.1") };
     Reply::new(code, format!("{enhanced} Service unavailable; {text} (rule {})", Rule::Dnsbl))
 }

@@ -4,6 +4,7 @@
 
 use super::connection::Input;
 use super::{Flow, Session, Step};
+use crate::metrics::Reason;
 use crate::replies;
 use crate::tls::Io;
 use crate::upstream::Dialer;
@@ -14,16 +15,16 @@ use crate::wire::command::is_sasl_response;
 impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_auth(&mut self, mechanism: String, initial: Option<String>) -> Step {
         if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
-            return Ok(self.protocol_error("tls_required", replies::tls_required()));
+            return Ok(self.protocol_error(Reason::TlsRequired, replies::tls_required()));
         }
         if !self.advertised.has("AUTH") {
-            return Ok(self.protocol_error("auth", replies::auth_not_enabled()));
+            return Ok(self.protocol_error(Reason::Auth, replies::auth_not_enabled()));
         }
         if self.authenticated {
-            return Ok(self.protocol_error("auth", replies::already_authenticated()));
+            return Ok(self.protocol_error(Reason::Auth, replies::already_authenticated()));
         }
         if self.txn.is_open() {
-            return Ok(self.protocol_error("auth", replies::auth_in_transaction()));
+            return Ok(self.protocol_error(Reason::Auth, replies::auth_in_transaction()));
         }
         let mut reply = self.upstream.command(&Command::Auth { mechanism, initial }, Stage::Auth).await?;
         while reply.code() == 334 {

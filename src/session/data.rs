@@ -14,7 +14,7 @@ use super::connection::{DataEnd, DataRead};
 use super::envelope::sequence_reply;
 use super::intake::Intake;
 use super::{Flow, Session, SessionError, Step};
-use crate::metrics::{ScanResultLabels, ScannerLabels, metrics};
+use crate::metrics::{MessageOutcome, Reason, ScanResultLabels, ScannerLabels, metrics};
 use crate::replies;
 use crate::scan::{ScanAction, ScanContext, ScanOutcome};
 use crate::spool::{Spool, SpoolBudget};
@@ -25,7 +25,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_data(&mut self) -> Step {
         let recipients = match self.txn.check_data() {
             Ok(n) => n,
-            Err(e) => return Ok(self.protocol_error("sequence", sequence_reply(e))),
+            Err(e) => return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e))),
         };
         let started = Instant::now();
         self.conn.queue(&replies::start_data());
@@ -48,12 +48,12 @@ impl<S: Io, D: Dialer> Session<S, D> {
             // Nothing was relayed: dropping the intake drops the spool and
             // the scans, and the upstream never sees a final dot.
             DataEnd::ClientGone => {
-                self.log_transaction(&summary, recipients, None, started, "aborted");
+                self.log_transaction(&summary, recipients, None, started, MessageOutcome::Aborted);
                 return Ok(Flow::Close);
             }
             DataEnd::Timeout => {
-                self.log_transaction(&summary, recipients, None, started, "aborted");
-                metrics().reject("data_timeout");
+                self.log_transaction(&summary, recipients, None, started, MessageOutcome::Aborted);
+                metrics().reject(Reason::DataTimeout);
                 let reply = replies::idle_timeout(self.host());
                 self.conn.queue(&reply);
                 return Ok(Flow::Close);
@@ -63,11 +63,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
         let refusal = match spool_error {
             Some(e) if e.kind() == std::io::ErrorKind::StorageFull => {
                 warn!(error = %e, "no room to spool the message; refused with a temporary error");
-                Some(("refused_storage", replies::insufficient_storage()))
+                Some((MessageOutcome::RefusedStorage, replies::insufficient_storage()))
             }
             Some(e) => {
                 warn!(error = %e, "spool write failed; message refused with a temporary error");
-                Some(("refused_spool", replies::spool_failed()))
+                Some((MessageOutcome::RefusedSpool, replies::spool_failed()))
             }
             None => refusal(&summary, self.config.data.bare_line_endings),
         };
@@ -88,9 +88,9 @@ impl<S: Io, D: Dialer> Session<S, D> {
             Ok(step) => step,
             Err(_) => {
                 warn!(?budget, "no final reply within limits.final_reply_timeout; the client is told to retry");
-                metrics().reject("final_reply_timeout");
+                metrics().reject(Reason::FinalReplyTimeout);
                 self.txn.reset();
-                self.log_transaction(&summary, recipients, None, started, "tempfail_timeout");
+                self.log_transaction(&summary, recipients, None, started, MessageOutcome::TempfailTimeout);
                 Err(SessionError::Abandoned(replies::final_reply_timeout()))
             }
         }
@@ -155,9 +155,9 @@ impl<S: Io, D: Dialer> Session<S, D> {
             Delivery::Final(reply) => reply,
         };
         let outcome = match reply.code() {
-            200..=299 => "relayed",
-            400..=499 => "upstream_tempfail",
-            _ => "upstream_rejected",
+            200..=299 => MessageOutcome::Relayed,
+            400..=499 => MessageOutcome::UpstreamTempfail,
+            _ => MessageOutcome::UpstreamRejected,
         };
         if reply.is_positive() {
             self.delivered += 1;
@@ -174,7 +174,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         recipients: usize,
         code: Option<u16>,
         started: Instant,
-        outcome: &'static str,
+        outcome: MessageOutcome,
     ) {
         metrics().message(outcome);
         let verdicts = std::mem::take(&mut self.verdicts).join(" ");
@@ -190,7 +190,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             upstream_code = code,
             bare_line_endings = summary.bare_line_endings,
             duration_ms,
-            outcome,
+            outcome = outcome.as_str(),
             verdicts,
             from,
             rcpts,
@@ -222,25 +222,25 @@ fn record_scan_metrics(verdict: &ScanOutcome) {
 }
 
 /// The message outcome label for a scanner refusal.
-fn scan_outcome(verdict: &ScanOutcome, temporary: bool) -> &'static str {
+fn scan_outcome(verdict: &ScanOutcome, temporary: bool) -> MessageOutcome {
     let said = |o: &str| verdict.results.iter().any(|r| r.outcome == o);
     match (temporary, said("infected"), said("spam")) {
-        (true, _, _) => "tempfail_scanner",
-        (false, true, _) => "rejected_virus",
-        (false, false, true) => "rejected_spam",
-        (false, false, false) => "rejected_scanner",
+        (true, _, _) => MessageOutcome::TempfailScanner,
+        (false, true, _) => MessageOutcome::RejectedVirus,
+        (false, false, true) => MessageOutcome::RejectedSpam,
+        (false, false, false) => MessageOutcome::RejectedScanner,
     }
 }
 
 /// The outcome and reply for a message doorman refuses itself, if any. Under
 /// `normalize` bare line endings were rewritten and the message is relayed.
-fn refusal(summary: &DataSummary, policy: LineEndingPolicy) -> Option<(&'static str, Reply)> {
+fn refusal(summary: &DataSummary, policy: LineEndingPolicy) -> Option<(MessageOutcome, Reply)> {
     if summary.too_big {
-        Some(("refused_size", replies::message_too_big()))
+        Some((MessageOutcome::RefusedSize, replies::message_too_big()))
     } else if summary.line_too_long {
-        Some(("refused_line_length", replies::line_too_long()))
+        Some((MessageOutcome::RefusedLineLength, replies::line_too_long()))
     } else if summary.bare_line_endings && policy == LineEndingPolicy::Reject {
-        Some(("refused_bare_line_endings", replies::bare_line_endings()))
+        Some((MessageOutcome::RefusedBareLineEndings, replies::bare_line_endings()))
     } else {
         None
     }

@@ -4,7 +4,7 @@
 
 use super::transaction::SequenceError;
 use super::{Envelope, Session, Step};
-use crate::metrics::metrics;
+use crate::metrics::{Reason, metrics};
 use crate::replies;
 use crate::tls::Io;
 use crate::upstream::Dialer;
@@ -15,27 +15,27 @@ use crate::wire::{Command, Param, Reply};
 impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_mail(&mut self, path: String, params: Vec<Param>) -> Step {
         if let Err(e) = self.txn.check_mail() {
-            return Ok(self.protocol_error("sequence", sequence_reply(e)));
+            return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e)));
         }
         if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
-            return Ok(self.protocol_error("tls_required", replies::tls_required()));
+            return Ok(self.protocol_error(Reason::TlsRequired, replies::tls_required()));
         }
         if self.needs_ehlo() {
-            return Ok(self.protocol_error("sequence", replies::ehlo_after_starttls()));
+            return Ok(self.protocol_error(Reason::Sequence, replies::ehlo_after_starttls()));
         }
         if self.helo.is_none() && self.policy_applies() {
             let found = self.shared.helo.check_missing_helo();
             self.record(found.into_iter().collect());
         }
         if let Some(refusal) = self.early_refusal().await {
-            return Ok(self.protocol_error("helo", refusal));
+            return Ok(self.protocol_error(Reason::Helo, refusal));
         }
         let utf8 = match check_mail(&params, &self.advertised) {
             Ok(utf8) => utf8,
-            Err(e) => return Ok(self.protocol_error("parameter", replies::param_error(&e))),
+            Err(e) => return Ok(self.protocol_error(Reason::Parameter, replies::param_error(&e))),
         };
         if !utf8 && !path.is_ascii() {
-            return Ok(self.protocol_error("utf8", replies::utf8_needs_smtputf8()));
+            return Ok(self.protocol_error(Reason::Utf8, replies::utf8_needs_smtputf8()));
         }
         self.send_xclient(None, false).await?;
         self.send_xforward().await?;
@@ -52,19 +52,19 @@ impl<S: Io, D: Dialer> Session<S, D> {
         let utf8 = match self.txn.check_rcpt(self.config.limits.max_recipients) {
             Ok(utf8) => utf8,
             Err(SequenceError::TooManyRecipients) => {
-                metrics().reject("too_many_recipients");
+                metrics().reject(Reason::TooManyRecipients);
                 return Ok(self.reply(replies::too_many_recipients()));
             }
-            Err(e) => return Ok(self.protocol_error("sequence", sequence_reply(e))),
+            Err(e) => return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e))),
         };
         if let Some(refusal) = self.refusal().await {
-            return Ok(self.protocol_error("helo", refusal));
+            return Ok(self.protocol_error(Reason::Helo, refusal));
         }
         if let Err(e) = check_rcpt(&params, &self.advertised) {
-            return Ok(self.protocol_error("parameter", replies::param_error(&e)));
+            return Ok(self.protocol_error(Reason::Parameter, replies::param_error(&e)));
         }
         if !utf8 && !path.is_ascii() {
-            return Ok(self.protocol_error("utf8", replies::utf8_needs_smtputf8()));
+            return Ok(self.protocol_error(Reason::Utf8, replies::utf8_needs_smtputf8()));
         }
         let cmd = Command::Rcpt { path, params };
         let reply = self.upstream.command(&cmd, Stage::Rcpt).await?;

@@ -3,6 +3,7 @@
 //! and filtered extension list.
 
 use super::{Session, Step};
+use crate::metrics::Reason;
 use crate::replies;
 use crate::tls::Io;
 use crate::upstream::Dialer;
@@ -17,7 +18,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             let found = shared.helo.check_helo(self.client.peer.ip(), self.client.local.ip(), &domain).await;
             self.record(found);
             if let Some(refusal) = self.early_refusal().await {
-                return Ok(self.protocol_error("helo", refusal));
+                return Ok(self.protocol_error(Reason::Helo, refusal));
             }
         }
         self.send_xclient(Some(&domain), extended).await?;

@@ -5,7 +5,6 @@
 
 use crate::tls::Io;
 use crate::upstream::Dialer;
-use std::net::IpAddr;
 
 use super::Session;
 use crate::config::ClientIdentity;
@@ -70,11 +69,5 @@ impl<S: Io, D: Dialer> Session<S, D> {
         }
         let date = crate::date::now();
         received_header(&self.facts(self.helo.as_deref(), self.esmtp), self.config.hostname.as_str(), &self.id, &date)
-    }
-
-    /// The client's IP, for policy decisions.
-    #[allow(dead_code)]
-    pub(super) fn client_ip(&self) -> IpAddr {
-        self.client.peer.ip()
     }
 }

@@ -12,7 +12,7 @@ use super::connection::Connection;
 use super::transaction::Transaction;
 use super::{Envelope, Session};
 use crate::config::{ClientIdentity, ListenerTls};
-use crate::metrics::{TlsLabels, metrics};
+use crate::metrics::{Reason, TlsLabels, metrics};
 use crate::policy::banner;
 use crate::replies;
 use crate::state::Shared;
@@ -74,7 +74,7 @@ pub(crate) async fn serve<S: Io, D: Dialer>(
             Ok(false) => {}
             Ok(true) => {
                 debug!("early talker: the client sent data before the greeting");
-                metrics().reject("early_talker");
+                metrics().reject(Reason::EarlyTalker);
                 conn.queue(&replies::early_talker(host));
                 conn.close().await;
                 return;

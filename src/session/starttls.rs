@@ -9,7 +9,7 @@ use tracing::{debug, warn};
 
 use super::{Envelope, Flow, Session, Step};
 use crate::config::ListenerTls;
-use crate::metrics::{TlsLabels, metrics};
+use crate::metrics::{Reason, TlsLabels, metrics};
 use crate::replies;
 use crate::wire::ehlo::Advertised;
 
@@ -28,18 +28,18 @@ impl<S: Io, D: Dialer> Session<S, D> {
 
     pub(super) async fn on_starttls(&mut self) -> Step {
         if self.conn.is_tls() {
-            return Ok(self.protocol_error("tls", replies::tls_already_active()));
+            return Ok(self.protocol_error(Reason::Tls, replies::tls_already_active()));
         }
         let Some(acceptor) = self.shared.tls.clone().filter(|_| self.starttls_offered()) else {
-            return Ok(self.protocol_error("not_offered", replies::starttls_not_offered()));
+            return Ok(self.protocol_error(Reason::NotOffered, replies::starttls_not_offered()));
         };
         if self.txn.is_open() {
-            return Ok(self.protocol_error("sequence", replies::transaction_in_progress()));
+            return Ok(self.protocol_error(Reason::Sequence, replies::transaction_in_progress()));
         }
         if self.authenticated {
             // The upstream holds the authenticated state; it cannot be reset
             // from here, so TLS after AUTH is refused rather than half-reset.
-            return Ok(self.protocol_error("tls", replies::starttls_after_auth()));
+            return Ok(self.protocol_error(Reason::Tls, replies::starttls_after_auth()));
         }
         self.conn.queue(&replies::starttls_ready());
         self.conn.flush().await?;
@@ -50,7 +50,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
                 metrics().tls_handshakes.get_or_create(&TlsLabels { side, result: "ok" }).inc();
                 if discarded > 0 {
                     warn!(discarded, "client pipelined plaintext after STARTTLS; discarded");
-                    metrics().reject("starttls_pipelining");
+                    metrics().reject(Reason::StarttlsPipelining);
                 }
             }
             Ok(Err(e)) => {

@@ -6,7 +6,7 @@ use crate::wire::{Reply, ReplyError};
 
 /// The point of the dialogue where the upstream failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// TCP connect.
     Connect,
     /// The 220 greeting.
@@ -41,7 +41,7 @@ pub enum Stage {
 
 impl Stage {
     /// A fixed label for logs and metrics.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connect",
             Self::Greeting => "greeting",
@@ -70,7 +70,7 @@ impl std::fmt::Display for Stage {
 
 /// Why the upstream could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// No connection and greeting within `connect_timeout`.
     #[error("connecting to {addr} timed out after {after:?}")]
     ConnectTimeout { addr: String, after: Duration },
@@ -128,7 +128,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// An I/O error; a reset or broken pipe means the upstream went away.
-    pub fn io(stage: Stage, source: std::io::Error) -> Self {
+    pub(crate) fn io(stage: Stage, source: std::io::Error) -> Self {
         use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
         match source.kind() {
             BrokenPipe | ConnectionReset | UnexpectedEof => Self::Closed { stage },
@@ -137,7 +137,7 @@ impl UpstreamError {
     }
 
     /// The stage where it failed.
-    pub fn stage(&self) -> Stage {
+    pub(crate) fn stage(&self) -> Stage {
         match self {
             Self::ConnectTimeout { .. } | Self::Connect { .. } => Stage::Connect,
             Self::Spool(_) => Stage::Message,
@@ -153,7 +153,7 @@ impl UpstreamError {
     }
 
     /// A fixed label for metrics.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::ConnectTimeout { .. } | Self::Timeout { .. } => "timeout",
             Self::Connect { .. } => "connect",

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 /// What doorman knows about the client when it must describe it.
 #[derive(Debug, Clone)]
-pub struct ClientFacts<'a> {
+pub(crate) struct ClientFacts<'a> {
     /// The client's address and port.
     pub addr: SocketAddr,
     /// The client's verified PTR name, if any.
@@ -26,7 +26,7 @@ pub struct ClientFacts<'a> {
 
 impl ClientFacts<'_> {
     /// The RFC 3848 protocol name: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA.
-    pub fn protocol(&self) -> &'static str {
+    pub(crate) fn protocol(&self) -> &'static str {
         match (self.esmtp, self.tls, self.authenticated) {
             (false, _, _) => "SMTP",
             (true, false, false) => "ESMTP",
@@ -41,7 +41,7 @@ impl ClientFacts<'_> {
 ///
 /// # Errors
 /// Only if the v2 builder fails, which needs a programming error.
-pub fn proxy_header(v2: bool, client: SocketAddr, local: SocketAddr) -> std::io::Result<Vec<u8>> {
+pub(crate) fn proxy_header(v2: bool, client: SocketAddr, local: SocketAddr) -> std::io::Result<Vec<u8>> {
     // Map IPv4-mapped IPv6 down so both ends have the same family.
     let (client, local) = (canonical(client), canonical(local));
     if !v2 {
@@ -61,7 +61,7 @@ pub fn proxy_header(v2: bool, client: SocketAddr, local: SocketAddr) -> std::io:
 ///
 /// # Errors
 /// Only if the v2 builder fails, which needs a programming error.
-pub fn proxy_header_local(v2: bool) -> std::io::Result<Vec<u8>> {
+pub(crate) fn proxy_header_local(v2: bool) -> std::io::Result<Vec<u8>> {
     if !v2 {
         return Ok(b"PROXY UNKNOWN\r\n".to_vec());
     }
@@ -87,7 +87,7 @@ fn v6(a: SocketAddr) -> SocketAddr {
 /// refuse the client (`421 4.3.0`) rather than let the upstream judge it by
 /// doorman's own address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdentityError {
+pub(crate) enum IdentityError {
     /// The upstream does not take the client's address in this command.
     #[error("the upstream's {verb} does not take ADDR")]
     NoAddr { verb: &'static str },
@@ -116,7 +116,7 @@ const UNAVAILABLE: &str = "[UNAVAILABLE]";
 /// # Errors
 /// [`IdentityError`] when the upstream does not take ADDR or the identity
 /// cannot fit in one line.
-pub fn xclient_command(f: &ClientFacts<'_>, supported: &str) -> Result<String, IdentityError> {
+pub(crate) fn xclient_command(f: &ClientFacts<'_>, supported: &str) -> Result<String, IdentityError> {
     attribute_command("XCLIENT", &identity_attributes(f), f.helo, supported)
 }
 
@@ -125,7 +125,7 @@ pub fn xclient_command(f: &ClientFacts<'_>, supported: &str) -> Result<String, I
 ///
 /// # Errors
 /// As [`xclient_command`].
-pub fn xforward_command(f: &ClientFacts<'_>, supported: &str) -> Result<String, IdentityError> {
+pub(crate) fn xforward_command(f: &ClientFacts<'_>, supported: &str) -> Result<String, IdentityError> {
     let mut attrs = identity_attributes(f);
     attrs.push(("SOURCE", "REMOTE".into()));
     attribute_command("XFORWARD", &attrs, f.helo, supported)
@@ -197,7 +197,7 @@ fn xtext(s: &str) -> String {
 /// A `Received:` header naming the real client, for upstreams that take no
 /// identity command. Client-supplied text is neutered as Postfix does: only
 /// printable ASCII, and none of `"<>()\;@` (no forged `by`/`for` clauses).
-pub fn received_header(f: &ClientFacts<'_>, hostname: &str, id: &str, date: &str) -> String {
+pub(crate) fn received_header(f: &ClientFacts<'_>, hostname: &str, id: &str, date: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars().take(100).map(|c| if c.is_ascii_graphic() && !"\"<>()\\;@".contains(c) { c } else { '?' }).collect()
     };

@@ -108,6 +108,13 @@ impl CommandError {
             Self::BadParam => "bad_parameter",
         }
     }
+
+    /// The session cannot go on after this error: the client sends content
+    /// as commands (an HTTP request, header lines) or BDAT chunks whose
+    /// payload would be read as commands.
+    pub fn closes_session(&self) -> bool {
+        matches!(self, Self::NonSmtp | Self::Chunking)
+    }
 }
 
 impl Command {

@@ -39,10 +39,6 @@ impl Rules {
         self.settings[rule as usize]
     }
 
-    pub(super) fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// A finding of `rule` as configured, or None if the rule is off.
     pub(super) fn finding(&self, rule: Rule, detail: String) -> Option<Finding> {
         let setting = self.setting(rule);
