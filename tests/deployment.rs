@@ -6,14 +6,16 @@
 //! `kubernetes-validate --strict` on every kustomization; `doorman check` on
 //! the configurations inside the rendered ConfigMaps; the promises of the
 //! shapes (internal networks, probes, grace periods, budgets, autoscalers,
-//! policies, and who trusts whom); and the compose topology run for real as
-//! loopback processes. A missing tool is a failure naming
+//! policies, and who trusts whom); and the compose topology, with Postfix
+//! and with Exim, run for real as loopback processes. A missing tool is a failure naming
 //! `tests/support/install-deps.sh`, never a skipped test.
 
 mod support;
 
 #[path = "deployment/compose.rs"]
 mod compose;
+#[path = "deployment/exim.rs"]
+mod exim;
 #[path = "deployment/files.rs"]
 mod files;
 #[path = "deployment/identity.rs"]

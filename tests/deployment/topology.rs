@@ -28,30 +28,30 @@ use super::support::tls::TestCert;
 use super::support::{PATIENCE, message, rcpt, repo};
 use super::tools::{list_at, str_at, yaml};
 
-/// docker/compose/doorman.yaml with its addresses on loopback: the
-/// listener and admin endpoint on free ports, the upstream the test
-/// Postfix, the scanner pools the test clamd and spamd; the certificate, the
-/// spool directory and the resolver (a closed port: loopback clients need
-/// none) are the test's. Nothing else changes.
-fn compose_config_on_loopback(compose: &Value, cert: &TestCert, spool: &Path) -> Config {
+/// A compose doorman configuration (docker/compose/doorman*.yaml) with its
+/// addresses on loopback: the listener and admin endpoint on free ports,
+/// the upstream `upstream`, the scanner pools the test clamd and spamd; the
+/// certificate, the spool directory and the resolver (a closed port:
+/// loopback clients need none) are the test's. Nothing else changes.
+pub(crate) fn compose_config_on_loopback(compose: &Value, upstream: &str, cert: &TestCert, spool: &Path) -> Config {
     let mut v = compose.clone();
     for listener in v["listen"].as_array_mut().expect("listen") {
         listener["address"] = json!("127.0.0.1:0");
     }
     v["admin"]["address"] = json!("127.0.0.1:0");
-    v["upstream"]["address"] = json!(postfix().addr());
+    v["upstream"]["address"] = json!(upstream);
     v["scanners"]["clamav"]["addresses"] = json!([clamd().addr()]);
     v["scanners"]["spamassassin"]["addresses"] = json!([spamd().addr()]);
     v["tls"] = json!({ "certificate": cert.cert, "key": cert.key });
     v["data"]["spool_dir"] = json!(spool);
     v["dns"] = json!({ "nameservers": ["127.0.0.1:9"] });
     // JSON is YAML: the configuration loads through the same path as a file.
-    Config::from_yaml(&v.to_string(), Path::new("docker/compose/doorman.yaml (on loopback)"))
+    Config::from_yaml(&v.to_string(), Path::new("a compose doorman configuration (on loopback)"))
         .unwrap_or_else(|e| panic!("{e}\n{v:#}"))
 }
 
 /// One transaction; returns the reply to the final dot.
-async fn send(c: &mut Client, to: &str, body: &str) -> Reply {
+pub(crate) async fn send(c: &mut Client, to: &str, body: &str) -> Reply {
     assert_code(&c.cmd("MAIL FROM:<alice@sender.example>").await, 250);
     assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
     assert_code(&c.cmd("DATA").await, 354);
@@ -91,7 +91,7 @@ async fn the_compose_topology_delivers_clean_mail_and_refuses_eicar_and_gtube() 
     );
     let cert = TestCert::new();
     let spool = tempfile::tempdir().expect("spool dir");
-    let proxy = Proxy::start_with(compose_config_on_loopback(&compose, &cert, spool.path())).await;
+    let proxy = Proxy::start_with(compose_config_on_loopback(&compose, &postfix().addr(), &cert, spool.path())).await;
     let admin = proxy.admin.expect("doorman.yaml enables the admin endpoint");
 
     // Ready: Postfix greets, clamd answers PING, spamd accepts.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that doorman's tests, benchmark and demo use
 # (Postfix + smtp-sink/smtp-source, swaks, socat, python3, ss/ps, Cyrus SASL,
-# a C linker for cargo), and the deployment checkers of tests/deployment.rs
-# (see install_deployment_tools below). Owns: nothing at run time, and
+# a C linker for cargo), and the deployment checkers and Exim of
+# tests/deployment.rs (see install_deployment_tools and install_exim below). Owns: nothing at run time, and
 # $DOORMAN_TEST_TOOLS (default /opt/doorman-test-tools) on disk.
 # Idempotent: if every package and tool is already installed it does nothing
 # (no apt-get update) and returns in well under a second.
@@ -135,6 +135,34 @@ install_deployment_tools() {
     "kubectl $("$bin/kubectl" version --client --short 2>/dev/null || echo '?')"
 }
 
+# --- Exim (tests/deployment/exim.rs) ----------------------------------------------
+# Debian's exim4-daemon-heavy (the light daemon has no PROXY support), its
+# binary unpacked into $TOOLS/exim rather than installed: as the system MTA,
+# installing it would remove Postfix. Its libraries are installed as packages,
+# and the user compiled into it (Debian-exim) is created as exim4-base would.
+install_exim() {
+  local dir=$TOOLS/exim
+  if [ -x "$dir/usr/sbin/exim4" ] && getent passwd Debian-exim >/dev/null && [ "${INSTALL_DEPS_FORCE:-0}" != 1 ]; then
+    log "Exim already in $dir"
+    return 0
+  fi
+  apt_update
+  local libs dl
+  libs=$(apt-cache depends exim4-daemon-heavy | awk '$1 == "Depends:" && $2 ~ /^lib/ { print $2 }')
+  # shellcheck disable=SC2086 # one package name per word
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $libs
+  dl=$(mktemp -d)
+  (cd "$dl" && apt-get download -q exim4-daemon-heavy) || die "cannot download Debian's exim4-daemon-heavy"
+  "${SUDO[@]}" rm -rf "$dir"
+  "${SUDO[@]}" dpkg-deb -x "$dl"/exim4-daemon-heavy_*.deb "$dir"
+  rm -rf "$dl"
+  getent group Debian-exim >/dev/null || "${SUDO[@]}" groupadd --system Debian-exim
+  getent passwd Debian-exim >/dev/null ||
+    "${SUDO[@]}" useradd --system --gid Debian-exim --home-dir /var/spool/exim4 --no-create-home \
+      --shell /usr/sbin/nologin Debian-exim
+  log "Exim in $dir: $("$dir/usr/sbin/exim4" -bV 2>/dev/null | head -n 1)"
+}
+
 SUDO=()
 if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null || die "must run as root (or have sudo)"
@@ -143,3 +171,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 install_packages
 install_deployment_tools
+install_exim
