@@ -7,7 +7,8 @@
 //! the configurations inside the rendered ConfigMaps; the promises of the
 //! shapes (internal networks, probes, grace periods, budgets, autoscalers,
 //! policies, and who trusts whom); and the compose topology, with Postfix
-//! and with Exim, run for real as loopback processes. A missing tool is a failure naming
+//! and with Exim, and the iptables REDIRECT of a plain host, run for real as
+//! loopback processes. A missing tool is a failure naming
 //! `tests/support/install-deps.sh`, never a skipped test.
 
 mod support;
@@ -22,6 +23,8 @@ mod files;
 mod identity;
 #[path = "deployment/kubernetes.rs"]
 mod kubernetes;
+#[path = "deployment/redirect.rs"]
+mod redirect;
 #[path = "deployment/tools.rs"]
 mod tools;
 #[path = "deployment/topology.rs"]

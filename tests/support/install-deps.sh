@@ -38,6 +38,7 @@ PACKAGES=(
   spamd               # spamd for the scanner tests (tests/support/spamd.sh)
   spamc               # `spamc -K`: the compose healthcheck of spamd, run by tests/deployment
   shellcheck          # the shell scripts under docker/ (tests/deployment)
+  iptables            # the REDIRECT of docs/plain-host.md, in a private network namespace (tests/deployment)
   rspamd              # rspamd for the scanner tests (tests/support/rspamd.sh)
   libnet-ssleay-perl  # swaks --tls / --tlsc
   libio-socket-ssl-perl
