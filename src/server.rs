@@ -22,10 +22,10 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use self::per_ip::PerIp;
 use crate::admin;
-use crate::config::{Config, ListenerKey, listener_for, listener_keys};
+use crate::config::{Config, Listener, ListenerKey, listener_for, listener_keys};
 use crate::metrics::{ConnectionResult, metrics};
 use crate::readiness::Readiness;
-use crate::session::ClientInfo;
+use crate::session::{ClientInfo, SessionEnv};
 use crate::state::Shared;
 use crate::upstream::TcpDialer;
 use crate::{replies, session};
@@ -228,18 +228,8 @@ impl AcceptLoop {
                 let Some(listener) = listener_for(&config.listen, key).cloned() else {
                     return;
                 };
-                let peer = if listener.proxy_protocol {
-                    let timeout = config.limits.idle_timeout.min(Duration::from_secs(10));
-                    match inbound::read_proxy_header(&mut stream, tcp_peer, &listener.trusted_proxies, timeout).await {
-                        Ok(client) => client.unwrap_or(tcp_peer),
-                        Err(e) => {
-                            warn!(proxy = %tcp_peer, error = %e, "PROXY header refused; closing");
-                            metrics().connection(ConnectionResult::RefusedProxy);
-                            return;
-                        }
-                    }
-                } else {
-                    tcp_peer
+                let Some(peer) = real_client(&mut stream, tcp_peer, &listener, config).await else {
+                    return;
                 };
                 tracing::Span::current().record("client", tracing::field::display(peer));
                 if let Some(original) = inbound::original_destination(&stream) {
@@ -266,13 +256,37 @@ impl AcceptLoop {
                 let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
                 metrics().connection(ConnectionResult::Accepted);
                 metrics().active_sessions.inc();
-                let spooled = limits.spooled.clone();
-                session::serve(stream, TcpDialer, client, id, shared.clone(), spooled, shutdown).await;
+                let env =
+                    SessionEnv { shared: shared.clone(), spooled: limits.spooled.clone(), dialer: TcpDialer, shutdown };
+                session::serve(stream, client, id, env).await;
                 metrics().active_sessions.dec();
                 drop((permit, slot));
             }
             .instrument(span),
         );
+    }
+}
+
+/// The real client: from the PROXY header on a listener that takes one
+/// (`None`: the header was refused, and the connection with it), else the
+/// TCP peer.
+async fn real_client(
+    stream: &mut TcpStream,
+    tcp_peer: SocketAddr,
+    listener: &Listener,
+    config: &Config,
+) -> Option<SocketAddr> {
+    if !listener.proxy_protocol {
+        return Some(tcp_peer);
+    }
+    let timeout = config.limits.idle_timeout.min(Duration::from_secs(10));
+    match inbound::read_proxy_header(stream, tcp_peer, &listener.trusted_proxies, timeout).await {
+        Ok(client) => Some(client.unwrap_or(tcp_peer)),
+        Err(e) => {
+            warn!(proxy = %tcp_peer, error = %e, "PROXY header refused; closing");
+            metrics().connection(ConnectionResult::RefusedProxy);
+            None
+        }
     }
 }
 

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use self::connection::{Connection, Input};
-pub(crate) use self::start::{ClientInfo, serve};
+pub(crate) use self::start::{ClientInfo, SessionEnv, serve};
 use self::transaction::Transaction;
 use crate::config::Config;
 use crate::metrics::{Reason, metrics};
@@ -110,8 +110,6 @@ struct Session<S: Io, D: Dialer> {
     spooled: Arc<std::sync::atomic::AtomicU64>,
     /// The session id, for logs and reply templates.
     id: String,
-    /// Envelope of the open transaction, for the transaction log line.
-    envelope: Envelope,
     /// Where the client came from (after any PROXY header) and the listener's TLS mode.
     client: ClientInfo,
     /// The upstream's extensions from the last EHLO relayed.
@@ -143,13 +141,6 @@ struct Session<S: Io, D: Dialer> {
     delivered: u32,
     /// Scanner verdicts of the current message, for the transaction log.
     verdicts: Vec<String>,
-}
-
-/// The envelope of the open transaction (logged only with `log.addresses`).
-#[derive(Debug, Default)]
-struct Envelope {
-    from: String,
-    rcpts: Vec<String>,
 }
 
 impl<S: Io, D: Dialer> Session<S, D> {
@@ -189,65 +180,82 @@ impl<S: Io, D: Dialer> Session<S, D> {
     }
 
     async fn command_loop(&mut self, shutdown: &CancellationToken) -> Result<(), SessionError> {
-        let mut deadline = Instant::now() + self.idle_timeout();
         let session_deadline = Instant::now() + self.config.limits.session_timeout;
         loop {
             let input = match self.conn.buffered_line() {
                 Some(input) => input,
                 None => {
-                    // A client that does not read: the write is bounded by
-                    // the idle timeout, and the session limit and shutdown
-                    // interrupt it too (a write that can finish, finishes).
-                    tokio::select! {
-                        biased;
-                        flushed = self.conn.flush() => flushed?,
-                        () = tokio::time::sleep_until(session_deadline) => {
-                            self.conn.abandon_output();
-                            metrics().reject(Reason::SessionTimeout);
-                            return Ok(());
-                        }
-                        () = shutdown.cancelled() => {
-                            self.conn.abandon_output();
-                            return Ok(());
-                        }
+                    if !self.flush_replies(session_deadline, shutdown).await? {
+                        return Ok(());
                     }
-                    tokio::select! {
-                        input = self.conn.next_line() => input?,
-                        reply = self.upstream.unsolicited() => {
-                            match reply {
-                                Ok(r) => warn!(reply = %r, "upstream spoke out of turn; closing session"),
-                                Err(e) => warn!(error = %e, "upstream went away; closing session"),
-                            }
-                            metrics().upstream_error("idle", "closed");
-                            let reply = replies::upstream_failed(self.host());
-                            self.conn.queue(&reply);
-                            return Ok(());
-                        }
-                        () = tokio::time::sleep_until(deadline) => {
-                            let reply = replies::idle_timeout(self.host());
-                            self.conn.queue(&reply);
-                            metrics().reject(Reason::IdleTimeout);
-                            return Ok(());
-                        }
-                        () = tokio::time::sleep_until(session_deadline), if !self.txn.is_open() => {
-                            let reply = replies::session_too_long(self.host());
-                            self.conn.queue(&reply);
-                            metrics().reject(Reason::SessionTimeout);
-                            return Ok(());
-                        }
-                        () = shutdown.cancelled(), if !self.txn.is_open() => {
-                            let reply = replies::shutting_down(self.host());
-                            self.conn.queue(&reply);
-                            return Ok(());
-                        }
+                    match self.next_input(session_deadline, shutdown).await? {
+                        Some(input) => input,
+                        None => return Ok(()),
                     }
                 }
             };
-            deadline = Instant::now() + self.idle_timeout();
             if self.on_input(input).await? == Flow::Close {
                 return Ok(());
             }
         }
+    }
+
+    /// Sends the queued replies. A client that does not read: the write is
+    /// bounded by the idle timeout, and the session limit and shutdown
+    /// interrupt it too (a write that can finish, finishes). False: the
+    /// session is over.
+    async fn flush_replies(
+        &mut self,
+        session_deadline: Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, SessionError> {
+        tokio::select! {
+            biased;
+            flushed = self.conn.flush() => flushed.map(|()| true).map_err(SessionError::from),
+            () = tokio::time::sleep_until(session_deadline) => {
+                self.conn.abandon_output();
+                metrics().reject(Reason::SessionTimeout);
+                Ok(false)
+            }
+            () = shutdown.cancelled() => {
+                self.conn.abandon_output();
+                Ok(false)
+            }
+        }
+    }
+
+    /// Waits for the client's next line. `None`: the session is over (the
+    /// reply saying why is queued): the upstream spoke or went away, the
+    /// client was idle, the session limit passed, or doorman shuts down;
+    /// the last two only between transactions.
+    async fn next_input(
+        &mut self,
+        session_deadline: Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Input>, SessionError> {
+        let idle_deadline = Instant::now() + self.idle_timeout();
+        let between = !self.txn.is_open();
+        let (reply, reason) = tokio::select! {
+            input = self.conn.next_line() => return Ok(Some(input?)),
+            said = self.upstream.unsolicited() => {
+                match said {
+                    Ok(r) => warn!(reply = %r, "upstream spoke out of turn; closing session"),
+                    Err(e) => warn!(error = %e, "upstream went away; closing session"),
+                }
+                metrics().upstream_error("idle", "closed");
+                (replies::upstream_failed(self.host()), None)
+            }
+            () = tokio::time::sleep_until(idle_deadline) => (replies::idle_timeout(self.host()), Some(Reason::IdleTimeout)),
+            () = tokio::time::sleep_until(session_deadline), if between => {
+                (replies::session_too_long(self.host()), Some(Reason::SessionTimeout))
+            }
+            () = shutdown.cancelled(), if between => (replies::shutting_down(self.host()), None),
+        };
+        if let Some(reason) = reason {
+            metrics().reject(reason);
+        }
+        self.conn.queue(&reply);
+        Ok(None)
     }
 
     async fn on_input(&mut self, input: Input) -> Step {

@@ -3,9 +3,10 @@
 //! canonical, dot-stuffed content. The client's final reply is the upstream's
 //! reply to the final dot, so doorman never says 250 for a message the MTA has
 //! not accepted; a message doorman refuses never reaches the upstream.
+//!
+//! Three steps: [`Session::receive`] the message, judge it (doorman's own
+//! limits, then the scanners), [`Session::relay_message`] it.
 
-use crate::tls::Io;
-use crate::upstream::Dialer;
 use std::time::Instant;
 
 use tracing::{info, warn};
@@ -13,22 +14,74 @@ use tracing::{info, warn};
 use super::connection::{DataEnd, DataRead};
 use super::envelope::sequence_reply;
 use super::intake::Intake;
+use super::transaction::Envelope;
 use super::{Flow, Session, SessionError, Step};
 use crate::metrics::{MessageOutcome, Reason, ScanResultLabels, ScannerLabels, metrics};
 use crate::replies;
-use crate::scan::{ScanAction, ScanContext, ScanOutcome};
+use crate::scan::{MessageScan, ScanAction, ScanContext, ScanOutcome};
 use crate::spool::{Spool, SpoolBudget};
-use crate::upstream::Delivery;
+use crate::tls::Io;
+use crate::upstream::{Delivery, Dialer};
 use crate::wire::{DataDecoder, DataSummary, LineEndingPolicy, Reply};
+
+/// One message on its way, for its transaction log line.
+struct Transfer {
+    envelope: Envelope,
+    started: Instant,
+    summary: DataSummary,
+}
 
 impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_data(&mut self) -> Step {
-        let recipients = match self.txn.check_data() {
-            Ok(n) => n,
-            Err(e) => return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e))),
-        };
+        if let Err(e) = self.txn.check_data() {
+            return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e)));
+        }
+        let envelope = self.txn.envelope().cloned().unwrap_or_default();
         let started = Instant::now();
         self.conn.queue(&replies::start_data());
+        let mut decoder =
+            DataDecoder::new(self.config.data.bare_line_endings, self.config.limits.max_message_size.as_u64());
+        let scan = self.shared.scan.is_enabled().then(|| self.shared.scan.start(self.scan_context(&envelope)));
+        let mut intake = Intake::new(self.spool(), scan);
+        self.conn.flush().await?;
+        let end = self.receive(&mut decoder, &mut intake).await?;
+        let transfer = Transfer { envelope, started, summary: decoder.summary().clone() };
+        if end != DataEnd::Complete {
+            // Nothing was relayed: dropping the intake drops the spool and
+            // the scans, and the upstream never sees a final dot.
+            self.log_transaction(&transfer, None, MessageOutcome::Aborted);
+            if end == DataEnd::Timeout {
+                metrics().reject(Reason::DataTimeout);
+                let reply = replies::idle_timeout(self.host());
+                self.conn.queue(&reply);
+            }
+            return Ok(Flow::Close);
+        }
+        let Intake { mut spool, scan, error, .. } = intake;
+        if let Some((outcome, reply)) = self.local_refusal(error, &transfer.summary) {
+            if let Some(scan) = scan {
+                scan.abort();
+            }
+            return self.refuse(&transfer, outcome, reply).await;
+        }
+        // From the final dot: one budget for the verdicts and the upstream's
+        // reply. Past it the client is told to retry, and the upstream
+        // connection is dropped as it is: no final dot goes out after that.
+        let budget = self.config.limits.final_reply_timeout;
+        match tokio::time::timeout(budget, self.judge_and_relay(scan, &mut spool, &transfer)).await {
+            Ok(step) => step,
+            Err(_) => {
+                warn!(?budget, "no final reply within limits.final_reply_timeout; the client is told to retry");
+                metrics().reject(Reason::FinalReplyTimeout);
+                self.txn.reset();
+                self.log_transaction(&transfer, None, MessageOutcome::TempfailTimeout);
+                Err(SessionError::Abandoned(replies::final_reply_timeout()))
+            }
+        }
+    }
+
+    /// A new spool for one message, counted in the budget all sessions share.
+    fn spool(&self) -> Spool {
         let data = &self.config.data;
         let memory = usize::try_from(data.spool_memory_limit.as_u64()).unwrap_or(usize::MAX);
         let budget = SpoolBudget {
@@ -36,64 +89,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             max_total: data.spool_max_total.as_u64(),
             min_free: data.spool_min_free.as_u64(),
         };
-        let spool = Spool::new(memory, data.spool_dir.clone()).with_budget(budget);
-        let mut decoder = DataDecoder::new(data.bare_line_endings, self.config.limits.max_message_size.as_u64());
-        let scan = self.shared.scan.is_enabled().then(|| self.shared.scan.start(self.scan_context()));
-        let mut intake = Intake::new(spool, scan);
-        self.conn.flush().await?;
-        let end = self.receive(&mut decoder, &mut intake).await?;
-        let summary = decoder.summary().clone();
-        match end {
-            DataEnd::Complete => {}
-            // Nothing was relayed: dropping the intake drops the spool and
-            // the scans, and the upstream never sees a final dot.
-            DataEnd::ClientGone => {
-                self.log_transaction(&summary, recipients, None, started, MessageOutcome::Aborted);
-                return Ok(Flow::Close);
-            }
-            DataEnd::Timeout => {
-                self.log_transaction(&summary, recipients, None, started, MessageOutcome::Aborted);
-                metrics().reject(Reason::DataTimeout);
-                let reply = replies::idle_timeout(self.host());
-                self.conn.queue(&reply);
-                return Ok(Flow::Close);
-            }
-        }
-        let Intake { mut spool, scan, error: spool_error, .. } = intake;
-        let refusal = match spool_error {
-            Some(e) if e.kind() == std::io::ErrorKind::StorageFull => {
-                warn!(error = %e, "no room to spool the message; refused with a temporary error");
-                Some((MessageOutcome::RefusedStorage, replies::insufficient_storage()))
-            }
-            Some(e) => {
-                warn!(error = %e, "spool write failed; message refused with a temporary error");
-                Some((MessageOutcome::RefusedSpool, replies::spool_failed()))
-            }
-            None => refusal(&summary, self.config.data.bare_line_endings),
-        };
-        if let Some((outcome, reply)) = refusal {
-            if let Some(scan) = scan {
-                scan.abort();
-            }
-            self.reset_upstream().await?;
-            self.log_transaction(&summary, recipients, Some(reply.code()), started, outcome);
-            return Ok(self.reply(reply));
-        }
-        // From the final dot: one budget for the verdicts and the upstream's
-        // reply. Past it the client is told to retry, and the upstream
-        // connection is dropped as it is: no final dot goes out after that.
-        let budget = self.config.limits.final_reply_timeout;
-        let judged = self.judge_and_relay(scan, &mut spool, &summary, recipients, started);
-        match tokio::time::timeout(budget, judged).await {
-            Ok(step) => step,
-            Err(_) => {
-                warn!(?budget, "no final reply within limits.final_reply_timeout; the client is told to retry");
-                metrics().reject(Reason::FinalReplyTimeout);
-                self.txn.reset();
-                self.log_transaction(&summary, recipients, None, started, MessageOutcome::TempfailTimeout);
-                Err(SessionError::Abandoned(replies::final_reply_timeout()))
-            }
-        }
+        Spool::new(memory, data.spool_dir.clone()).with_budget(budget)
     }
 
     /// Reads the message until the final dot (or the client's end), into
@@ -116,35 +112,59 @@ impl<S: Io, D: Dialer> Session<S, D> {
         }
     }
 
-    /// After the final dot: the scanners' verdict, then the message to the
-    /// upstream; the client's reply is the upstream's reply to the final dot.
-    async fn judge_and_relay(
-        &mut self,
-        scan: Option<crate::scan::MessageScan>,
-        spool: &mut Spool,
+    /// What doorman refuses by itself once the message is complete: no room
+    /// or a failed spool, then its own limits and line-ending policy.
+    fn local_refusal(
+        &self,
+        spool_error: Option<std::io::Error>,
         summary: &DataSummary,
-        recipients: usize,
-        started: Instant,
-    ) -> Step {
+    ) -> Option<(MessageOutcome, Reply)> {
+        match spool_error {
+            Some(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                warn!(error = %e, "no room to spool the message; refused with a temporary error");
+                Some((MessageOutcome::RefusedStorage, replies::insufficient_storage()))
+            }
+            Some(e) => {
+                warn!(error = %e, "spool write failed; message refused with a temporary error");
+                Some((MessageOutcome::RefusedSpool, replies::spool_failed()))
+            }
+            None => refusal(summary, self.config.data.bare_line_endings),
+        }
+    }
+
+    /// Refuses the message: the upstream's transaction ends with RSET
+    /// (nothing reached its queue), and the session goes on.
+    async fn refuse(&mut self, transfer: &Transfer, outcome: MessageOutcome, reply: Reply) -> Step {
+        self.reset_upstream().await?;
+        self.log_transaction(transfer, Some(reply.code()), outcome);
+        Ok(self.reply(reply))
+    }
+
+    /// After the final dot: the scanners' verdict, then the message to the
+    /// upstream.
+    async fn judge_and_relay(&mut self, scan: Option<MessageScan>, spool: &mut Spool, transfer: &Transfer) -> Step {
         let mut headers = String::new();
         if let Some(scan) = scan {
             let verdict = scan.finish(spool).await;
             record_scan_metrics(&verdict);
             self.verdicts = verdict.results.iter().map(|r| format!("{}={}", r.name, r.outcome)).collect();
-            let refused = match &verdict.action {
-                ScanAction::Deliver => None,
-                ScanAction::Reject(reply) => Some((scan_outcome(&verdict, false), reply.clone())),
-                ScanAction::TempFail(reply) => Some((scan_outcome(&verdict, true), reply.clone())),
-            };
-            if let Some((outcome, reply)) = refused {
-                // Nothing of a refused message reaches the upstream's queue.
-                self.reset_upstream().await?;
-                self.log_transaction(summary, recipients, Some(reply.code()), started, outcome);
-                return Ok(self.reply(reply));
+            match &verdict.action {
+                ScanAction::Deliver => headers = verdict.headers,
+                ScanAction::Reject(reply) => {
+                    return self.refuse(transfer, scan_outcome(&verdict, false), reply.clone()).await;
+                }
+                ScanAction::TempFail(reply) => {
+                    return self.refuse(transfer, scan_outcome(&verdict, true), reply.clone()).await;
+                }
             }
-            headers = verdict.headers;
         }
         headers.insert_str(0, &self.added_headers());
+        self.relay_message(&headers, spool, transfer).await
+    }
+
+    /// DATA, the message with `headers` in front, the final dot: the client's
+    /// reply is the upstream's reply to it.
+    async fn relay_message(&mut self, headers: &str, spool: &mut Spool, transfer: &Transfer) -> Step {
         let delivery = self.upstream.deliver(headers.as_bytes(), spool).await?;
         self.txn.reset();
         let reply = match delivery {
@@ -163,32 +183,25 @@ impl<S: Io, D: Dialer> Session<S, D> {
             self.delivered += 1;
             self.junk = 0;
         }
-        self.log_transaction(summary, recipients, Some(reply.code()), started, outcome);
+        self.log_transaction(transfer, Some(reply.code()), outcome);
         Ok(self.relay(reply))
     }
 
     /// One summary line per transaction, and its outcome counted.
-    fn log_transaction(
-        &mut self,
-        summary: &DataSummary,
-        recipients: usize,
-        code: Option<u16>,
-        started: Instant,
-        outcome: MessageOutcome,
-    ) {
+    fn log_transaction(&mut self, transfer: &Transfer, code: Option<u16>, outcome: MessageOutcome) {
         metrics().message(outcome);
         let verdicts = std::mem::take(&mut self.verdicts).join(" ");
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let duration_ms = u64::try_from(transfer.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (from, rcpts) = if self.config.log.addresses {
-            (Some(self.envelope.from.as_str()), Some(self.envelope.rcpts.join(",")))
+            (Some(transfer.envelope.from.as_str()), Some(transfer.envelope.rcpts.join(",")))
         } else {
             (None, None)
         };
         info!(
-            size = summary.size,
-            recipients,
+            size = transfer.summary.size,
+            recipients = transfer.envelope.rcpts.len(),
             upstream_code = code,
-            bare_line_endings = summary.bare_line_endings,
+            bare_line_endings = transfer.summary.bare_line_endings,
             duration_ms,
             outcome = outcome.as_str(),
             verdicts,
@@ -197,18 +210,16 @@ impl<S: Io, D: Dialer> Session<S, D> {
             "transaction"
         );
     }
-}
 
-impl<S: Io, D: Dialer> Session<S, D> {
     /// What the scanners may know about this transaction (rspamd uses it).
-    fn scan_context(&self) -> ScanContext {
+    fn scan_context(&self, envelope: &Envelope) -> ScanContext {
         ScanContext {
             session_id: self.id.clone(),
             authenticated: self.authenticated,
             client_ip: Some(self.client.peer.ip()),
             helo: self.helo.clone(),
-            mail_from: Some(self.envelope.from.clone()),
-            rcpt_to: self.envelope.rcpts.clone(),
+            mail_from: Some(envelope.from.clone()),
+            rcpt_to: envelope.rcpts.clone(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! client verbatim, so recipient validation stays with the MTA.
 
 use super::transaction::SequenceError;
-use super::{Envelope, Session, Step};
+use super::{Session, Step};
 use crate::metrics::{Reason, metrics};
 use crate::replies;
 use crate::tls::Io;
@@ -42,8 +42,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         let cmd = Command::Mail { path, params };
         let reply = self.upstream.command(&cmd, Stage::Mail).await?;
         if let (true, Command::Mail { path, .. }) = (reply.is_positive(), cmd) {
-            self.txn.mail_accepted(utf8);
-            self.envelope = Envelope { from: path, rcpts: Vec::new() };
+            self.txn.mail_accepted(utf8, path);
         }
         Ok(self.relay(reply))
     }
@@ -68,9 +67,8 @@ impl<S: Io, D: Dialer> Session<S, D> {
         }
         let cmd = Command::Rcpt { path, params };
         let reply = self.upstream.command(&cmd, Stage::Rcpt).await?;
-        self.txn.rcpt_relayed(reply.is_positive());
-        if let (true, Command::Rcpt { path, .. }) = (reply.is_positive(), cmd) {
-            self.envelope.rcpts.push(path);
+        if let Command::Rcpt { path, .. } = cmd {
+            self.txn.rcpt_relayed(reply.is_positive(), path);
         }
         Ok(self.relay(reply))
     }

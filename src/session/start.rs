@@ -4,13 +4,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::Session;
 use super::connection::Connection;
+use super::policy::{ClientCheck, Findings};
 use super::transaction::Transaction;
-use super::{Envelope, Session};
 use crate::config::{ClientIdentity, ListenerTls};
 use crate::metrics::{Reason, TlsLabels, metrics};
 use crate::policy::banner;
@@ -33,55 +35,38 @@ pub(crate) struct ClientInfo {
     pub(crate) tls: ListenerTls,
 }
 
-/// Serves one client connection from greeting to close; `dialer` reaches
-/// the upstream.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn serve<S: Io, D: Dialer>(
-    stream: S,
-    dialer: D,
-    client: ClientInfo,
-    id: String,
-    shared: Arc<Shared>,
-    spooled: Arc<std::sync::atomic::AtomicU64>,
-    shutdown: CancellationToken,
-) {
-    let config = shared.config.clone();
+/// What the server gives every session besides its connection.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionEnv<D> {
+    /// The configuration and what is built from it, as of the session's start.
+    pub(crate) shared: Arc<Shared>,
+    /// Bytes spooled by all sessions (`data.spool_max_total`).
+    pub(crate) spooled: Arc<AtomicU64>,
+    /// How the upstream is reached.
+    pub(crate) dialer: D,
+    /// Cancelled at shutdown.
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Serves one client connection from greeting to close.
+pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: String, env: SessionEnv<D>) {
+    let config = env.shared.config.clone();
     let greet_at = tokio::time::Instant::now() + config.banner.greet_delay;
     let mut conn = Connection::new(MaybeTls::Plain(stream), config.limits.idle_timeout);
-    let helo_exempt = shared.helo.is_exempt(client.peer.ip());
-    let client_check = shared.helo.has_client_checks(client.peer.ip()).then(|| {
-        let policy = shared.helo.clone();
+    let client_check = env.shared.helo.has_client_checks(client.peer.ip()).then(|| {
+        let policy = env.shared.helo.clone();
         let ip = client.peer.ip();
         tokio::spawn(async move { policy.check_client_named(ip).await })
     });
-    if client.tls == ListenerTls::Implicit {
-        let Some(acceptor) = shared.tls.as_ref() else {
-            return;
-        };
-        let handshake = tokio::time::timeout(config.limits.idle_timeout, conn.start_tls(acceptor)).await;
-        let ok = matches!(handshake, Ok(Ok(_)));
-        let result = if ok { "ok" } else { "failed" };
-        metrics().tls_handshakes.get_or_create(&TlsLabels { side: "client_implicit", result }).inc();
-        if !ok {
-            debug!("implicit TLS handshake failed");
-            return;
-        }
+    if client.tls == ListenerTls::Implicit && !implicit_tls(&mut conn, &env.shared).await {
+        return;
+    }
+    let upstream = connect_upstream(&env.dialer, &env.shared, client).await;
+    let helo_exempt = env.shared.helo.is_exempt(client.peer.ip());
+    if !helo_exempt && !stays_quiet(&mut conn, greet_at, config.hostname.as_str()).await {
+        return;
     }
     let host = config.hostname.as_str();
-    let upstream = connect_upstream(&dialer, &shared, client).await;
-    if !helo_exempt {
-        match conn.talks_before(greet_at).await {
-            Ok(false) => {}
-            Ok(true) => {
-                debug!("early talker: the client sent data before the greeting");
-                metrics().reject(Reason::EarlyTalker);
-                conn.queue(&replies::early_talker(host));
-                conn.close().await;
-                return;
-            }
-            Err(_) => return,
-        }
-    }
     let upstream = match upstream {
         Ok((upstream, greeting)) => {
             conn.queue(&banner::greeting(config.banner.mode, config.banner.template(), host, &greeting));
@@ -96,41 +81,86 @@ pub(crate) async fn serve<S: Io, D: Dialer>(
         }
     };
     debug!(peer = %client.peer, "session started");
-    let max_message_size = config.limits.max_message_size.as_u64();
-    let session = Session {
-        conn,
-        upstream,
-        dialer,
-        ehlo_policy: EhloPolicy {
-            max_message_size,
-            auth: config.auth.allow_plaintext,
-            starttls: false,
-            pass_keywords: config.ehlo.pass_keywords.clone(),
-            no_soliciting: config.ehlo.no_soliciting.clone(),
-        },
-        shared,
-        config,
-        spooled,
-        id,
-        envelope: Envelope::default(),
-        client,
-        upstream_caps: Capabilities::default(),
-        identity_sent: false,
-        esmtp: false,
-        helo_exempt,
-        findings: Default::default(),
-        client_check,
-        client_name: None,
-        helo: None,
-        advertised: Advertised { size: max_message_size, keywords: Vec::new() },
-        txn: Transaction::default(),
-        errors: 0,
-        junk: 0,
-        authenticated: false,
-        delivered: 0,
-        verdicts: Vec::new(),
+    let shutdown = env.shutdown.clone();
+    Session::new(conn, upstream, client, id, env, client_check).run(shutdown).await;
+}
+
+/// The TLS handshake of an implicit-TLS listener, within the idle timeout.
+async fn implicit_tls<S: Io>(conn: &mut Connection<S>, shared: &Shared) -> bool {
+    let Some(acceptor) = shared.tls.as_ref() else {
+        return false;
     };
-    session.run(shutdown).await;
+    let handshake = tokio::time::timeout(shared.config.limits.idle_timeout, conn.start_tls(acceptor)).await;
+    let ok = matches!(handshake, Ok(Ok(_)));
+    let result = if ok { "ok" } else { "failed" };
+    metrics().tls_handshakes.get_or_create(&TlsLabels { side: "client_implicit", result }).inc();
+    if !ok {
+        debug!("implicit TLS handshake failed");
+    }
+    ok
+}
+
+/// Waits until `greet_at` for the client to stay quiet; an early talker is
+/// refused and closed (false).
+async fn stays_quiet<S: Io>(conn: &mut Connection<S>, greet_at: tokio::time::Instant, host: &str) -> bool {
+    match conn.talks_before(greet_at).await {
+        Ok(false) => true,
+        Ok(true) => {
+            debug!("early talker: the client sent data before the greeting");
+            metrics().reject(Reason::EarlyTalker);
+            conn.queue(&replies::early_talker(host));
+            conn.close().await;
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+impl<S: Io, D: Dialer> Session<S, D> {
+    /// A session that has greeted its client.
+    fn new(
+        conn: Connection<S>,
+        upstream: UpstreamClient<D::Stream>,
+        client: ClientInfo,
+        id: String,
+        env: SessionEnv<D>,
+        client_check: ClientCheck,
+    ) -> Self {
+        let config = env.shared.config.clone();
+        let max_message_size = config.limits.max_message_size.as_u64();
+        Self {
+            conn,
+            upstream,
+            dialer: env.dialer,
+            ehlo_policy: EhloPolicy {
+                max_message_size,
+                auth: config.auth.allow_plaintext,
+                starttls: false,
+                pass_keywords: config.ehlo.pass_keywords.clone(),
+                no_soliciting: config.ehlo.no_soliciting.clone(),
+            },
+            helo_exempt: env.shared.helo.is_exempt(client.peer.ip()),
+            shared: env.shared,
+            config,
+            spooled: env.spooled,
+            id,
+            client,
+            upstream_caps: Capabilities::default(),
+            identity_sent: false,
+            esmtp: false,
+            findings: Findings::default(),
+            client_check,
+            client_name: None,
+            helo: None,
+            advertised: Advertised { size: max_message_size, keywords: Vec::new() },
+            txn: Transaction::default(),
+            errors: 0,
+            junk: 0,
+            authenticated: false,
+            delivered: 0,
+            verdicts: Vec::new(),
+        }
+    }
 }
 
 /// Connects to the upstream for this client: its PROXY header when that is

@@ -7,7 +7,7 @@ use crate::tls::Io;
 use crate::upstream::Dialer;
 use tracing::{debug, warn};
 
-use super::{Envelope, Flow, Session, Step};
+use super::{Flow, Session, Step};
 use crate::config::ListenerTls;
 use crate::metrics::{Reason, TlsLabels, metrics};
 use crate::replies;
@@ -68,7 +68,6 @@ impl<S: Io, D: Dialer> Session<S, D> {
         self.esmtp = false;
         self.advertised = Advertised { size: self.ehlo_policy.max_message_size, keywords: Vec::new() };
         self.txn.reset();
-        self.envelope = Envelope::default();
         Ok(Flow::Continue)
     }
 }

@@ -17,6 +17,14 @@ pub(super) enum SequenceError {
     TooManyRecipients,
 }
 
+/// The envelope of an open transaction: the sender, and the recipients the
+/// upstream accepted (logged only with `log.addresses`; rspamd gets them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Envelope {
+    pub(super) from: String,
+    pub(super) rcpts: Vec<String>,
+}
+
 /// Where the client is in the transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) enum Transaction {
@@ -29,8 +37,8 @@ pub(super) enum Transaction {
         utf8: bool,
         /// RCPT commands relayed.
         attempted: usize,
-        /// RCPT commands the upstream accepted.
-        accepted: usize,
+        /// The sender and the accepted recipients.
+        envelope: Envelope,
     },
 }
 
@@ -46,9 +54,9 @@ impl Transaction {
         }
     }
 
-    /// The upstream accepted MAIL.
-    pub(super) fn mail_accepted(&mut self, utf8: bool) {
-        *self = Self::Open { utf8, attempted: 0, accepted: 0 };
+    /// The upstream accepted MAIL from `from`.
+    pub(super) fn mail_accepted(&mut self, utf8: bool, from: String) {
+        *self = Self::Open { utf8, attempted: 0, envelope: Envelope { from, rcpts: Vec::new() } };
     }
 
     /// May RCPT come now? Returns whether SMTPUTF8 is in effect.
@@ -58,16 +66,20 @@ impl Transaction {
     pub(super) fn check_rcpt(&self, max_recipients: usize) -> Result<bool, SequenceError> {
         match self {
             Self::Idle => Err(SequenceError::NeedMail),
-            Self::Open { accepted, .. } if *accepted >= max_recipients => Err(SequenceError::TooManyRecipients),
+            Self::Open { envelope, .. } if envelope.rcpts.len() >= max_recipients => {
+                Err(SequenceError::TooManyRecipients)
+            }
             Self::Open { utf8, .. } => Ok(*utf8),
         }
     }
 
-    /// A RCPT was relayed; `accepted` if the upstream said 2xx.
-    pub(super) fn rcpt_relayed(&mut self, was_accepted: bool) {
-        if let Self::Open { attempted, accepted, .. } = self {
+    /// A RCPT to `path` was relayed; `accepted` if the upstream said 2xx.
+    pub(super) fn rcpt_relayed(&mut self, accepted: bool, path: String) {
+        if let Self::Open { attempted, envelope, .. } = self {
             *attempted += 1;
-            *accepted += usize::from(was_accepted);
+            if accepted {
+                envelope.rcpts.push(path);
+            }
         }
     }
 
@@ -80,8 +92,16 @@ impl Transaction {
         match self {
             Self::Idle => Err(SequenceError::NeedMail),
             Self::Open { attempted: 0, .. } => Err(SequenceError::NeedRcpt),
-            Self::Open { accepted: 0, .. } => Err(SequenceError::NoValidRecipients),
-            Self::Open { accepted, .. } => Ok(*accepted),
+            Self::Open { envelope, .. } if envelope.rcpts.is_empty() => Err(SequenceError::NoValidRecipients),
+            Self::Open { envelope, .. } => Ok(envelope.rcpts.len()),
+        }
+    }
+
+    /// The envelope, when a transaction is open.
+    pub(super) fn envelope(&self) -> Option<&Envelope> {
+        match self {
+            Self::Open { envelope, .. } => Some(envelope),
+            Self::Idle => None,
         }
     }
 
@@ -106,16 +126,18 @@ mod tests {
         assert_eq!(t.check_rcpt(10), Err(SequenceError::NeedMail));
         assert_eq!(t.check_data(), Err(SequenceError::NeedMail));
         assert_eq!(t.check_mail(), Ok(()));
-        t.mail_accepted(false);
+        t.mail_accepted(false, "a@sender.example".into());
         assert_eq!(t.check_mail(), Err(SequenceError::NestedMail));
         assert_eq!(t.check_data(), Err(SequenceError::NeedRcpt));
         assert_eq!(t.check_rcpt(2), Ok(false));
-        t.rcpt_relayed(false);
+        t.rcpt_relayed(false, "refused@example.test".into());
         assert_eq!(t.check_data(), Err(SequenceError::NoValidRecipients));
-        t.rcpt_relayed(true);
-        t.rcpt_relayed(true);
+        t.rcpt_relayed(true, "b@example.test".into());
+        t.rcpt_relayed(true, "c@example.test".into());
         assert_eq!(t.check_rcpt(2), Err(SequenceError::TooManyRecipients));
         assert_eq!(t.check_data(), Ok(2));
+        let envelope = t.envelope().expect("open");
+        assert_eq!((envelope.from.as_str(), envelope.rcpts.len()), ("a@sender.example", 2));
         t.reset();
         assert_eq!(t.check_rcpt(2), Err(SequenceError::NeedMail));
     }

@@ -1,5 +1,6 @@
 //! Tests of `clamav`.
 
+use super::reply::SIGNATURE_MAX;
 use super::*;
 
 #[test]

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::upstream::{Mta, PipeDialer, Recorded, Upstream};
 use crate::config::{Config, ListenerTls};
-use crate::session::{ClientInfo, serve};
+use crate::session::{ClientInfo, SessionEnv, serve};
 use crate::state::Shared;
 use crate::wire::{Reply, ReplyParser};
 
@@ -116,8 +116,8 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let info = ClientInfo { peer: self.peer, local: "127.0.0.1:25".parse().expect("address"), tls: self.tls };
         let spooled = Arc::default();
-        let task =
-            tokio::spawn(serve(server, dialer.clone(), info, "t0000001".into(), shared, spooled, shutdown.clone()));
+        let env = SessionEnv { shared, spooled, dialer: dialer.clone(), shutdown: shutdown.clone() };
+        let task = tokio::spawn(serve(server, info, "t0000001".into(), env));
         Running { client: Client { io: client, buf: BytesMut::new() }, dialer, shutdown, task }
     }
 
