@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 #[path = "cli/config_reference.rs"]
 mod config_reference;
+#[path = "cli/design.rs"]
+mod design;
 #[path = "cli/docs_tests.rs"]
 mod docs_tests;
 #[path = "cli/shipped_configs.rs"]

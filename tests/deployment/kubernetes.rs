@@ -125,74 +125,88 @@ fn the_mx_pod_owns_port_25_keeps_the_mta_on_loopback_and_drains_in_time() {
     for r in renderings() {
         let mx = r.find("Deployment", "doorman-mx");
         let pod = &mx["spec"]["template"]["spec"];
-        let (doorman, mta) = (container(pod, "doorman"), container(pod, "mta"));
         let config = yaml(&r.volume_data(pod, "doorman-config", "proxy.yaml"), "doorman's ConfigMap");
-
-        // doorman owns port 25: its listener, its container port, the
-        // sysctl that lets uid 10025 bind it, the Service's target.
-        let listen = str_at(&config, "/listen/0/address", "listen");
-        assert_eq!(port_of(listen), 25, "{listen}");
-        let smtp = list_at(doorman, "/ports").iter().find(|p| p["name"] == "smtp").expect("the smtp port");
-        assert_eq!(smtp["containerPort"], 25);
-        let sysctl = list_at(pod, "/securityContext/sysctls")
-            .iter()
-            .find(|s| s["name"] == "net.ipv4.ip_unprivileged_port_start")
-            .expect("the unprivileged-port sysctl");
-        assert!(str_at(sysctl, "/value", "sysctl").parse::<u16>().expect("a port") <= 25);
-        assert_eq!(doorman["securityContext"]["runAsNonRoot"], true);
-        let svc = r.find("Service", "doorman-mx");
-        assert!(selects(&svc["spec"]["selector"], mx));
-        assert_eq!(
-            (&svc["spec"]["ports"][0]["port"], &svc["spec"]["ports"][0]["targetPort"]),
-            (&25.into(), &"smtp".into())
-        );
-
-        // The MTA: on the pod's loopback only, at the port doorman relays to,
-        // taking XCLIENT from doorman (127.0.0.1) without trusting it.
-        let upstream: SocketAddr = str_at(&config, "/upstream/address", "upstream").parse().expect("an ip:port");
-        assert!(upstream.ip().is_loopback(), "{upstream}");
-        let master_cf = r.volume_data(pod, "postfix-config", "master.cf");
-        let inet: Vec<&str> = master_cf
-            .lines()
-            .filter(|l| l.split_whitespace().nth(1) == Some("inet"))
-            .filter_map(|l| l.split_whitespace().next())
-            .collect();
-        assert_eq!(inet, [upstream.to_string()], "the MTA's only SMTP listener");
-        let main_cf = postfix_params(&r.volume_data(pod, "postfix-config", "main.cf"));
-        assert_eq!(main_cf["inet_interfaces"], "loopback-only");
-        assert_eq!(str_at(&config, "/upstream/client_identity", "upstream"), "xclient");
-        assert_eq!(networks(&main_cf["smtpd_authorized_xclient_hosts"]), [upstream.ip().into()]);
-        assert!(!trusted(&main_cf["mynetworks"], upstream.ip()), "doorman's address in mynetworks: an open relay");
-        for (volume, path) in [("postfix-config", "/etc/postfix/main.cf"), ("postfix-config", "/etc/postfix/master.cf")]
-        {
-            assert!(list_at(mta, "/volumeMounts").iter().any(|m| m["name"] == volume && m["mountPath"] == path));
-        }
-
-        // Configuration from the ConfigMap, TLS from the Secret.
-        let args: Vec<&str> = list_at(doorman, "/args").iter().filter_map(Value::as_str).collect();
-        assert!(args.join(" ").starts_with(&format!("run --config {}/", mount_path(doorman, "doorman-config"))));
-        let tls_dir = mount_path(doorman, "doorman-tls");
-        for key in ["certificate", "key"] {
-            assert!(str_at(&config, &format!("/tls/{key}"), "tls").starts_with(&format!("{tls_dir}/")));
-        }
-        let tls = list_at(pod, "/volumes").iter().find(|v| v["name"] == "doorman-tls").expect("the TLS volume");
-        assert_eq!(str_at(tls, "/secret/secretName", "doorman-tls"), "doorman-tls");
-
-        // Probes on doorman's admin port.
-        let admin = port_of(str_at(&config, "/admin/address", "admin"));
-        let admin_port = list_at(doorman, "/ports").iter().find(|p| p["name"] == "admin").expect("the admin port");
-        assert_eq!(admin_port["containerPort"], admin);
-        assert_eq!(str_at(doorman, "/readinessProbe/httpGet/path", "readiness"), "/readyz");
-        assert_eq!(str_at(doorman, "/livenessProbe/httpGet/path", "liveness"), "/healthz");
-
-        // Shutdown: doorman drains while the MTA runs, all before SIGKILL.
-        let grace = humantime::parse_duration(str_at(&config, "/shutdown/grace_period", "shutdown")).expect("duration");
-        let drained = pre_stop_sleep(doorman) + grace;
-        let period = Duration::from_secs(pod["terminationGracePeriodSeconds"].as_u64().expect("a grace period"));
-        assert!(pre_stop_sleep(mta) >= drained, "the MTA stops before doorman has drained");
-        assert!(period > pre_stop_sleep(mta), "terminationGracePeriodSeconds {period:?} leaves the MTA no time");
-        assert!(period > drained, "terminationGracePeriodSeconds {period:?} <= doorman's drain {drained:?}");
+        doorman_owns_port_25(&r, mx, &config);
+        mta_on_loopback_only(&r, pod, &config);
+        config_tls_and_probes(pod, &config);
+        drains_in_time(pod, &config);
     }
+}
+
+/// doorman owns port 25: its listener, its container port, the sysctl that
+/// lets uid 10025 bind it, the Service's target.
+fn doorman_owns_port_25(r: &Rendered, mx: &Value, config: &Value) {
+    let pod = &mx["spec"]["template"]["spec"];
+    let doorman = container(pod, "doorman");
+    let listen = str_at(config, "/listen/0/address", "listen");
+    assert_eq!(port_of(listen), 25, "{listen}");
+    let smtp = list_at(doorman, "/ports").iter().find(|p| p["name"] == "smtp").expect("the smtp port");
+    assert_eq!(smtp["containerPort"], 25);
+    let sysctl = list_at(pod, "/securityContext/sysctls")
+        .iter()
+        .find(|s| s["name"] == "net.ipv4.ip_unprivileged_port_start")
+        .expect("the unprivileged-port sysctl");
+    assert!(str_at(sysctl, "/value", "sysctl").parse::<u16>().expect("a port") <= 25);
+    assert_eq!(doorman["securityContext"]["runAsNonRoot"], true);
+    let svc = r.find("Service", "doorman-mx");
+    assert!(selects(&svc["spec"]["selector"], mx));
+    assert_eq!(
+        (&svc["spec"]["ports"][0]["port"], &svc["spec"]["ports"][0]["targetPort"]),
+        (&25.into(), &"smtp".into())
+    );
+}
+
+/// The MTA: on the pod's loopback only, at the port doorman relays to,
+/// taking XCLIENT from doorman (127.0.0.1) without trusting it.
+fn mta_on_loopback_only(r: &Rendered, pod: &Value, config: &Value) {
+    let mta = container(pod, "mta");
+    let upstream: SocketAddr = str_at(config, "/upstream/address", "upstream").parse().expect("an ip:port");
+    assert!(upstream.ip().is_loopback(), "{upstream}");
+    let master_cf = r.volume_data(pod, "postfix-config", "master.cf");
+    let inet: Vec<&str> = master_cf
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("inet"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(inet, [upstream.to_string()], "the MTA's only SMTP listener");
+    let main_cf = postfix_params(&r.volume_data(pod, "postfix-config", "main.cf"));
+    assert_eq!(main_cf["inet_interfaces"], "loopback-only");
+    assert_eq!(str_at(config, "/upstream/client_identity", "upstream"), "xclient");
+    assert_eq!(networks(&main_cf["smtpd_authorized_xclient_hosts"]), [upstream.ip().into()]);
+    assert!(!trusted(&main_cf["mynetworks"], upstream.ip()), "doorman's address in mynetworks: an open relay");
+    for (volume, path) in [("postfix-config", "/etc/postfix/main.cf"), ("postfix-config", "/etc/postfix/master.cf")] {
+        assert!(list_at(mta, "/volumeMounts").iter().any(|m| m["name"] == volume && m["mountPath"] == path));
+    }
+}
+
+/// Configuration from the ConfigMap, TLS from the Secret, probes on
+/// doorman's admin port.
+fn config_tls_and_probes(pod: &Value, config: &Value) {
+    let doorman = container(pod, "doorman");
+    let args: Vec<&str> = list_at(doorman, "/args").iter().filter_map(Value::as_str).collect();
+    assert!(args.join(" ").starts_with(&format!("run --config {}/", mount_path(doorman, "doorman-config"))));
+    let tls_dir = mount_path(doorman, "doorman-tls");
+    for key in ["certificate", "key"] {
+        assert!(str_at(config, &format!("/tls/{key}"), "tls").starts_with(&format!("{tls_dir}/")));
+    }
+    let tls = list_at(pod, "/volumes").iter().find(|v| v["name"] == "doorman-tls").expect("the TLS volume");
+    assert_eq!(str_at(tls, "/secret/secretName", "doorman-tls"), "doorman-tls");
+    let admin = port_of(str_at(config, "/admin/address", "admin"));
+    let admin_port = list_at(doorman, "/ports").iter().find(|p| p["name"] == "admin").expect("the admin port");
+    assert_eq!(admin_port["containerPort"], admin);
+    assert_eq!(str_at(doorman, "/readinessProbe/httpGet/path", "readiness"), "/readyz");
+    assert_eq!(str_at(doorman, "/livenessProbe/httpGet/path", "liveness"), "/healthz");
+}
+
+/// Shutdown: doorman drains while the MTA runs, all before SIGKILL.
+fn drains_in_time(pod: &Value, config: &Value) {
+    let (doorman, mta) = (container(pod, "doorman"), container(pod, "mta"));
+    let grace = humantime::parse_duration(str_at(config, "/shutdown/grace_period", "shutdown")).expect("duration");
+    let drained = pre_stop_sleep(doorman) + grace;
+    let period = Duration::from_secs(pod["terminationGracePeriodSeconds"].as_u64().expect("a grace period"));
+    assert!(pre_stop_sleep(mta) >= drained, "the MTA stops before doorman has drained");
+    assert!(period > pre_stop_sleep(mta), "terminationGracePeriodSeconds {period:?} leaves the MTA no time");
+    assert!(period > drained, "terminationGracePeriodSeconds {period:?} <= doorman's drain {drained:?}");
 }
 
 #[test]
