@@ -149,7 +149,7 @@ fn without_literals(line: &str) -> String {
                 chars.nth(1);
             }
             '\'' if chars.peek() == Some(&'\\') => {
-                while let Some(d) = chars.next() {
+                for d in chars.by_ref() {
                     if d == '\'' {
                         break;
                     }
