@@ -34,6 +34,7 @@ pub mod server;
 mod session;
 pub mod spool;
 pub(crate) mod state;
+pub(crate) mod timer;
 pub mod tls;
 pub(crate) mod upstream;
 pub mod wire;

@@ -258,7 +258,9 @@ impl AcceptLoop {
                 metrics().active_sessions.inc();
                 let env =
                     SessionEnv { shared: shared.clone(), spooled: limits.spooled.clone(), dialer: TcpDialer, shutdown };
-                session::serve(stream, client, id, env).await;
+                // Boxed: the session's state machine is kilobytes, and the
+                // task would otherwise copy it on every move at spawn.
+                Box::pin(session::serve(stream, client, id, env)).await;
                 metrics().active_sessions.dec();
                 drop((permit, slot));
             }

@@ -33,8 +33,9 @@ use crate::config::Config;
 use crate::metrics::{Reason, metrics};
 use crate::replies;
 use crate::state::Shared;
+use crate::timer::Timer;
 use crate::tls::Io;
-use crate::upstream::{Dialer, UpstreamClient, UpstreamError};
+use crate::upstream::{UpstreamClient, UpstreamError};
 use crate::wire::Capabilities;
 use crate::wire::ehlo::{Advertised, EhloPolicy};
 use crate::wire::{Command, CommandError, Reply};
@@ -97,12 +98,9 @@ fn is_junk(cmd: &Command) -> bool {
 }
 
 /// Per-session state; see the module docs.
-struct Session<S: Io, D: Dialer> {
+struct Session<S: Io, U: Io> {
     conn: Connection<S>,
-    upstream: UpstreamClient<D::Stream>,
-    /// How the upstream is reached (for reconnecting).
-    #[allow(dead_code)]
-    dialer: D,
+    upstream: UpstreamClient<U>,
     /// The state this session started with (kept across a reload).
     shared: Arc<Shared>,
     config: Arc<Config>,
@@ -141,9 +139,11 @@ struct Session<S: Io, D: Dialer> {
     delivered: u32,
     /// Scanner verdicts of the current message, for the transaction log.
     verdicts: Vec<String>,
+    /// Bounds the waits for the client: idle, session and DATA deadlines.
+    timer: Timer,
 }
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     fn host(&self) -> &str {
         self.config.hostname.as_str()
     }
@@ -235,6 +235,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
     ) -> Result<Option<Input>, SessionError> {
         let idle_deadline = Instant::now() + self.idle_timeout();
         let between = !self.txn.is_open();
+        let deadline = if between { idle_deadline.min(session_deadline) } else { idle_deadline };
         let (reply, reason) = tokio::select! {
             input = self.conn.next_line() => return Ok(Some(input?)),
             said = self.upstream.unsolicited() => {
@@ -245,9 +246,12 @@ impl<S: Io, D: Dialer> Session<S, D> {
                 metrics().upstream_error("idle", "closed");
                 (replies::upstream_failed(self.host()), None)
             }
-            () = tokio::time::sleep_until(idle_deadline) => (replies::idle_timeout(self.host()), Some(Reason::IdleTimeout)),
-            () = tokio::time::sleep_until(session_deadline), if between => {
-                (replies::session_too_long(self.host()), Some(Reason::SessionTimeout))
+            () = self.timer.until(deadline) => {
+                if deadline == idle_deadline {
+                    (replies::idle_timeout(self.host()), Some(Reason::IdleTimeout))
+                } else {
+                    (replies::session_too_long(self.host()), Some(Reason::SessionTimeout))
+                }
             }
             () = shutdown.cancelled(), if between => (replies::shutting_down(self.host()), None),
         };

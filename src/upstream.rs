@@ -18,6 +18,7 @@ pub(crate) use error::{Stage, UpstreamError};
 
 use crate::config;
 use crate::spool::Spool;
+use crate::timer::Timer;
 use crate::tls::{Io, MaybeTls, UpstreamStream, UpstreamTls};
 use crate::wire::{Capabilities, Command, DotStuffer, Reply, ReplyParser};
 
@@ -65,6 +66,8 @@ pub(crate) struct UpstreamClient<U: Io = TcpStream> {
     write_buf: BytesMut,
     reply_timeout: Duration,
     data_timeout: Duration,
+    /// Bounds the waits for replies.
+    timer: Timer,
 }
 
 impl<U: Io> UpstreamClient<U> {
@@ -90,6 +93,7 @@ impl<U: Io> UpstreamClient<U> {
                 write_buf: BytesMut::with_capacity(4096),
                 reply_timeout: cfg.reply_timeout,
                 data_timeout: cfg.data_timeout,
+                timer: Timer::new(),
             };
             if let Some(bytes) = preamble {
                 client.write_buf.extend_from_slice(bytes);
@@ -290,30 +294,42 @@ impl<U: Io> UpstreamClient<U> {
             Stage::Message | Stage::DataEnd => self.data_timeout,
             _ => self.reply_timeout,
         };
-        tokio::time::timeout(after, self.stream.write_all(&self.write_buf))
+        let deadline = tokio::time::Instant::now() + after;
+        let Self { stream, write_buf, timer, .. } = self;
+        timer
+            .within(deadline, stream.write_all(write_buf))
             .await
-            .map_err(|_| UpstreamError::Timeout { stage, after })?
+            .ok_or(UpstreamError::Timeout { stage, after })?
             .map_err(|source| UpstreamError::io(stage, source))
     }
 
     async fn read_reply(&mut self, stage: Stage, after: Duration) -> Result<Reply, UpstreamError> {
-        tokio::time::timeout(after, self.read_reply_untimed(stage))
+        let deadline = tokio::time::Instant::now() + after;
+        let Self { stream, read_buf, timer, .. } = self;
+        timer
+            .within(deadline, read_reply(stream, read_buf, stage))
             .await
-            .map_err(|_| UpstreamError::Timeout { stage, after })?
+            .ok_or(UpstreamError::Timeout { stage, after })?
     }
 
     async fn read_reply_untimed(&mut self, stage: Stage) -> Result<Reply, UpstreamError> {
-        loop {
-            if let Some(reply) =
-                ReplyParser::parse(&mut self.read_buf).map_err(|source| UpstreamError::Protocol { stage, source })?
-            {
-                return Ok(reply);
-            }
-            let n =
-                self.stream.read_buf(&mut self.read_buf).await.map_err(|source| UpstreamError::io(stage, source))?;
-            if n == 0 {
-                return Err(UpstreamError::Closed { stage });
-            }
+        read_reply(&mut self.stream, &mut self.read_buf, stage).await
+    }
+}
+
+/// Reads until `buf` holds one whole reply, and takes it. Cancel-safe.
+async fn read_reply<U: Io>(
+    stream: &mut UpstreamStream<U>,
+    buf: &mut BytesMut,
+    stage: Stage,
+) -> Result<Reply, UpstreamError> {
+    loop {
+        if let Some(reply) = ReplyParser::parse(buf).map_err(|source| UpstreamError::Protocol { stage, source })? {
+            return Ok(reply);
+        }
+        let n = stream.read_buf(buf).await.map_err(|source| UpstreamError::io(stage, source))?;
+        if n == 0 {
+            return Err(UpstreamError::Closed { stage });
         }
     }
 }

@@ -7,12 +7,11 @@ use super::{Flow, Session, Step};
 use crate::metrics::Reason;
 use crate::replies;
 use crate::tls::Io;
-use crate::upstream::Dialer;
 use crate::upstream::Stage;
 use crate::wire::Command;
 use crate::wire::command::is_sasl_response;
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     pub(super) async fn on_auth(&mut self, mechanism: String, initial: Option<String>) -> Step {
         if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
             return Ok(self.protocol_error(Reason::TlsRequired, replies::tls_required()));

@@ -8,12 +8,15 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 
+use crate::timer::Timer;
 use crate::tls::{ClientStream, Io, MaybeTls};
 use crate::wire::limits::AUTH_LINE_MAX;
 use crate::wire::{DataDecoder, Line, LineDecoder, LineError, Reply};
 
 /// Read size; also the most the read buffer grows beyond a partial line.
-const READ_CHUNK: usize = 64 * 1024;
+/// 32 KiB is jemalloc's largest thread-cached size, so the buffers a message
+/// needs are reused, not mapped, from one message to the next.
+pub(super) const READ_CHUNK: usize = 32 * 1024;
 
 /// Replies are flushed before this much output piles up, even mid-pipeline.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -209,17 +212,16 @@ impl<S: Io> Connection<S> {
         &mut self,
         decoder: &mut DataDecoder,
         out: &mut Vec<u8>,
-        idle: Duration,
-        deadline: tokio::time::Instant,
+        timer: &mut Timer,
+        until: tokio::time::Instant,
     ) -> std::io::Result<DataRead> {
         if self.read_buf.is_empty() {
             self.read_buf.reserve(READ_CHUNK);
-            let until = deadline.min(tokio::time::Instant::now() + idle);
-            match tokio::time::timeout_at(until, self.io.read_buf(&mut self.read_buf)).await {
-                Err(_) => return Ok(DataRead::Done(DataEnd::Timeout)),
-                Ok(Ok(0)) => return Ok(DataRead::Done(DataEnd::ClientGone)),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e),
+            match timer.within(until, self.io.read_buf(&mut self.read_buf)).await {
+                None => return Ok(DataRead::Done(DataEnd::Timeout)),
+                Some(Ok(0)) => return Ok(DataRead::Done(DataEnd::ClientGone)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
             }
         }
         let (consumed, done) = decoder.decode(&self.read_buf, out);

@@ -21,7 +21,7 @@ use crate::replies;
 use crate::scan::{MessageScan, ScanAction, ScanContext, ScanOutcome};
 use crate::spool::{Spool, SpoolBudget};
 use crate::tls::Io;
-use crate::upstream::{Delivery, Dialer};
+use crate::upstream::Delivery;
 use crate::wire::{DataDecoder, DataSummary, LineEndingPolicy, Reply};
 
 /// One message on its way, for its transaction log line.
@@ -31,7 +31,7 @@ struct Transfer {
     summary: DataSummary,
 }
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     pub(super) async fn on_data(&mut self) -> Step {
         if let Err(e) = self.txn.check_data() {
             return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e)));
@@ -96,10 +96,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// `intake`.
     async fn receive(&mut self, decoder: &mut DataDecoder, intake: &mut Intake) -> Result<DataEnd, SessionError> {
         let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout;
-        let mut content = Vec::with_capacity(64 * 1024);
+        let mut content = Vec::with_capacity(super::connection::READ_CHUNK);
         loop {
             content.clear();
-            let read = self.conn.read_data(decoder, &mut content, self.idle_timeout(), deadline).await?;
+            let until = deadline.min(tokio::time::Instant::now() + self.idle_timeout());
+            let read = self.conn.read_data(decoder, &mut content, &mut self.timer, until).await?;
             intake.push(&content).await;
             match read {
                 DataRead::More => {}

@@ -7,12 +7,11 @@ use super::{Session, Step};
 use crate::metrics::{Reason, metrics};
 use crate::replies;
 use crate::tls::Io;
-use crate::upstream::Dialer;
 use crate::upstream::{Stage, UpstreamError};
 use crate::wire::params::{check_mail, check_rcpt};
 use crate::wire::{Command, Param, Reply};
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     pub(super) async fn on_mail(&mut self, path: String, params: Vec<Param>) -> Step {
         if let Err(e) = self.txn.check_mail() {
             return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e)));

@@ -6,12 +6,11 @@ use super::{Session, Step};
 use crate::metrics::Reason;
 use crate::replies;
 use crate::tls::Io;
-use crate::upstream::Dialer;
 use crate::upstream::Stage;
 use crate::wire::Command;
 use crate::wire::ehlo::{Advertised, Capabilities, advertise};
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     pub(super) async fn on_helo(&mut self, domain: String, extended: bool) -> Step {
         if self.policy_applies() {
             let shared = self.shared.clone();

@@ -4,14 +4,13 @@
 //! (`start.rs`).
 
 use crate::tls::Io;
-use crate::upstream::Dialer;
 
 use super::Session;
 use crate::config::ClientIdentity;
 use crate::upstream::identity::{ClientFacts, received_header, xclient_command, xforward_command};
 use crate::upstream::{Stage, UpstreamError};
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     /// What the upstream is told about the client; `esmtp`: it said EHLO.
     fn facts<'a>(&'a self, helo: Option<&'a str>, esmtp: bool) -> ClientFacts<'a> {
         ClientFacts {

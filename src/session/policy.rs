@@ -7,7 +7,6 @@
 //! skip the rules.
 
 use crate::tls::Io;
-use crate::upstream::Dialer;
 use tokio::task::JoinHandle;
 
 use super::Session;
@@ -59,7 +58,7 @@ impl Findings {
     }
 }
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     /// The rules apply to this session.
     pub(super) fn policy_applies(&self) -> bool {
         !self.helo_exempt && !self.authenticated

@@ -4,11 +4,10 @@
 use super::{Session, Step};
 use crate::config::Handling;
 use crate::tls::Io;
-use crate::upstream::Dialer;
 use crate::upstream::Stage;
 use crate::wire::{Command, Reply};
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     pub(super) async fn on_query(&mut self, cmd: &Command, handling: Handling, local: Reply) -> Step {
         match handling {
             Handling::Local => Ok(self.reply(local)),

@@ -56,7 +56,9 @@ pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: S
     let client_check = env.shared.helo.has_client_checks(client.peer.ip()).then(|| {
         let policy = env.shared.helo.clone();
         let ip = client.peer.ip();
-        tokio::spawn(async move { policy.check_client_named(ip).await })
+        // Boxed: a resolver's state machine is kilobytes, copied at each
+        // move of an unboxed task.
+        tokio::spawn(async move { Box::pin(policy.check_client_named(ip)).await })
     });
     if client.tls == ListenerTls::Implicit && !implicit_tls(&mut conn, &env.shared).await {
         return;
@@ -116,11 +118,11 @@ async fn stays_quiet<S: Io>(conn: &mut Connection<S>, greet_at: tokio::time::Ins
     }
 }
 
-impl<S: Io, D: Dialer> Session<S, D> {
+impl<S: Io, U: Io> Session<S, U> {
     /// A session that has greeted its client.
-    fn new(
+    fn new<D>(
         conn: Connection<S>,
-        upstream: UpstreamClient<D::Stream>,
+        upstream: UpstreamClient<U>,
         client: ClientInfo,
         id: String,
         env: SessionEnv<D>,
@@ -131,7 +133,6 @@ impl<S: Io, D: Dialer> Session<S, D> {
         Self {
             conn,
             upstream,
-            dialer: env.dialer,
             ehlo_policy: EhloPolicy {
                 max_message_size,
                 auth: config.auth.allow_plaintext,
@@ -159,6 +160,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             authenticated: false,
             delivered: 0,
             verdicts: Vec::new(),
+            timer: crate::timer::Timer::new(),
         }
     }
 }

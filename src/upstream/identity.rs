@@ -183,12 +183,13 @@ fn attribute_command(
 
 /// RFC 3461 xtext: printable ASCII except `+` and `=` as is, the rest `+XX`.
 fn xtext(s: &str) -> String {
+    use std::fmt::Write;
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if (33..=126).contains(&b) && b != b'+' && b != b'=' {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("+{b:02X}"));
+            let _ = write!(out, "+{b:02X}");
         }
     }
     out
@@ -198,16 +199,25 @@ fn xtext(s: &str) -> String {
 /// identity command. Client-supplied text is neutered as Postfix does: only
 /// printable ASCII, and none of `"<>()\;@` (no forged `by`/`for` clauses).
 pub(crate) fn received_header(f: &ClientFacts<'_>, hostname: &str, id: &str, date: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars().take(100).map(|c| if c.is_ascii_graphic() && !"\"<>()\\;@".contains(c) { c } else { '?' }).collect()
-    };
-    let helo = f.helo.map_or_else(|| "unknown".to_owned(), clean);
-    let name = f.name.map_or_else(|| "unknown".to_owned(), clean);
-    format!(
-        "Received: from {helo} ({name} [{}])\r\n\tby {hostname} (doorman) with {} id {id};\r\n\t{date}\r\n",
-        f.addr.ip(),
-        f.protocol()
-    )
+    use std::fmt::Write;
+    fn push_clean(out: &mut String, s: Option<&str>) {
+        let Some(s) = s else {
+            out.push_str("unknown");
+            return;
+        };
+        let safe = |c: char| c.is_ascii_graphic() && !"\"<>()\\;@".contains(c);
+        out.extend(s.chars().take(100).map(|c| if safe(c) { c } else { '?' }));
+    }
+    let mut out = String::with_capacity(256);
+    out.push_str("Received: from ");
+    push_clean(&mut out, f.helo);
+    out.push_str(" (");
+    push_clean(&mut out, f.name);
+    let _ = write!(out, " [{}])\r\n\tby ", f.addr.ip());
+    for part in [hostname, " (doorman) with ", f.protocol(), " id ", id, ";\r\n\t", date, "\r\n"] {
+        out.push_str(part);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! SMTP replies: the [`Reply`] type, its encoding, and a strict incremental
 //! parser for replies read from the upstream MTA.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 
 use super::limits::{REPLY_LINE_MAX, REPLY_LINES_MAX};
 
@@ -63,15 +63,22 @@ impl Reply {
 
     /// Appends the wire form (`250-a\r\n250 b\r\n`) to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
-        let code = self.code.to_string();
+        let digits = [100, 10, 1].map(|d| b'0' + u8::try_from(self.code / d % 10).unwrap_or(0));
+        let other;
+        let code: &[u8] = if (100..1000).contains(&self.code) {
+            &digits
+        } else {
+            other = self.code.to_string();
+            other.as_bytes()
+        };
         if self.lines.is_empty() {
-            dst.put_slice(code.as_bytes());
+            dst.put_slice(code);
             dst.put_slice(b"\r\n");
             return;
         }
         let last = self.lines.len() - 1;
         for (i, text) in self.lines.iter().enumerate() {
-            dst.put_slice(code.as_bytes());
+            dst.put_slice(code);
             match (i == last, text.is_empty()) {
                 (true, true) => {}
                 (true, false) => dst.put_u8(b' '),
@@ -150,7 +157,7 @@ impl ReplyParser {
             lines.push(text);
             offset += lf + 1;
             if last {
-                let _ = buf.split_to(offset);
+                buf.advance(offset);
                 return Ok(Some(Reply { code: line_code, lines }));
             }
             if lines.len() >= REPLY_LINES_MAX {
