@@ -891,8 +891,7 @@ mode_profile() {
     sleep 0.5
     ir=$(awk '/^summary:/ { print $2 }' "$WORK/callgrind.$t.out.1")
     printf '%s\t%s\t%s\t%s\n' "$t" "$ir" "$DELIVERED" "$n" >>"$WORK/profile.txt"
-    callgrind_annotate --inclusive=no --threshold=100 "$WORK/callgrind.$t.out.1" 2>/dev/null | grep -E '^ *[0-9,]+ \(' |
-      grep -v '(100.0%)' | head -n 20 >"$WORK/profile.$t.top" || true
+    "$PY" "$ROOT/bench/callgrind_top.py" "$WORK/callgrind.$t.out.1" 20 >"$WORK/profile.$t.top" || true
     stop_pid "${PID[$t]}" "callgrind-$t" 20
     # syscalls: strace -c -f attached to every thread of a plain process;
     # INT makes strace detach and write its summary
@@ -937,12 +936,9 @@ EOF
     done
     for t in $PROFILE_TARGETS; do
       case "$t" in doorman*) ;; *) continue ;; esac
-      echo "   $t: top functions by own instructions (callgrind_annotate --inclusive=no), per message:"
+      echo "   $t: top functions by own instructions (bench/callgrind_top.py), per message:"
       n=$(awk -F'\t' -v t="$t" '$1 == t { print $4 }' "$WORK/profile.txt")
-      awk -v n="$n" '{ x = $1; gsub(",", "", x); fn = $0; sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "", fn); sub(/ \[.*\]$/, "", fn)
-        sub(/^.*\/index\.crates\.io-[^\/]*\//, "", fn); sub(/^\/rustc\/[0-9a-f]*\/library\//, "", fn); sub(/^\.\/.*\/sysdeps\//, "glibc:", fn)
-        sub(/^\.\/malloc\/\.\/malloc\//, "glibc:", fn)
-        printf "     %8.0f  %s\n", x / n, substr(fn, 1, 150) }' "$WORK/profile.$t.top"
+      awk -F'\t' -v n="$n" '{ printf "     %8.0f  %s\n", $1 / n, substr($2, 1, 150) }' "$WORK/profile.$t.top"
     done
     echo "   (Ir is user space only: the kernel's TCP work is not in it; CPU µs/msg in the table has both)"
   } | tee -a "$WORK/report.txt"

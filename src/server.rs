@@ -222,50 +222,48 @@ impl AcceptLoop {
         let limits = self.limits.clone();
         let shutdown = self.shutdown.clone();
         let key = self.key;
-        self.tracker.spawn(
-            async move {
-                let config = &shared.config;
-                let Some(listener) = listener_for(&config.listen, key).cloned() else {
-                    return;
-                };
-                let Some(peer) = real_client(&mut stream, tcp_peer, &listener, config).await else {
-                    return;
-                };
-                tracing::Span::current().record("client", tracing::field::display(peer));
-                if let Some(original) = inbound::original_destination(&stream) {
-                    debug!(%original, "redirected connection");
-                }
-                let max_per_ip = config.limits.max_connections_per_ip;
-                let permit = limits.global.try_acquire();
-                let slot = limits.per_ip.try_acquire(peer.ip(), max_per_ip);
-                let host = config.hostname.as_str();
-                let refusal = match (&permit, &slot) {
-                    (Err(_), _) => Some((ConnectionResult::RefusedLimit, replies::too_many_connections(host))),
-                    (_, None) => {
-                        Some((ConnectionResult::RefusedPerIp, replies::too_many_connections_from(host, peer.ip())))
-                    }
-                    _ => None,
-                };
-                if let Some((result, reply)) = refusal {
-                    warn!(result = result.as_str(), "connection limit reached; refusing");
-                    metrics().connection(result);
-                    refuse(stream, reply).await;
-                    return;
-                }
-                let local = stream.local_addr().unwrap_or(tcp_peer);
-                let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
-                metrics().connection(ConnectionResult::Accepted);
-                metrics().active_sessions.inc();
-                let env =
-                    SessionEnv { shared: shared.clone(), spooled: limits.spooled.clone(), dialer: TcpDialer, shutdown };
-                // Boxed: the session's state machine is kilobytes, and the
-                // task would otherwise copy it on every move at spawn.
-                Box::pin(session::serve(stream, client, id, env)).await;
-                metrics().active_sessions.dec();
-                drop((permit, slot));
+        // Boxed: the session's state machine is kilobytes, and an unboxed
+        // task is copied whole each time tokio moves it (spawn, completion).
+        let session = Box::pin(async move {
+            let config = &shared.config;
+            let Some(listener) = listener_for(&config.listen, key).cloned() else {
+                return;
+            };
+            let Some(peer) = real_client(&mut stream, tcp_peer, &listener, config).await else {
+                return;
+            };
+            tracing::Span::current().record("client", tracing::field::display(peer));
+            if let Some(original) = inbound::original_destination(&stream) {
+                debug!(%original, "redirected connection");
             }
-            .instrument(span),
-        );
+            let max_per_ip = config.limits.max_connections_per_ip;
+            let permit = limits.global.try_acquire();
+            let slot = limits.per_ip.try_acquire(peer.ip(), max_per_ip);
+            let host = config.hostname.as_str();
+            let refusal = match (&permit, &slot) {
+                (Err(_), _) => Some((ConnectionResult::RefusedLimit, replies::too_many_connections(host))),
+                (_, None) => {
+                    Some((ConnectionResult::RefusedPerIp, replies::too_many_connections_from(host, peer.ip())))
+                }
+                _ => None,
+            };
+            if let Some((result, reply)) = refusal {
+                warn!(result = result.as_str(), "connection limit reached; refusing");
+                metrics().connection(result);
+                refuse(stream, reply).await;
+                return;
+            }
+            let local = stream.local_addr().unwrap_or(tcp_peer);
+            let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
+            metrics().connection(ConnectionResult::Accepted);
+            metrics().active_sessions.inc();
+            let env =
+                SessionEnv { shared: shared.clone(), spooled: limits.spooled.clone(), dialer: TcpDialer, shutdown };
+            session::serve(stream, client, id, env).await;
+            metrics().active_sessions.dec();
+            drop((permit, slot));
+        });
+        self.tracker.spawn(session.instrument(span));
     }
 }
 
