@@ -32,6 +32,7 @@ pub(crate) mod replies;
 pub mod scan;
 pub mod server;
 mod session;
+pub(crate) mod shield;
 pub mod spool;
 pub(crate) mod state;
 pub(crate) mod timer;

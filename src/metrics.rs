@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 
 mod labels;
 
-pub use labels::{ConnectionResult, MessageOutcome, Reason, ReloadResult};
+pub use labels::{ConnectionResult, MessageOutcome, NoUpstream, Reason, ReloadResult};
 
 /// `result` of an accepted TCP connection.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -107,6 +107,10 @@ pub struct Metrics {
     pub tls_handshakes: Family<TlsLabels, Counter>,
     /// doorman_config_reloads_total{result}
     pub reloads: Family<ConnectionLabels, Counter>,
+    /// doorman_upstream_sessions_total
+    pub upstream_sessions: Counter,
+    /// doorman_sessions_without_upstream_total{reason}
+    pub without_upstream: Family<RejectionLabels, Counter>,
 }
 
 fn scan_histogram() -> Histogram {
@@ -128,6 +132,8 @@ impl Metrics {
             upstream_errors: Family::default(),
             tls_handshakes: Family::default(),
             reloads: Family::default(),
+            upstream_sessions: Counter::default(),
+            without_upstream: Family::default(),
             registry: Registry::default(),
         };
         registry.register("doorman_connections", "Client connections by result", m.connections.clone());
@@ -144,6 +150,12 @@ impl Metrics {
         registry.register("doorman_upstream_errors", "Upstream failures by stage and kind", m.upstream_errors.clone());
         registry.register("doorman_tls_handshakes", "TLS handshakes by side and result", m.tls_handshakes.clone());
         registry.register("doorman_config_reloads", "Configuration reloads (SIGHUP) by result", m.reloads.clone());
+        registry.register("doorman_upstream_sessions", "Upstream sessions opened", m.upstream_sessions.clone());
+        registry.register(
+            "doorman_sessions_without_upstream",
+            "Client sessions that ended without an upstream session, by why",
+            m.without_upstream.clone(),
+        );
         registry.register(
             "doorman_build",
             "Build information",
@@ -161,6 +173,9 @@ impl Metrics {
         }
         for r in Reason::ALL {
             let _ = m.rejections.get_or_create(&RejectionLabels { reason: r.as_str() });
+        }
+        for r in NoUpstream::ALL {
+            let _ = m.without_upstream.get_or_create(&RejectionLabels { reason: r.as_str() });
         }
         Self { registry, ..m }
     }
@@ -191,6 +206,11 @@ impl Metrics {
     /// Counts an upstream failure.
     pub fn upstream_error(&self, stage: &'static str, kind: &'static str) {
         self.upstream_errors.get_or_create(&UpstreamErrorLabels { stage, kind }).inc();
+    }
+
+    /// Counts a session that ended without an upstream session.
+    pub fn session_without_upstream(&self, reason: NoUpstream) {
+        self.without_upstream.get_or_create(&RejectionLabels { reason: reason.as_str() }).inc();
     }
 
     /// Counts a connection.
@@ -243,11 +263,12 @@ mod tests {
             .expect("docs/operations.md");
         let row =
             |metric: &str| doc.lines().find(|l| l.starts_with(&format!("| `{metric}`"))).unwrap_or_default().to_owned();
-        let sets: [(&str, &str, Vec<&str>); 4] = [
+        let sets: [(&str, &str, Vec<&str>); 5] = [
             ("doorman_connections_total", "result", ConnectionResult::ALL.iter().map(|v| v.as_str()).collect()),
             ("doorman_config_reloads_total", "result", ReloadResult::ALL.iter().map(|v| v.as_str()).collect()),
             ("doorman_messages_total", "outcome", MessageOutcome::ALL.iter().map(|v| v.as_str()).collect()),
             ("doorman_rejections_total", "reason", Reason::ALL.iter().map(|v| v.as_str()).collect()),
+            ("doorman_sessions_without_upstream_total", "reason", NoUpstream::ALL.iter().map(|v| v.as_str()).collect()),
         ];
         for (metric, label, values) in sets {
             let documented = row(metric);

@@ -1,16 +1,20 @@
 //! Readiness: whether doorman should get new connections. It is not
 //! shutting down, the upstream greets when connected to as sessions connect
-//! (the PROXY header of the identity mode, the STARTTLS policy), and the
+//! (the PROXY header of the identity mode, the STARTTLS policy) and answers
+//! EHLO (its extensions are recorded for the late connect), and the
 //! scanners answer. The probe runs at most once per `admin.probe_interval`
 //! and one at a time; other requests get its last result, so `/readyz`
 //! cannot be used to flood the upstream or the scanners.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::config::ClientIdentity;
+use crate::shield::Shield;
 use crate::state::Shared;
 use crate::upstream::identity::proxy_header_local;
 use crate::upstream::{TcpDialer, UpstreamClient};
@@ -31,14 +35,21 @@ impl Report {
 }
 
 /// Whether doorman should receive new connections; see the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Readiness {
+    /// Where a probe records the upstream's extensions.
+    shield: Arc<Shield>,
     shutting_down: AtomicBool,
     /// The last probe and when it ran; held while a probe runs.
     last: Mutex<Option<(Instant, Report)>>,
 }
 
 impl Readiness {
+    /// Readiness that records what its probes learn in `shield`.
+    pub(crate) fn new(shield: Arc<Shield>) -> Self {
+        Self { shield, shutting_down: AtomicBool::new(false), last: Mutex::new(None) }
+    }
+
     /// Marks the start of a shutdown: not ready from now on.
     pub(crate) fn shutting_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
@@ -61,16 +72,21 @@ impl Readiness {
             tracing::trace!(age = ?at.elapsed(), "readiness from the last probe");
             return report.clone();
         }
-        let report = probe(shared).await;
+        let report = probe(shared, &self.shield).await;
         *last = Some((Instant::now(), report.clone()));
         report
     }
 }
 
-/// One probe: the upstream, then the scanners, each within `admin.probe_timeout`.
-async fn probe(shared: &Shared) -> Report {
+/// Opens an upstream session as sessions do, says EHLO, records the
+/// upstream's extensions in `shield`, and closes; all within `timeout`.
+/// Run at start-up (so the first client's EHLO is answered from what the
+/// upstream offers) and by every readiness probe.
+///
+/// # Errors
+/// A line saying what failed.
+pub(crate) async fn learn_upstream(shared: &Shared, shield: &Shield, timeout: Duration) -> Result<(), String> {
     let config = &shared.config;
-    let timeout = config.admin.probe_timeout;
     let preamble = match config.upstream.client_identity {
         ClientIdentity::ProxyV1 => proxy_header_local(false).ok(),
         ClientIdentity::ProxyV2 => proxy_header_local(true).ok(),
@@ -79,15 +95,28 @@ async fn probe(shared: &Shared) -> Report {
     let mut upstream = config.upstream.clone();
     upstream.connect_timeout = timeout;
     let tls = shared.upstream_tls.as_ref();
-    let opened = tokio::time::timeout(
-        timeout,
-        UpstreamClient::open(&TcpDialer, &upstream, preamble.as_deref(), config.hostname.as_str(), tls),
-    )
-    .await;
-    match opened {
-        Ok(Ok((client, _))) => client.close_quietly().await,
-        Ok(Err(e)) => return Report::not(format!("upstream unavailable: {e}")),
-        Err(_) => return Report::not(format!("upstream probe timed out after {:?}", timeout)),
+    let host = config.hostname.as_str();
+    let session = async {
+        let (mut client, _) = UpstreamClient::open(&TcpDialer, &upstream, preamble.as_deref(), host, tls).await?;
+        let caps = client.ehlo(host).await;
+        client.close_quietly().await;
+        caps
+    };
+    match tokio::time::timeout(timeout, session).await {
+        Ok(Ok(caps)) => {
+            shield.upstream_caps.learn(&caps);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(format!("upstream unavailable: {e}")),
+        Err(_) => Err(format!("upstream probe timed out after {timeout:?}")),
+    }
+}
+
+/// One probe: the upstream, then the scanners, each within `admin.probe_timeout`.
+async fn probe(shared: &Shared, shield: &Shield) -> Report {
+    let timeout = shared.config.admin.probe_timeout;
+    if let Err(detail) = learn_upstream(shared, shield, timeout).await {
+        return Report::not(detail);
     }
     match tokio::time::timeout(timeout, shared.scan.probe()).await {
         Ok(Ok(())) => Report { ready: true, detail: "ready".into() },

@@ -64,6 +64,11 @@ pub(crate) fn bye(host: &str) -> Reply {
     Reply::new(221, format!("2.0.0 {host} closing connection"))
 }
 
+/// MAIL accepted by doorman itself, for a client refused at RCPT.
+pub(crate) fn sender_ok() -> Reply {
+    Reply::new(250, "2.1.0 Ok")
+}
+
 /// Reply to HELO (a single line, no extensions).
 pub(crate) fn helo(host: &str) -> Reply {
     Reply::new(250, host.to_owned())

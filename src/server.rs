@@ -24,8 +24,9 @@ use self::per_ip::PerIp;
 use crate::admin;
 use crate::config::{Config, Listener, ListenerKey, listener_for, listener_keys};
 use crate::metrics::{ConnectionResult, metrics};
-use crate::readiness::Readiness;
+use crate::readiness::{Readiness, learn_upstream};
 use crate::session::{ClientInfo, SessionEnv};
+use crate::shield::Shield;
 use crate::state::Shared;
 use crate::upstream::TcpDialer;
 use crate::{replies, session};
@@ -36,6 +37,7 @@ pub struct Server {
     admin: Option<TcpListener>,
     shared: Arc<ArcSwap<Shared>>,
     ready: Arc<Readiness>,
+    shield: Arc<Shield>,
 }
 
 /// Swaps in a new configuration for new sessions.
@@ -90,11 +92,13 @@ impl Server {
             None => None,
         };
         let shared = Shared::new(config).map_err(std::io::Error::other)?;
+        let shield = Arc::new(Shield::default());
         Ok(Self {
             listeners,
             admin,
             shared: Arc::new(ArcSwap::from_pointee(shared)),
-            ready: Arc::new(Readiness::default()),
+            ready: Arc::new(Readiness::new(shield.clone())),
+            shield,
         })
     }
 
@@ -122,8 +126,19 @@ impl Server {
             global: Semaphore::new(max),
             per_ip: Arc::new(PerIp::default()),
             spooled: Arc::new(AtomicU64::new(0)),
+            shield: self.shield.clone(),
         });
         let ids = Arc::new(AtomicU64::new(0));
+        // The upstream's extensions, for the clients' EHLO before any
+        // upstream session exists. If it is down now, the first client's EHLO
+        // opens a session and learns them.
+        let (shared, shield) = (self.shared.load_full(), self.shield.clone());
+        tokio::spawn(async move {
+            let timeout = shared.config.upstream.connect_timeout + shared.config.upstream.reply_timeout;
+            if let Err(e) = learn_upstream(&shared, &shield, timeout).await {
+                warn!(error = %e, "could not learn the upstream's extensions at start-up");
+            }
+        });
         let admin_stop = CancellationToken::new();
         if let Some(listener) = self.admin {
             if let Ok(addr) = listener.local_addr() {
@@ -182,6 +197,8 @@ struct Limits {
     per_ip: Arc<PerIp>,
     /// Bytes spooled by all sessions (`data.spool_max_total`).
     spooled: Arc<AtomicU64>,
+    /// What sessions remember across sessions and reloads.
+    shield: Arc<Shield>,
 }
 
 struct AcceptLoop {
@@ -257,8 +274,13 @@ impl AcceptLoop {
             let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
             metrics().connection(ConnectionResult::Accepted);
             metrics().active_sessions.inc();
-            let env =
-                SessionEnv { shared: shared.clone(), spooled: limits.spooled.clone(), dialer: TcpDialer, shutdown };
+            let env = SessionEnv {
+                shared: shared.clone(),
+                spooled: limits.spooled.clone(),
+                dialer: TcpDialer,
+                shutdown,
+                shield: limits.shield.clone(),
+            };
             session::serve(stream, client, id, env).await;
             metrics().active_sessions.dec();
             drop((permit, slot));

@@ -10,6 +10,7 @@ mod envelope;
 mod helo;
 mod identity;
 mod intake;
+mod link;
 mod policy;
 mod query;
 mod start;
@@ -30,12 +31,12 @@ use self::connection::{Connection, Input};
 pub(crate) use self::start::{ClientInfo, SessionEnv, serve};
 use self::transaction::Transaction;
 use crate::config::Config;
-use crate::metrics::{Reason, metrics};
+use crate::metrics::{NoUpstream, Reason, metrics};
 use crate::replies;
 use crate::state::Shared;
 use crate::timer::Timer;
 use crate::tls::Io;
-use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::upstream::{Dialer, Stage, UpstreamClient, UpstreamError};
 use crate::wire::Capabilities;
 use crate::wire::ehlo::{Advertised, EhloPolicy};
 use crate::wire::{Command, CommandError, Reply};
@@ -98,9 +99,18 @@ fn is_junk(cmd: &Command) -> bool {
 }
 
 /// Per-session state; see the module docs.
-struct Session<S: Io, U: Io> {
+struct Session<S: Io, D: Dialer> {
     conn: Connection<S>,
-    upstream: UpstreamClient<U>,
+    /// The upstream session, once opened (`link.rs`).
+    upstream: Option<UpstreamClient<D::Stream>>,
+    /// How the upstream is reached.
+    dialer: D,
+    /// An upstream session was opened (it may be closed again).
+    opened_upstream: bool,
+    /// Why the session is ending, once known (for sessions the MTA never saw).
+    ended: Option<NoUpstream>,
+    /// What doorman remembers across sessions.
+    shield: Arc<crate::shield::Shield>,
     /// The state this session started with (kept across a reload).
     shared: Arc<Shared>,
     config: Arc<Config>,
@@ -143,7 +153,7 @@ struct Session<S: Io, U: Io> {
     timer: Timer,
 }
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     fn host(&self) -> &str {
         self.config.hostname.as_str()
     }
@@ -162,10 +172,12 @@ impl<S: Io, U: Io> Session<S, U> {
                 metrics().upstream_error(e.stage().as_str(), e.kind());
                 // Without the client's identity the upstream would judge it
                 // by doorman's address: nothing is relayed, the client retries.
-                let reply = if e.stage() == crate::upstream::Stage::Identity {
-                    replies::service_unavailable(self.host())
-                } else {
-                    replies::upstream_failed(self.host())
+                // A late connect that fails is the service being unavailable.
+                let reply = match e.stage() {
+                    Stage::Identity | Stage::Connect | Stage::Greeting | Stage::StartTls => {
+                        replies::service_unavailable(self.host())
+                    }
+                    _ => replies::upstream_failed(self.host()),
                 };
                 self.conn.queue(&reply);
             }
@@ -174,9 +186,13 @@ impl<S: Io, U: Io> Session<S, U> {
         self.conn.close().await;
         self.findings.log_repeats();
         info!(delivered = self.delivered, errors = self.errors, "session closed");
-        if !matches!(outcome, Err(SessionError::Upstream(_) | SessionError::Abandoned(_))) {
-            self.upstream.quit().await;
+        if matches!(outcome, Err(SessionError::Upstream(_) | SessionError::Abandoned(_))) {
+            self.upstream = None;
         }
+        if !self.opened_upstream {
+            metrics().session_without_upstream(self.no_upstream_reason(&outcome));
+        }
+        self.close_upstream().await;
     }
 
     async fn command_loop(&mut self, shutdown: &CancellationToken) -> Result<(), SessionError> {
@@ -238,7 +254,7 @@ impl<S: Io, U: Io> Session<S, U> {
         let deadline = if between { idle_deadline.min(session_deadline) } else { idle_deadline };
         let (reply, reason) = tokio::select! {
             input = self.conn.next_line() => return Ok(Some(input?)),
-            said = self.upstream.unsolicited() => {
+            said = link::unsolicited(self.upstream.as_mut()) => {
                 match said {
                     Ok(r) => warn!(reply = %r, "upstream spoke out of turn; closing session"),
                     Err(e) => warn!(error = %e, "upstream went away; closing session"),
@@ -247,13 +263,17 @@ impl<S: Io, U: Io> Session<S, U> {
                 (replies::upstream_failed(self.host()), None)
             }
             () = self.timer.until(deadline) => {
+                self.ended = Some(NoUpstream::Timeout);
                 if deadline == idle_deadline {
                     (replies::idle_timeout(self.host()), Some(Reason::IdleTimeout))
                 } else {
                     (replies::session_too_long(self.host()), Some(Reason::SessionTimeout))
                 }
             }
-            () = shutdown.cancelled(), if between => (replies::shutting_down(self.host()), None),
+            () = shutdown.cancelled(), if between => {
+                self.ended = Some(NoUpstream::Shutdown);
+                (replies::shutting_down(self.host()), None)
+            }
         };
         if let Some(reason) = reason {
             metrics().reject(reason);
@@ -283,6 +303,9 @@ impl<S: Io, U: Io> Session<S, U> {
                 debug!(error = %e, "invalid command");
                 let reply = replies::command_error(&e);
                 if e.closes_session() {
+                    if e == CommandError::NonSmtp {
+                        self.ended = Some(NoUpstream::NonSmtp);
+                    }
                     metrics().reject(reason(&e));
                     self.conn.queue(&reply);
                     return Ok(Flow::Close);
@@ -306,6 +329,7 @@ impl<S: Io, U: Io> Session<S, U> {
             Command::Rset => self.on_rset().await,
             Command::Noop => Ok(self.reply(replies::ok())),
             Command::Quit => {
+                self.ended = Some(NoUpstream::Quit);
                 let reply = replies::bye(self.host());
                 self.conn.queue(&reply);
                 Ok(Flow::Close)
@@ -350,6 +374,7 @@ impl<S: Io, U: Io> Session<S, U> {
             let reply = replies::too_many_errors(self.host());
             self.conn.queue(&reply);
             metrics().reject(Reason::TooManyErrors);
+            self.ended = Some(NoUpstream::TooManyErrors);
             return Flow::Close;
         }
         Flow::Continue

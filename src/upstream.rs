@@ -7,6 +7,7 @@
 
 mod error;
 pub(crate) mod identity;
+pub(crate) mod known;
 
 use std::time::Duration;
 

@@ -118,7 +118,8 @@ fn read_reply(stream: &mut TcpStream) -> String {
 fn run_serves_until_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    // Nothing listens on the upstream port: every client gets the 421.
+    // Nothing listens on the upstream port: every client is greeted (the
+    // upstream is opened late), and gets the 421 when it needs the upstream.
     let config = format!(
         "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:{port}\nupstream:\n  address: 127.0.0.1:{}\n  connect_timeout: 1s\ndns:\n  nameservers: [\"127.0.0.1:9\"]\n",
         free_port()
@@ -134,6 +135,8 @@ fn run_serves_until_sigterm() {
             Err(e) => panic!("doorman did not listen: {e}"),
         }
     };
+    assert_eq!(read_reply(&mut stream), "220 mx.example.test ESMTP\r\n");
+    stream.write_all(b"EHLO c.example.net\r\n").expect("write");
     assert_eq!(read_reply(&mut stream), "421 4.3.0 mx.example.test Service not available, try again later\r\n");
     let pid = running.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());

@@ -149,3 +149,32 @@ label_enum! {
         StarttlsPipelining => "starttls_pipelining",
     }
 }
+
+label_enum! {
+    /// Why a session ended without ever opening an upstream session
+    /// (`doorman_sessions_without_upstream_total{reason}`): the MTA was spared it.
+    NoUpstream {
+        /// Talked before the greeting.
+        EarlyTalker => "early_talker",
+        /// Over `limits.max_connection_rate_per_ip`.
+        ConnectionRate => "connection_rate",
+        /// A HELO/EHLO or client rule refused the client.
+        Refused => "refused",
+        /// Broke SMTP's command synchronization (`limits.forbid_unauth_pipelining`).
+        ProtocolSync => "protocol_sync",
+        /// Spoke something that is not SMTP (HTTP, a header line).
+        NonSmtp => "non_smtp",
+        /// `limits.max_errors` reached.
+        TooManyErrors => "too_many_errors",
+        /// Idle or over the session time limit.
+        Timeout => "timeout",
+        /// doorman shut down.
+        Shutdown => "shutdown",
+        /// Said QUIT before anything needed the MTA.
+        Quit => "quit",
+        /// Closed the connection before anything needed the MTA.
+        ClientClosed => "client_closed",
+        /// The upstream could not be reached when the client needed it.
+        UpstreamDown => "upstream_down",
+    }
+}

@@ -7,14 +7,17 @@ use crate::config::BannerMode;
 use crate::config::banner::render;
 use crate::wire::Reply;
 
-/// The greeting doorman sends for an upstream greeting with code `upstream_code`.
-pub fn greeting(mode: BannerMode, template: &str, hostname: &str, upstream: &Reply) -> Reply {
-    match mode {
-        BannerMode::Pass => upstream.clone(),
-        BannerMode::Rewrite => Reply::new(upstream.code(), format!("{hostname} ESMTP")),
-        BannerMode::Text => {
+/// The greeting doorman sends. `upstream` is the upstream's greeting when a
+/// session is open already (always under `pass`): its code is kept. Without
+/// one (the late connect of the other modes), the code is 220.
+pub fn greeting(mode: BannerMode, template: &str, hostname: &str, upstream: Option<&Reply>) -> Reply {
+    let code = upstream.map_or(220, Reply::code);
+    match (mode, upstream) {
+        (BannerMode::Pass, Some(upstream)) => upstream.clone(),
+        (BannerMode::Rewrite | BannerMode::Pass, _) => Reply::new(code, format!("{hostname} ESMTP")),
+        (BannerMode::Text, _) => {
             let date = crate::date::now();
-            Reply::multi(upstream.code(), render(template, hostname, &date))
+            Reply::multi(code, render(template, hostname, &date))
         }
     }
 }
@@ -26,10 +29,13 @@ mod tests {
     #[test]
     fn rewrite_and_text_hide_the_upstream() {
         let up = Reply::new(220, "backend.test ESMTP Postfix (Debian/GNU)");
-        let r = greeting(BannerMode::Rewrite, "", "mx.example.test", &up);
+        let r = greeting(BannerMode::Rewrite, "", "mx.example.test", Some(&up));
         assert_eq!(r, Reply::new(220, "mx.example.test ESMTP"));
-        let r = greeting(BannerMode::Text, "{hostname} hi\nline two\n", "mx.example.test", &up);
+        let r = greeting(BannerMode::Text, "{hostname} hi\nline two\n", "mx.example.test", None);
         assert_eq!(r.lines(), ["mx.example.test hi", "line two"]);
-        assert_eq!(greeting(BannerMode::Pass, "", "mx", &up), up);
+        assert_eq!(r.code(), 220);
+        assert_eq!(greeting(BannerMode::Pass, "", "mx", Some(&up)), up);
+        let refusing = Reply::new(554, "backend.test no service");
+        assert_eq!(greeting(BannerMode::Rewrite, "", "mx", Some(&refusing)).code(), 554);
     }
 }

@@ -7,11 +7,12 @@ use super::{Flow, Session, Step};
 use crate::metrics::Reason;
 use crate::replies;
 use crate::tls::Io;
+use crate::upstream::Dialer;
 use crate::upstream::Stage;
 use crate::wire::Command;
 use crate::wire::command::is_sasl_response;
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_auth(&mut self, mechanism: String, initial: Option<String>) -> Step {
         if self.client.tls == crate::config::ListenerTls::Required && !self.conn.is_tls() {
             return Ok(self.protocol_error(Reason::TlsRequired, replies::tls_required()));
@@ -25,7 +26,7 @@ impl<S: Io, U: Io> Session<S, U> {
         if self.txn.is_open() {
             return Ok(self.protocol_error(Reason::Auth, replies::auth_in_transaction()));
         }
-        let mut reply = self.upstream.command(&Command::Auth { mechanism, initial }, Stage::Auth).await?;
+        let mut reply = self.upstream().await?.command(&Command::Auth { mechanism, initial }, Stage::Auth).await?;
         while reply.code() == 334 {
             self.conn.queue(&reply);
             self.conn.flush().await?;
@@ -44,7 +45,7 @@ impl<S: Io, U: Io> Session<S, U> {
             // Anything that is not a SASL response cancels the exchange.
             let valid = std::str::from_utf8(&response).is_ok_and(is_sasl_response);
             let response: &[u8] = if valid { &response } else { b"*" };
-            reply = self.upstream.line(response, Stage::Auth).await?;
+            reply = self.connected()?.line(response, Stage::Auth).await?;
         }
         if reply.code() == 235 {
             self.authenticated = true;

@@ -22,6 +22,7 @@ use crate::scan::{MessageScan, ScanAction, ScanContext, ScanOutcome};
 use crate::spool::{Spool, SpoolBudget};
 use crate::tls::Io;
 use crate::upstream::Delivery;
+use crate::upstream::Dialer;
 use crate::wire::{DataDecoder, DataSummary, LineEndingPolicy, Reply};
 
 /// One message on its way, for its transaction log line.
@@ -31,7 +32,7 @@ struct Transfer {
     summary: DataSummary,
 }
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_data(&mut self) -> Step {
         if let Err(e) = self.txn.check_data() {
             return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e)));
@@ -166,7 +167,7 @@ impl<S: Io, U: Io> Session<S, U> {
     /// DATA, the message with `headers` in front, the final dot: the client's
     /// reply is the upstream's reply to it.
     async fn relay_message(&mut self, headers: &str, spool: &mut Spool, transfer: &Transfer) -> Step {
-        let delivery = self.upstream.deliver(headers.as_bytes(), spool).await?;
+        let delivery = self.upstream().await?.deliver(headers.as_bytes(), spool).await?;
         self.txn.reset();
         let reply = match delivery {
             Delivery::DataRefused(reply) => {

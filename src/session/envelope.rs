@@ -7,11 +7,12 @@ use super::{Session, Step};
 use crate::metrics::{Reason, metrics};
 use crate::replies;
 use crate::tls::Io;
+use crate::upstream::Dialer;
 use crate::upstream::{Stage, UpstreamError};
 use crate::wire::params::{check_mail, check_rcpt};
 use crate::wire::{Command, Param, Reply};
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_mail(&mut self, path: String, params: Vec<Param>) -> Step {
         if let Err(e) = self.txn.check_mail() {
             return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e)));
@@ -36,10 +37,17 @@ impl<S: Io, U: Io> Session<S, U> {
         if !utf8 && !path.is_ascii() {
             return Ok(self.protocol_error(Reason::Utf8, replies::utf8_needs_smtputf8()));
         }
+        if self.refusal().await.is_some() {
+            // Refused at RCPT (`helo.delay_reject`), and the upstream never
+            // sees this client: the sender is accepted here.
+            self.txn.mail_accepted(utf8, path);
+            return Ok(self.reply(replies::sender_ok()));
+        }
+        self.upstream().await?;
         self.send_xclient(None, false).await?;
         self.send_xforward().await?;
         let cmd = Command::Mail { path, params };
-        let reply = self.upstream.command(&cmd, Stage::Mail).await?;
+        let reply = self.connected()?.command(&cmd, Stage::Mail).await?;
         if let (true, Command::Mail { path, .. }) = (reply.is_positive(), cmd) {
             self.txn.mail_accepted(utf8, path);
         }
@@ -56,6 +64,7 @@ impl<S: Io, U: Io> Session<S, U> {
             Err(e) => return Ok(self.protocol_error(Reason::Sequence, sequence_reply(e))),
         };
         if let Some(refusal) = self.refusal().await {
+            self.txn.rcpt_answered(false, path);
             return Ok(self.protocol_error(Reason::Helo, refusal));
         }
         if let Err(e) = check_rcpt(&params, &self.advertised) {
@@ -65,9 +74,9 @@ impl<S: Io, U: Io> Session<S, U> {
             return Ok(self.protocol_error(Reason::Utf8, replies::utf8_needs_smtputf8()));
         }
         let cmd = Command::Rcpt { path, params };
-        let reply = self.upstream.command(&cmd, Stage::Rcpt).await?;
+        let reply = self.connected()?.command(&cmd, Stage::Rcpt).await?;
         if let Command::Rcpt { path, .. } = cmd {
-            self.txn.rcpt_relayed(reply.is_positive(), path);
+            self.txn.rcpt_answered(reply.is_positive(), path);
         }
         Ok(self.relay(reply))
     }
@@ -77,14 +86,22 @@ impl<S: Io, U: Io> Session<S, U> {
             return Ok(self.reply(replies::ok()));
         }
         self.txn.reset();
-        let reply = self.upstream.command(&Command::Rset, Stage::Rset).await?;
-        Ok(self.relay(reply))
+        match self.upstream.as_mut() {
+            Some(upstream) => {
+                let reply = upstream.command(&Command::Rset, Stage::Rset).await?;
+                Ok(self.relay(reply))
+            }
+            None => Ok(self.reply(replies::ok())),
+        }
     }
 
     /// Ends the upstream's transaction without delivering anything.
     pub(super) async fn reset_upstream(&mut self) -> Result<(), UpstreamError> {
         self.txn.reset();
-        let reply = self.upstream.command(&Command::Rset, Stage::Rset).await?;
+        let Some(upstream) = self.upstream.as_mut() else {
+            return Ok(());
+        };
+        let reply = upstream.command(&Command::Rset, Stage::Rset).await?;
         if reply.is_positive() { Ok(()) } else { Err(UpstreamError::Unexpected { stage: Stage::Rset, reply }) }
     }
 }

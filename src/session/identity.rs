@@ -4,13 +4,14 @@
 //! (`start.rs`).
 
 use crate::tls::Io;
+use crate::upstream::Dialer;
 
 use super::Session;
 use crate::config::ClientIdentity;
 use crate::upstream::identity::{ClientFacts, received_header, xclient_command, xforward_command};
 use crate::upstream::{Stage, UpstreamError};
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     /// What the upstream is told about the client; `esmtp`: it said EHLO.
     fn facts<'a>(&'a self, helo: Option<&'a str>, esmtp: bool) -> ClientFacts<'a> {
         ClientFacts {
@@ -32,12 +33,13 @@ impl<S: Io, U: Io> Session<S, U> {
         }
         // NAME= carries the verified PTR name, when the connect-time check found one.
         self.finish_client_check().await;
-        let caps = self.upstream.ehlo(self.config.hostname.as_str()).await?;
+        let hostname = self.config.hostname.clone();
+        let caps = self.connected()?.ehlo(hostname.as_str()).await?;
         let Some(supported) = caps.params("XCLIENT") else {
             return Err(UpstreamError::IdentityUnsupported("XCLIENT"));
         };
         let command = xclient_command(&self.facts(helo, esmtp), supported)?;
-        let reply = self.upstream.line(command.as_bytes(), Stage::Identity).await?;
+        let reply = self.connected()?.line(command.as_bytes(), Stage::Identity).await?;
         if !(reply.is_positive() || reply.code() == 220) {
             return Err(UpstreamError::Unexpected { stage: Stage::Identity, reply });
         }
@@ -54,7 +56,7 @@ impl<S: Io, U: Io> Session<S, U> {
             return Err(UpstreamError::IdentityUnsupported("XFORWARD"));
         };
         let command = xforward_command(&self.facts(self.helo.as_deref(), self.esmtp), &supported)?;
-        let reply = self.upstream.line(command.as_bytes(), Stage::Identity).await?;
+        let reply = self.connected()?.line(command.as_bytes(), Stage::Identity).await?;
         if !reply.is_positive() {
             return Err(UpstreamError::Unexpected { stage: Stage::Identity, reply });
         }

@@ -7,6 +7,7 @@
 //! skip the rules.
 
 use crate::tls::Io;
+use crate::upstream::Dialer;
 use tokio::task::JoinHandle;
 
 use super::Session;
@@ -45,6 +46,11 @@ impl Findings {
         decisive(&self.kept)
     }
 
+    /// A finding refuses this client's mail.
+    pub(super) fn blocking(&self) -> bool {
+        self.decisive().is_some()
+    }
+
     /// At the end of the session: one line per rule that fired more than once.
     pub(super) fn log_repeats(&self) {
         for (f, &count) in self.kept.iter().zip(&self.counts).filter(|(_, c)| **c > 1) {
@@ -58,7 +64,7 @@ impl Findings {
     }
 }
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     /// The rules apply to this session.
     pub(super) fn policy_applies(&self) -> bool {
         !self.helo_exempt && !self.authenticated

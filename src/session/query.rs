@@ -4,15 +4,16 @@
 use super::{Session, Step};
 use crate::config::Handling;
 use crate::tls::Io;
+use crate::upstream::Dialer;
 use crate::upstream::Stage;
 use crate::wire::{Command, Reply};
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_query(&mut self, cmd: &Command, handling: Handling, local: Reply) -> Step {
         match handling {
             Handling::Local => Ok(self.reply(local)),
             Handling::Pass => {
-                let reply = self.upstream.command(cmd, Stage::Query).await?;
+                let reply = self.upstream().await?.command(cmd, Stage::Query).await?;
                 Ok(self.relay(reply))
             }
         }

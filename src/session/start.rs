@@ -1,6 +1,7 @@
 //! Session start-up: the TLS handshake on an implicit-TLS listener, the
-//! upstream connection (with a PROXY header when that is the identity mode,
-//! and STARTTLS toward the upstream when configured), and the greeting.
+//! early-talker check, and the greeting. The upstream connection is opened
+//! here only for `banner.mode: pass` (it needs the upstream's greeting);
+//! otherwise later, by `link.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,10 +14,11 @@ use super::Session;
 use super::connection::Connection;
 use super::policy::{ClientCheck, Findings};
 use super::transaction::Transaction;
-use crate::config::{ClientIdentity, ListenerTls};
-use crate::metrics::{Reason, TlsLabels, metrics};
+use crate::config::{BannerMode, ClientIdentity, ListenerTls};
+use crate::metrics::{NoUpstream, Reason, TlsLabels, metrics};
 use crate::policy::banner;
 use crate::replies;
+use crate::shield::Shield;
 use crate::state::Shared;
 use crate::tls::{Io, MaybeTls};
 use crate::upstream::identity::proxy_header;
@@ -44,6 +46,8 @@ pub(crate) struct SessionEnv<D> {
     pub(crate) spooled: Arc<AtomicU64>,
     /// How the upstream is reached.
     pub(crate) dialer: D,
+    /// What doorman remembers across sessions.
+    pub(crate) shield: Arc<Shield>,
     /// Cancelled at shutdown.
     pub(crate) shutdown: CancellationToken,
 }
@@ -63,20 +67,30 @@ pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: S
     if client.tls == ListenerTls::Implicit && !implicit_tls(&mut conn, &env.shared).await {
         return;
     }
-    let upstream = connect_upstream(&env.dialer, &env.shared, client).await;
+    // `banner.mode: pass` needs the upstream's greeting now; every other
+    // mode opens the upstream session late, when the client first needs it.
+    let pass = config.banner.mode == BannerMode::Pass;
+    let early = if pass { Some(connect_upstream(&env.dialer, &env.shared, client).await) } else { None };
     let helo_exempt = env.shared.helo.is_exempt(client.peer.ip());
     if !helo_exempt && !stays_quiet(&mut conn, greet_at, config.hostname.as_str()).await {
+        metrics().session_without_upstream(NoUpstream::EarlyTalker);
         return;
     }
     let host = config.hostname.as_str();
-    let upstream = match upstream {
-        Ok((upstream, greeting)) => {
-            conn.queue(&banner::greeting(config.banner.mode, config.banner.template(), host, &greeting));
-            upstream
+    let upstream = match early {
+        None => {
+            conn.queue(&banner::greeting(config.banner.mode, config.banner.template(), host, None));
+            None
         }
-        Err(e) => {
+        Some(Ok((upstream, greeting))) => {
+            metrics().upstream_sessions.inc();
+            conn.queue(&banner::greeting(config.banner.mode, config.banner.template(), host, Some(&greeting)));
+            Some(upstream)
+        }
+        Some(Err(e)) => {
             warn!(error = %e, stage = %e.stage(), "upstream unavailable");
             metrics().upstream_error(e.stage().as_str(), e.kind());
+            metrics().session_without_upstream(NoUpstream::UpstreamDown);
             conn.queue(&replies::service_unavailable(host));
             conn.close().await;
             return;
@@ -118,11 +132,11 @@ async fn stays_quiet<S: Io>(conn: &mut Connection<S>, greet_at: tokio::time::Ins
     }
 }
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     /// A session that has greeted its client.
-    fn new<D>(
+    fn new(
         conn: Connection<S>,
-        upstream: UpstreamClient<U>,
+        upstream: Option<UpstreamClient<D::Stream>>,
         client: ClientInfo,
         id: String,
         env: SessionEnv<D>,
@@ -132,7 +146,11 @@ impl<S: Io, U: Io> Session<S, U> {
         let max_message_size = config.limits.max_message_size.as_u64();
         Self {
             conn,
+            opened_upstream: upstream.is_some(),
             upstream,
+            ended: None,
+            dialer: env.dialer,
+            shield: env.shield,
             ehlo_policy: EhloPolicy {
                 max_message_size,
                 auth: config.auth.allow_plaintext,
@@ -167,7 +185,7 @@ impl<S: Io, U: Io> Session<S, U> {
 
 /// Connects to the upstream for this client: its PROXY header when that is
 /// the identity mode, then as [`UpstreamClient::open`].
-async fn connect_upstream<D: Dialer>(
+pub(super) async fn connect_upstream<D: Dialer>(
     dialer: &D,
     shared: &Shared,
     client: ClientInfo,

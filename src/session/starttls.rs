@@ -4,6 +4,7 @@
 //! extensions, the transaction. A new EHLO is required.
 
 use crate::tls::Io;
+use crate::upstream::Dialer;
 use tracing::{debug, warn};
 
 use super::{Flow, Session, Step};
@@ -12,7 +13,7 @@ use crate::metrics::{Reason, TlsLabels, metrics};
 use crate::replies;
 use crate::wire::ehlo::Advertised;
 
-impl<S: Io, U: Io> Session<S, U> {
+impl<S: Io, D: Dialer> Session<S, D> {
     /// STARTTLS is offered on this connection now.
     pub(super) fn starttls_offered(&self) -> bool {
         self.shared.tls.is_some()

@@ -4,6 +4,7 @@
 //! tested here, in milliseconds and without sleeps; what only the real
 //! Postfix, clamd and spamd can show is tested against them in `tests/`.
 
+mod cert;
 mod harness;
 mod upstream;
 
@@ -13,6 +14,7 @@ mod envelope;
 mod greeting;
 mod helo_rules;
 mod identity;
+mod late_connect;
 mod pipelining;
 mod timeouts;
 mod upstream_faults;

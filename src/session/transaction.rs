@@ -73,8 +73,9 @@ impl Transaction {
         }
     }
 
-    /// A RCPT to `path` was relayed; `accepted` if the upstream said 2xx.
-    pub(super) fn rcpt_relayed(&mut self, accepted: bool, path: String) {
+    /// A RCPT to `path` was answered (by the upstream, or refused by doorman);
+    /// `accepted` if it got a 2xx.
+    pub(super) fn rcpt_answered(&mut self, accepted: bool, path: String) {
         if let Self::Open { attempted, envelope, .. } = self {
             *attempted += 1;
             if accepted {
@@ -130,10 +131,10 @@ mod tests {
         assert_eq!(t.check_mail(), Err(SequenceError::NestedMail));
         assert_eq!(t.check_data(), Err(SequenceError::NeedRcpt));
         assert_eq!(t.check_rcpt(2), Ok(false));
-        t.rcpt_relayed(false, "refused@example.test".into());
+        t.rcpt_answered(false, "refused@example.test".into());
         assert_eq!(t.check_data(), Err(SequenceError::NoValidRecipients));
-        t.rcpt_relayed(true, "b@example.test".into());
-        t.rcpt_relayed(true, "c@example.test".into());
+        t.rcpt_answered(true, "b@example.test".into());
+        t.rcpt_answered(true, "c@example.test".into());
         assert_eq!(t.check_rcpt(2), Err(SequenceError::TooManyRecipients));
         assert_eq!(t.check_data(), Ok(2));
         let envelope = t.envelope().expect("open");

@@ -21,7 +21,7 @@ ip link set lo up
 $rule
 
 # The MTA: Postfix's smtp-sink accepts and discards every message.
-smtp-sink -u nobody -c 127.0.0.1:10025 10 &
+smtp-sink -u nobody -c 127.0.0.1:10025 10 >/dev/null &
 pids+=($!)
 "$doorman" run --config "$config" 2>"$log" &
 pids+=($!)

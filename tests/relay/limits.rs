@@ -129,8 +129,9 @@ async fn disconnect_mid_data_leaves_nothing_behind() {
     assert_code(&c.reply().await, 250);
     assert_code(&c.cmd("QUIT").await, 221);
     proxy.stop().await;
-    assert_eq!(tap.wait_all_closed().await, 2, "one upstream session per client");
+    tap.wait_all_closed().await;
     let sent = tap.sent_text();
+    assert_eq!(sent.matches("MAIL FROM:").count(), 2, "one transaction per client: {sent}");
     assert!(
         !sent.contains("Subject: vanished") && !sent.contains(&"z".repeat(500)),
         "content of the vanished client reached Postfix"

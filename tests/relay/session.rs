@@ -214,6 +214,8 @@ async fn auth_is_not_offered_in_plaintext_by_default() {
 async fn unreachable_upstream_gets_421() {
     let proxy = Proxy::start(&format!("127.0.0.1:{}", free_port()), "").await;
     let (mut c, greeting) = Client::connect(proxy.addr).await;
-    assert_eq!(greeting.to_bytes().as_ref(), b"421 4.3.0 mx.example.test Service not available, try again later\r\n");
+    assert_code(&greeting, 220);
+    let refused = c.until_refused(&["EHLO c.example.net", "MAIL FROM:<a@sender.example>"]).await;
+    assert_eq!(refused.to_bytes().as_ref(), b"421 4.3.0 mx.example.test Service not available, try again later\r\n");
     c.expect_closed().await;
 }

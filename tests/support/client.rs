@@ -92,6 +92,22 @@ impl Client {
         self.reply().await
     }
 
+    /// Sends `lines` one by one until a reply is not positive, and returns
+    /// that reply (or the last one). With the late connect, an unreachable
+    /// upstream shows at EHLO when doorman does not know its extensions
+    /// yet, else at MAIL.
+    pub async fn until_refused(&mut self, lines: &[&str]) -> Reply {
+        let mut last = None;
+        for line in lines {
+            let reply = self.cmd(line).await;
+            if !(200..400).contains(&reply.code()) {
+                return reply;
+            }
+            last = Some(reply);
+        }
+        last.expect("at least one command")
+    }
+
     /// Asserts the server closes the connection with no further reply.
     pub async fn expect_closed(&mut self) {
         assert_eq!(self.try_reply().await, None, "expected the connection to close");

@@ -9,7 +9,6 @@ pub mod client;
 pub mod content;
 pub mod dns;
 pub mod fake_scanner;
-pub mod fake_upstream;
 pub mod http;
 pub mod postfix;
 pub mod proxy;

@@ -126,6 +126,15 @@ async fn quit_says_goodbye_and_closes_both_sides() {
     let mut s = Harness::new().ready().await;
     assert_eq!(s.client.cmd("QUIT").await.to_bytes().as_ref(), b"221 2.0.0 mx.example.test closing connection\r\n");
     s.client.closed().await;
+    assert_eq!(s.finished().await.connections(), 0, "nothing needed the upstream");
+}
+
+#[tokio::test(start_paused = true)]
+async fn quit_after_a_message_closes_the_upstream_session_too() {
+    let mut s = Harness::new().ready().await;
+    assert_code(&s.client.transaction(MESSAGE).await, 250);
+    assert_code(&s.client.cmd("QUIT").await, 221);
+    s.client.closed().await;
     assert!(s.finished().await.text(0).ends_with("QUIT\r\n"));
 }
 

@@ -29,20 +29,30 @@ async fn text_mode_sends_every_line_of_the_template() {
     assert_code(&greeting, 220);
 }
 
+/// With the late connect, the upstream's state shows at the first MAIL.
 #[tokio::test(start_paused = true)]
-async fn upstream_greeting_421_becomes_our_421() {
+async fn upstream_greeting_421_becomes_our_421_at_mail() {
     let script = vec![Step::Send("421 4.3.2 backend.internal overloaded\r\n"), Step::Close];
-    let mut s = Harness::new().upstreams(vec![Upstream::Script(script)]).start();
+    let mut s = Harness::new().upstreams(vec![Upstream::Script(script)]).ready().await;
     assert_eq!(
-        s.client.reply().await.to_bytes().as_ref(),
+        s.client.cmd("MAIL FROM:<a@example.net>").await.to_bytes().as_ref(),
         b"421 4.3.0 mx.example.test Service not available, try again later\r\n"
     );
     s.client.closed().await;
 }
 
 #[tokio::test(start_paused = true)]
-async fn refused_upstream_gets_421() {
-    let mut s = Harness::new().upstreams(Vec::new()).start();
+async fn refused_upstream_gets_421_at_mail() {
+    let mut s = Harness::new().upstreams(Vec::new()).ready().await;
+    assert_reply(&s.client.cmd("MAIL FROM:<a@example.net>").await, 421, "4.3.0");
+    s.client.closed().await;
+}
+
+/// Under `banner.mode: pass` the upstream is needed for the greeting: a
+/// refused connection is a 421 greeting.
+#[tokio::test(start_paused = true)]
+async fn refused_upstream_under_pass_gets_a_421_greeting() {
+    let mut s = Harness::new().yaml("banner:\n  mode: pass").upstreams(Vec::new()).start();
     assert_reply(&s.client.reply().await, 421, "4.3.0");
     s.client.closed().await;
 }
@@ -51,10 +61,13 @@ async fn refused_upstream_gets_421() {
 /// `upstream.connect_timeout`, not never.
 #[tokio::test(start_paused = true)]
 async fn silent_upstream_gets_421_within_connect_timeout() {
+    let mut s = Harness::new()
+        .upstream_keys("connect_timeout: 7s")
+        .upstreams(vec![Upstream::Script(vec![Step::Hang])])
+        .ready()
+        .await;
     let started = Instant::now();
-    let mut s =
-        Harness::new().upstream_keys("connect_timeout: 7s").upstreams(vec![Upstream::Script(vec![Step::Hang])]).start();
-    assert_reply(&s.client.reply().await, 421, "4.3.0");
+    assert_reply(&s.client.cmd("MAIL FROM:<a@example.net>").await, 421, "4.3.0");
     assert_eq!(started.elapsed(), Duration::from_secs(7));
 }
 

@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::upstream::{Mta, PipeDialer, Recorded, Upstream};
 use crate::config::{Config, ListenerTls};
 use crate::session::{ClientInfo, SessionEnv, serve};
+use crate::shield::Shield;
 use crate::state::Shared;
-use crate::wire::{Reply, ReplyParser};
+use crate::wire::{Capabilities, Reply, ReplyParser};
 
 /// How long the test client waits for a reply: longer than any timer a
 /// session has, so a reply that never comes is the session's doing.
@@ -33,6 +34,8 @@ pub(crate) struct Harness {
     tls: ListenerTls,
     upstreams: Vec<Upstream>,
     pipe: usize,
+    /// The upstream's extensions doorman learned before this session.
+    known: Option<&'static str>,
 }
 
 impl Harness {
@@ -45,6 +48,7 @@ impl Harness {
             tls: ListenerTls::None,
             upstreams: vec![Upstream::Mta(Mta::default())],
             pipe: 64 * 1024,
+            known: Some(Mta::default().ehlo),
         }
     }
 
@@ -86,6 +90,13 @@ impl Harness {
         self
     }
 
+    /// doorman has not learned the upstream's extensions (it was down
+    /// since start-up), or learned these (an EHLO reply).
+    pub(crate) fn known(mut self, ehlo: Option<&'static str>) -> Self {
+        self.known = ehlo;
+        self
+    }
+
     /// The bytes the pipe to the client holds before a write blocks (a
     /// client that does not read fills it).
     pub(crate) fn pipe(mut self, bytes: usize) -> Self {
@@ -116,7 +127,13 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let info = ClientInfo { peer: self.peer, local: "127.0.0.1:25".parse().expect("address"), tls: self.tls };
         let spooled = Arc::default();
-        let env = SessionEnv { shared, spooled, dialer: dialer.clone(), shutdown: shutdown.clone() };
+        let shield = Arc::new(Shield::default());
+        if let Some(ehlo) = self.known {
+            let mut buf = BytesMut::from(ehlo.as_bytes());
+            let reply = ReplyParser::parse(&mut buf).ok().flatten().expect("an EHLO reply");
+            shield.upstream_caps.learn(&Capabilities::from_ehlo(&reply));
+        }
+        let env = SessionEnv { shared, spooled, dialer: dialer.clone(), shutdown: shutdown.clone(), shield };
         let task = tokio::spawn(serve(server, info, "t0000001".into(), env));
         Running { client: Client { io: client, buf: BytesMut::new() }, dialer, shutdown, task }
     }

@@ -12,6 +12,7 @@ fn xclient(upstream: &str) -> String {
 #[tokio::test(start_paused = true)]
 async fn xclient_carries_the_client_before_its_ehlo() {
     let mut s = Harness::new().upstream_keys("client_identity: xclient").peer("198.51.100.23:40001").ready().await;
+    assert_code(&s.client.cmd("MAIL FROM:<a@example.net>").await, 250);
     assert_code(&s.client.cmd("QUIT").await, 221);
     let up = s.finished().await.text(0);
     let x = xclient(&up);
@@ -27,6 +28,7 @@ async fn xclient_carries_the_client_before_its_ehlo() {
 async fn proto_is_smtp_for_a_helo_client() {
     let mut s = Harness::new().upstream_keys("client_identity: xclient").greeted().await;
     assert_code(&s.client.cmd("HELO client.example.net").await, 250);
+    assert_code(&s.client.cmd("MAIL FROM:<a@example.net>").await, 250);
     assert_code(&s.client.cmd("QUIT").await, 221);
     assert!(xclient(&s.finished().await.text(0)).contains(" PROTO=SMTP "));
 }
@@ -37,6 +39,7 @@ async fn proto_is_smtp_for_a_helo_client() {
 async fn a_long_helo_never_strips_the_address() {
     let mut s = Harness::new().yaml("helo:\n  mode: monitor").upstream_keys("client_identity: xclient").greeted().await;
     assert_code(&s.client.cmd(&format!("EHLO {}", "=".repeat(165))).await, 250);
+    assert_code(&s.client.cmd("MAIL FROM:<a@example.net>").await, 250);
     assert_code(&s.client.cmd("QUIT").await, 221);
     let x = xclient(&s.finished().await.text(0));
     assert!(
@@ -49,7 +52,8 @@ async fn a_long_helo_never_strips_the_address() {
 async fn an_upstream_that_takes_no_address_gets_nothing_and_the_client_421() {
     let mta = Mta { ehlo: "250-backend.test\r\n250 XCLIENT NAME HELO PROTO\r\n", ..Mta::default() };
     let mut s = Harness::new().upstream_keys("client_identity: xclient").mta(mta).greeted().await;
-    assert_reply(&s.client.cmd("EHLO client.example.net").await, 421, "4.3.0");
+    assert_code(&s.client.cmd("EHLO client.example.net").await, 250);
+    assert_reply(&s.client.cmd("MAIL FROM:<a@example.net>").await, 421, "4.3.0");
     s.client.closed().await;
     let up = s.finished().await.text(0);
     assert!(!up.contains("XCLIENT") && !up.contains("client.example.net"), "{up}");
@@ -76,6 +80,7 @@ async fn a_proxy_header_is_the_first_thing_the_upstream_gets() {
             .peer("198.51.100.23:40001")
             .ready()
             .await;
+        assert_code(&s.client.cmd("MAIL FROM:<a@example.net>").await, 250);
         assert_code(&s.client.cmd("QUIT").await, 221);
         let up = s.finished().await.text(0);
         assert!(up.as_bytes().starts_with(first), "{mode}: {up:?}");

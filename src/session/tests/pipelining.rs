@@ -2,6 +2,7 @@
 //! commands after the final dot kept for after it, and plaintext pipelined
 //! after STARTTLS thrown away.
 
+use super::cert::TestCert;
 use super::harness::{Harness, MESSAGE, assert_code};
 
 #[tokio::test(start_paused = true)]
@@ -56,19 +57,11 @@ async fn commands_after_the_final_dot_run_after_its_reply() {
 /// never executed after the handshake.
 #[tokio::test(start_paused = true)]
 async fn plaintext_pipelined_after_starttls_is_thrown_away() {
-    let cert = rcgen::generate_simple_self_signed(vec!["mx.example.test".to_owned()]).expect("certificate");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).expect("cert");
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("key");
-    let yaml = format!("tls:\n  certificate: {}\n  key: {}", cert_path.display(), key_path.display());
-    let mut s = Harness::new().yaml(&yaml).starttls().ready().await;
+    let cert = TestCert::new();
+    let mut s = Harness::new().yaml(&cert.yaml).starttls().ready().await;
     s.client.send(b"STARTTLS\r\nRSET\r\n").await;
     assert_code(&s.client.reply().await, 220);
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).expect("root");
-    let config = tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let mut tls = s.client.start_tls(config, "mx.example.test").await;
+    let mut tls = s.client.start_tls(cert.client.clone(), "mx.example.test").await;
     // The RSET sent before the handshake got no reply; EHLO is needed again.
     tls.send(b"MAIL FROM:<alice@sender.example>\r\n").await;
     assert_code(&tls.reply().await, 503);

@@ -66,7 +66,7 @@ async fn a_client_that_never_reads_is_dropped_at_the_idle_timeout() {
     let up = s.finished().await;
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(30) && took < Duration::from_secs(31), "{took:?}");
-    assert_eq!(up.connections(), 1);
+    assert_eq!(up.connections(), 0, "HELP never needs the upstream");
 }
 
 /// The session limit and shutdown interrupt a blocked write too.
@@ -169,9 +169,9 @@ async fn a_slow_upstream_reply_is_bounded_by_reply_timeout() {
     let mta = Mta::default();
     let script = vec![Step::Send("220 backend.test ESMTP\r\n"), Step::Expect("EHLO"), Step::Hang];
     let mut s =
-        Harness::new().upstream_keys("reply_timeout: 30s").upstreams(vec![Upstream::Script(script)]).greeted().await;
+        Harness::new().upstream_keys("reply_timeout: 30s").upstreams(vec![Upstream::Script(script)]).ready().await;
     let started = Instant::now();
-    assert_reply(&s.client.cmd("EHLO client.example.net").await, 421, "4.4.2");
+    assert_reply(&s.client.cmd("MAIL FROM:<a@example.net>").await, 421, "4.4.2");
     assert_eq!(started.elapsed(), Duration::from_secs(30));
     drop(mta);
 }

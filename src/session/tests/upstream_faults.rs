@@ -134,3 +134,24 @@ async fn an_upstream_421_to_rcpt_closes_the_session() {
     assert_code(&s.client.cmd("RCPT TO:<bob@example.test>").await, 421);
     s.client.closed().await;
 }
+
+/// Exim CVE-2021-38371 class: the upstream answers STARTTLS with its 220
+/// and more replies in the same segment (they would be read as if they came
+/// over TLS). The connection is dropped at once; nothing is relayed.
+#[tokio::test(start_paused = true)]
+async fn upstream_response_injection_after_starttls_drops_the_session() {
+    let script = vec![
+        Step::Send("220 backend.test ESMTP\r\n"),
+        Step::Expect("EHLO"),
+        Step::Send("250-backend.test\r\n250 STARTTLS\r\n"),
+        Step::Expect("STARTTLS"),
+        Step::Send("220 Ready\r\n250-backend.test\r\n250 PIPELINING\r\n"),
+        Step::Hang,
+    ];
+    let harness = Harness::new().upstream_keys("tls: opportunistic").upstreams(vec![Upstream::Script(script)]);
+    let mut s = harness.ready().await;
+    assert_reply(&s.client.cmd("MAIL FROM:<a@example.net>").await, 421, "4.3.0");
+    s.client.closed().await;
+    let up = s.finished().await;
+    assert!(!up.all().contains("MAIL"), "{}", up.all());
+}

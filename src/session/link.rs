@@ -1,0 +1,91 @@
+//! The session's upstream connection, opened late: at the first command that
+//! needs the MTA (MAIL from a client no rule refuses, AUTH, a VRFY passed
+//! through), never for a client doorman refuses or that never gets that
+//! far. Opening it is the whole start of an upstream session: the PROXY
+//! header of the identity mode, the greeting, STARTTLS toward the upstream,
+//! XCLIENT, and the client's own HELO/EHLO relayed.
+
+use tracing::{debug, warn};
+
+use super::start::connect_upstream;
+use super::{Session, SessionError};
+use crate::metrics::NoUpstream;
+use crate::metrics::metrics;
+use crate::tls::Io;
+use crate::upstream::{Dialer, Stage, UpstreamClient, UpstreamError};
+use crate::wire::{Capabilities, Command, Reply};
+
+impl<S: Io, D: Dialer> Session<S, D> {
+    /// The upstream connection, opened now if there is none yet.
+    ///
+    /// # Errors
+    /// The upstream cannot be reached or refused the session's start (the
+    /// client gets a 421), or the client's connection failed meanwhile.
+    pub(super) async fn upstream(&mut self) -> Result<&mut UpstreamClient<D::Stream>, SessionError> {
+        if self.upstream.is_none() {
+            self.open_upstream().await?;
+        }
+        Ok(self.connected()?)
+    }
+
+    /// The upstream connection that is open.
+    ///
+    /// # Errors
+    /// There is none: it failed earlier (treated as closed).
+    pub(super) fn connected(&mut self) -> Result<&mut UpstreamClient<D::Stream>, UpstreamError> {
+        self.upstream.as_mut().ok_or(UpstreamError::Closed { stage: Stage::Idle })
+    }
+
+    /// Opens the upstream session for this client: connection, identity,
+    /// and the client's HELO/EHLO (a refusal of it is logged; the upstream
+    /// then answers MAIL as it sees fit).
+    async fn open_upstream(&mut self) -> Result<(), SessionError> {
+        // XCLIENT's NAME and the rules need the connect-time checks' results.
+        self.finish_client_check().await;
+        let (client, _greeting) = connect_upstream(&self.dialer, &self.shared, self.client).await?;
+        metrics().upstream_sessions.inc();
+        debug!("upstream session opened");
+        self.upstream = Some(client);
+        self.opened_upstream = true;
+        self.identity_sent = false;
+        let helo = self.helo.clone();
+        self.send_xclient(helo.as_deref(), self.esmtp).await?;
+        let Some(domain) = helo else {
+            return Ok(());
+        };
+        let cmd = if self.esmtp { Command::Ehlo { domain } } else { Command::Helo { domain } };
+        let reply = self.connected()?.command(&cmd, Stage::Helo).await?;
+        if !reply.is_positive() {
+            warn!(reply = %reply, "upstream refused the client's HELO/EHLO at the late connect");
+        } else if self.esmtp {
+            self.upstream_caps = Capabilities::from_ehlo(&reply);
+            self.shield.upstream_caps.learn(&self.upstream_caps);
+        }
+        Ok(())
+    }
+
+    /// Why a session that never opened an upstream session ended.
+    pub(super) fn no_upstream_reason(&self, outcome: &Result<(), SessionError>) -> NoUpstream {
+        match outcome {
+            Err(SessionError::Upstream(_)) => NoUpstream::UpstreamDown,
+            _ if self.findings.blocking() => NoUpstream::Refused,
+            Err(SessionError::Client(_)) => NoUpstream::ClientClosed,
+            _ => self.ended.unwrap_or(NoUpstream::ClientClosed),
+        }
+    }
+
+    /// Says QUIT to the upstream, if a session is open.
+    pub(super) async fn close_upstream(&mut self) {
+        if let Some(upstream) = self.upstream.take() {
+            upstream.quit().await;
+        }
+    }
+}
+
+/// What the upstream says while no command is pending; never, without one.
+pub(super) async fn unsolicited<U: Io>(upstream: Option<&mut UpstreamClient<U>>) -> Result<Reply, UpstreamError> {
+    match upstream {
+        Some(upstream) => upstream.unsolicited().await,
+        None => std::future::pending().await,
+    }
+}
