@@ -22,7 +22,7 @@ pub use banner::{Banner, BannerMode};
 pub use dns::{Dns, Nameserver};
 pub use helo::{Dnsbl, Helo, HeloRules};
 pub use network::*;
-pub use rules::{Mode, Rule, Setting};
+pub use rules::{Mode, Rule, Setting, SyncCheck};
 pub use scanners::{
     Clamav, OnError, ReplyTemplate, Rspamd, ScanReplies, ScannerAddress, Scanners, SpamAssassin, TEMPLATE_PLACEHOLDERS,
 };

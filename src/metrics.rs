@@ -84,6 +84,13 @@ pub struct TlsLabels {
     pub result: &'static str,
 }
 
+/// What doorman did about something it checks.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// reject | monitor
+    pub action: &'static str,
+}
+
 /// The metric handles.
 pub struct Metrics {
     registry: Registry,
@@ -109,8 +116,16 @@ pub struct Metrics {
     pub reloads: Family<ConnectionLabels, Counter>,
     /// doorman_upstream_sessions_total
     pub upstream_sessions: Counter,
+    /// doorman_protocol_sync_violations_total{action}
+    pub sync_violations: Family<ActionLabels, Counter>,
     /// doorman_sessions_without_upstream_total{reason}
     pub without_upstream: Family<RejectionLabels, Counter>,
+    /// doorman_pass_cache_lookups_total{result}
+    pub pass_cache: Family<ConnectionLabels, Counter>,
+    /// doorman_shield_store_errors_total
+    pub store_errors: Counter,
+    /// doorman_shield_store_up
+    pub store_up: Gauge,
 }
 
 fn scan_histogram() -> Histogram {
@@ -133,51 +148,84 @@ impl Metrics {
             tls_handshakes: Family::default(),
             reloads: Family::default(),
             upstream_sessions: Counter::default(),
+            sync_violations: Family::default(),
             without_upstream: Family::default(),
+            pass_cache: Family::default(),
+            store_errors: Counter::default(),
+            store_up: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("doorman_connections", "Client connections by result", m.connections.clone());
-        registry.register("doorman_active_sessions", "Client sessions in progress", m.active_sessions.clone());
-        registry.register("doorman_messages", "Message transactions by outcome", m.messages.clone());
-        registry.register("doorman_rejections", "Replies refusing a client command, by reason", m.rejections.clone());
+        m.register(&mut registry);
+        m.preset();
+        Self { registry, ..m }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register("doorman_connections", "Client connections by result", self.connections.clone());
+        registry.register("doorman_active_sessions", "Client sessions in progress", self.active_sessions.clone());
+        registry.register("doorman_messages", "Message transactions by outcome", self.messages.clone());
+        registry.register(
+            "doorman_rejections",
+            "Replies refusing a client command, by reason",
+            self.rejections.clone(),
+        );
         registry.register(
             "doorman_helo_rule",
             "HELO/EHLO and client rules that fired, by action",
-            m.helo_rules.clone(),
+            self.helo_rules.clone(),
         );
-        registry.register("doorman_scan_duration_seconds", "Scanner latency per message", m.scan_duration.clone());
-        registry.register("doorman_scan_results", "Scanner results by outcome", m.scan_results.clone());
-        registry.register("doorman_upstream_errors", "Upstream failures by stage and kind", m.upstream_errors.clone());
-        registry.register("doorman_tls_handshakes", "TLS handshakes by side and result", m.tls_handshakes.clone());
-        registry.register("doorman_config_reloads", "Configuration reloads (SIGHUP) by result", m.reloads.clone());
-        registry.register("doorman_upstream_sessions", "Upstream sessions opened", m.upstream_sessions.clone());
+        registry.register("doorman_scan_duration_seconds", "Scanner latency per message", self.scan_duration.clone());
+        registry.register("doorman_scan_results", "Scanner results by outcome", self.scan_results.clone());
+        registry.register(
+            "doorman_upstream_errors",
+            "Upstream failures by stage and kind",
+            self.upstream_errors.clone(),
+        );
+        registry.register("doorman_tls_handshakes", "TLS handshakes by side and result", self.tls_handshakes.clone());
+        registry.register("doorman_config_reloads", "Configuration reloads (SIGHUP) by result", self.reloads.clone());
+        let version = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
+        registry.register("doorman_build", "Build information", version);
+        self.register_shield(registry);
+    }
+
+    /// What the shield (docs/shield.md) spared the MTA and how its memory fares.
+    fn register_shield(&self, registry: &mut Registry) {
+        registry.register("doorman_upstream_sessions", "Upstream sessions opened", self.upstream_sessions.clone());
         registry.register(
             "doorman_sessions_without_upstream",
             "Client sessions that ended without an upstream session, by why",
-            m.without_upstream.clone(),
+            self.without_upstream.clone(),
         );
         registry.register(
-            "doorman_build",
-            "Build information",
-            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+            "doorman_protocol_sync_violations",
+            "Clients that broke SMTP command synchronization, by what doorman did",
+            self.sync_violations.clone(),
         );
-        // Every series of the fixed label sets exists from the start.
+        registry.register("doorman_pass_cache_lookups", "Pass cache lookups by result", self.pass_cache.clone());
+        registry.register("doorman_shield_store_errors", "Failed shared-store operations", self.store_errors.clone());
+        registry.register("doorman_shield_store_up", "1 while the shared store answers", self.store_up.clone());
+    }
+
+    /// Every series of the fixed label sets exists from the start.
+    fn preset(&self) {
         for r in ConnectionResult::ALL {
-            let _ = m.connections.get_or_create(&ConnectionLabels { result: r.as_str() });
+            let _ = self.connections.get_or_create(&ConnectionLabels { result: r.as_str() });
         }
         for r in ReloadResult::ALL {
-            let _ = m.reloads.get_or_create(&ConnectionLabels { result: r.as_str() });
+            let _ = self.reloads.get_or_create(&ConnectionLabels { result: r.as_str() });
         }
         for o in MessageOutcome::ALL {
-            let _ = m.messages.get_or_create(&MessageLabels { outcome: o.as_str() });
+            let _ = self.messages.get_or_create(&MessageLabels { outcome: o.as_str() });
         }
         for r in Reason::ALL {
-            let _ = m.rejections.get_or_create(&RejectionLabels { reason: r.as_str() });
+            let _ = self.rejections.get_or_create(&RejectionLabels { reason: r.as_str() });
         }
         for r in NoUpstream::ALL {
-            let _ = m.without_upstream.get_or_create(&RejectionLabels { reason: r.as_str() });
+            let _ = self.without_upstream.get_or_create(&RejectionLabels { reason: r.as_str() });
         }
-        Self { registry, ..m }
+        for result in ["hit", "miss"] {
+            let _ = self.pass_cache.get_or_create(&ConnectionLabels { result });
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -206,6 +254,12 @@ impl Metrics {
     /// Counts an upstream failure.
     pub fn upstream_error(&self, stage: &'static str, kind: &'static str) {
         self.upstream_errors.get_or_create(&UpstreamErrorLabels { stage, kind }).inc();
+    }
+
+    /// Counts a break of command synchronization under `check` (reject or monitor).
+    pub fn sync_violation(&self, check: crate::config::SyncCheck) {
+        let action = if check == crate::config::SyncCheck::Reject { "reject" } else { "monitor" };
+        self.sync_violations.get_or_create(&ActionLabels { action }).inc();
     }
 
     /// Counts a session that ended without an upstream session.

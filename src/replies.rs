@@ -54,6 +54,12 @@ pub(crate) fn shutting_down(host: &str) -> Reply {
     Reply::new(421, format!("4.3.2 {host} Service shutting down, try again later"))
 }
 
+/// The client broke SMTP's command synchronization (RFC 2920): it sent a
+/// command, or message content, before the reply it had to wait for.
+pub(crate) fn protocol_sync() -> Reply {
+    Reply::new(554, "5.5.0 Error: SMTP protocol synchronization")
+}
+
 /// The client talked before the greeting.
 pub(crate) fn early_talker(host: &str) -> Reply {
     Reply::new(554, format!("5.5.1 {host} Error: SMTP protocol synchronization (talked before the greeting)"))
@@ -222,11 +228,10 @@ pub(crate) fn command_error(e: &CommandError) -> Reply {
         CommandError::LineTooLong => Reply::new(500, "5.5.2 Error: command line too long"),
         CommandError::BadBytes => Reply::new(500, "5.5.2 Error: NUL or bare CR in command"),
         CommandError::NotAscii => Reply::new(500, "5.5.2 Error: bad UTF-8 syntax or 8-bit characters"),
-        CommandError::Unknown => Reply::new(500, "5.5.2 Error: command not recognized"),
         CommandError::NotImplemented => Reply::new(502, "5.5.1 Error: command not implemented"),
         CommandError::Chunking => Reply::new(521, "5.5.1 Error: BDAT not implemented; closing"),
         CommandError::Forbidden => Reply::new(550, "5.7.0 Error: insufficient authorization"),
-        CommandError::NonSmtp => Reply::new(221, "2.7.0 Error: I can break rules, too. Goodbye."),
+        CommandError::Unknown | CommandError::NonSmtp => Reply::new(500, "5.5.2 Error: command not recognized"),
         CommandError::Syntax { usage } => Reply::new(501, format!("5.5.4 Syntax: {usage}")),
         CommandError::BadSender => Reply::new(501, "5.1.7 Bad sender address syntax"),
         CommandError::BadRecipient => Reply::new(501, "5.1.3 Bad recipient address syntax"),

@@ -271,7 +271,8 @@ impl AcceptLoop {
                 return;
             }
             let local = stream.local_addr().unwrap_or(tcp_peer);
-            let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()) };
+            let sync = listener.forbid_unauth_pipelining.unwrap_or(config.limits.forbid_unauth_pipelining);
+            let client = ClientInfo { peer, local, tls: listener.tls_mode(config.tls.is_some()), sync };
             metrics().connection(ConnectionResult::Accepted);
             metrics().active_sessions.inc();
             let env = SessionEnv {

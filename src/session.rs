@@ -9,6 +9,7 @@ mod data;
 mod envelope;
 mod helo;
 mod identity;
+mod input;
 mod intake;
 mod link;
 mod policy;
@@ -109,6 +110,8 @@ struct Session<S: Io, D: Dialer> {
     opened_upstream: bool,
     /// Why the session is ending, once known (for sessions the MTA never saw).
     ended: Option<NoUpstream>,
+    /// Breaks of command synchronization so far.
+    sync_violations: u32,
     /// What doorman remembers across sessions.
     shield: Arc<crate::shield::Shield>,
     /// The state this session started with (kept across a reload).
@@ -198,19 +201,21 @@ impl<S: Io, D: Dialer> Session<S, D> {
     async fn command_loop(&mut self, shutdown: &CancellationToken) -> Result<(), SessionError> {
         let session_deadline = Instant::now() + self.config.limits.session_timeout;
         loop {
-            let input = match self.conn.buffered_line() {
-                Some(input) => input,
+            // A line already buffered was sent before the replies still
+            // queued: it was pipelined.
+            let (input, pipelined) = match self.conn.buffered_line() {
+                Some(input) => (input, true),
                 None => {
                     if !self.flush_replies(session_deadline, shutdown).await? {
                         return Ok(());
                     }
                     match self.next_input(session_deadline, shutdown).await? {
-                        Some(input) => input,
+                        Some(input) => (input, false),
                         None => return Ok(()),
                     }
                 }
             };
-            if self.on_input(input).await? == Flow::Close {
+            if self.on_input(input, pipelined).await? == Flow::Close {
                 return Ok(());
             }
         }
@@ -280,39 +285,6 @@ impl<S: Io, D: Dialer> Session<S, D> {
         }
         self.conn.queue(&reply);
         Ok(None)
-    }
-
-    async fn on_input(&mut self, input: Input) -> Step {
-        let line = match input {
-            Input::Eof => return Ok(Flow::Close),
-            Input::TooLong => {
-                let e = CommandError::LineTooLong;
-                return Ok(self.protocol_error(reason(&e), replies::command_error(&e)));
-            }
-            Input::Line(line) => line,
-        };
-        if line.bare_lf && self.config.data.bare_line_endings == crate::wire::LineEndingPolicy::Reject {
-            return Ok(self.protocol_error(Reason::BareLf, replies::bare_lf_command()));
-        }
-        match Command::parse(&line.bytes) {
-            Ok(cmd) => {
-                debug!(verb = cmd.verb(), "command");
-                self.dispatch(cmd).await
-            }
-            Err(e) => {
-                debug!(error = %e, "invalid command");
-                let reply = replies::command_error(&e);
-                if e.closes_session() {
-                    if e == CommandError::NonSmtp {
-                        self.ended = Some(NoUpstream::NonSmtp);
-                    }
-                    metrics().reject(reason(&e));
-                    self.conn.queue(&reply);
-                    return Ok(Flow::Close);
-                }
-                Ok(self.protocol_error(reason(&e), reply))
-            }
-        }
     }
 
     async fn dispatch(&mut self, cmd: Command) -> Step {

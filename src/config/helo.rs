@@ -114,6 +114,13 @@ pub struct HeloRules {
     /// A client address listed on one of `helo.dnsbl` (a zone's own
     /// `action` overrides this).
     pub dnsbl: Setting,
+    /// Commands sent before their replies where PIPELINING was not offered.
+    pub pipelining: Setting,
+    /// An HTTP verb or a header line sent as a command; `reject` and
+    /// `tempfail` close the connection at once.
+    pub non_smtp_command: Setting,
+    /// A command ended by a bare LF.
+    pub bare_newline: Setting,
 }
 
 impl Default for HeloRules {
@@ -133,6 +140,9 @@ impl Default for HeloRules {
             no_ptr: Rule::NoPtr.default_setting(),
             fcrdns_mismatch: Rule::FcrdnsMismatch.default_setting(),
             dnsbl: Rule::Dnsbl.default_setting(),
+            pipelining: Rule::Pipelining.default_setting(),
+            non_smtp_command: Rule::NonSmtpCommand.default_setting(),
+            bare_newline: Rule::BareNewline.default_setting(),
         }
     }
 }
@@ -155,6 +165,9 @@ impl HeloRules {
             Rule::NoPtr => self.no_ptr,
             Rule::FcrdnsMismatch => self.fcrdns_mismatch,
             Rule::Dnsbl => self.dnsbl,
+            Rule::Pipelining => self.pipelining,
+            Rule::NonSmtpCommand => self.non_smtp_command,
+            Rule::BareNewline => self.bare_newline,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::rules::SyncCheck;
 use super::types::duration;
 
 /// One listening socket.
@@ -26,6 +27,10 @@ pub struct Listener {
     /// Networks allowed to send the PROXY header; anyone else is refused.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// This listener's `limits.forbid_unauth_pipelining` (a submission port
+    /// for broken clients may turn it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbid_unauth_pipelining: Option<SyncCheck>,
 }
 
 /// Which listener a bound socket serves, stable across a reload: its

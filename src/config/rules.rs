@@ -36,11 +36,17 @@ pub enum Rule {
     FcrdnsMismatch,
     /// The client address is on a DNS blocklist.
     Dnsbl,
+    /// Commands sent before their replies, where PIPELINING was not offered.
+    Pipelining,
+    /// Something that is not SMTP sent as a command (an HTTP verb, a header line).
+    NonSmtpCommand,
+    /// A command ended by a bare LF instead of CRLF.
+    BareNewline,
 }
 
 impl Rule {
     /// Every rule, in the order they are documented.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 17] = [
         Rule::NoHelo,
         Rule::InvalidSyntax,
         Rule::OurName,
@@ -55,6 +61,9 @@ impl Rule {
         Rule::NoPtr,
         Rule::FcrdnsMismatch,
         Rule::Dnsbl,
+        Rule::Pipelining,
+        Rule::NonSmtpCommand,
+        Rule::BareNewline,
     ];
 
     /// The fixed label: config key, log field, metric label.
@@ -74,6 +83,9 @@ impl Rule {
             Rule::NoPtr => "no_ptr",
             Rule::FcrdnsMismatch => "fcrdns_mismatch",
             Rule::Dnsbl => "dnsbl",
+            Rule::Pipelining => "pipelining",
+            Rule::NonSmtpCommand => "non_smtp_command",
+            Rule::BareNewline => "bare_newline",
         }
     }
 
@@ -81,9 +93,13 @@ impl Rule {
     /// that real, broken clients trip are `monitor` or `off`.
     pub fn default_setting(self) -> Setting {
         match self {
-            Rule::NoHelo | Rule::InvalidSyntax | Rule::OurName | Rule::OurIp | Rule::Localhost | Rule::BareIp => {
-                Setting::Reject
-            }
+            Rule::NoHelo
+            | Rule::InvalidSyntax
+            | Rule::OurName
+            | Rule::OurIp
+            | Rule::Localhost
+            | Rule::BareIp
+            | Rule::NonSmtpCommand => Setting::Reject,
             Rule::Dotless => Setting::Off,
             Rule::LiteralMismatch
             | Rule::PrivateAddress
@@ -91,7 +107,9 @@ impl Rule {
             | Rule::Unresolvable
             | Rule::NoPtr
             | Rule::FcrdnsMismatch
-            | Rule::Dnsbl => Setting::Monitor,
+            | Rule::Dnsbl
+            | Rule::Pipelining
+            | Rule::BareNewline => Setting::Monitor,
         }
     }
 }
@@ -138,4 +156,18 @@ pub enum Mode {
     Enforce,
     /// Every reject and tempfail becomes a logged "would reject".
     Monitor,
+}
+
+/// What doorman does about a client that breaks SMTP's command
+/// synchronization (`limits.forbid_unauth_pipelining`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncCheck {
+    /// `554 5.5.0 Error: SMTP protocol synchronization`, and the connection closes.
+    #[default]
+    Reject,
+    /// Log it and go on.
+    Monitor,
+    /// Not checked.
+    Off,
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::dns::Dns;
 use super::helo::Helo;
 use super::network::{Listener, TlsFiles, Upstream};
+use super::rules::SyncCheck;
 use super::scanners::Scanners;
 use super::types::{Hostname, duration, non_empty, positive};
 use crate::wire::LineEndingPolicy;
@@ -281,6 +282,13 @@ pub struct Limits {
     /// delivered.
     #[serde(default = "default_max_junk_commands")]
     pub max_junk_commands: u32,
+    /// A client that sends commands before their replies where that is not
+    /// allowed (before the greeting, without PIPELINING, after a command
+    /// that must end a pipelined group such as DATA or EHLO) gets `554 5.5.0`
+    /// and the connection closes, as under Postfix's setting of the same
+    /// name. A listener may override it; `helo.exempt` networks skip it.
+    #[serde(default)]
+    pub forbid_unauth_pipelining: SyncCheck,
 }
 
 impl Default for Limits {
@@ -296,6 +304,7 @@ impl Default for Limits {
             idle_timeout: default_idle_timeout(),
             max_errors: default_max_errors(),
             max_junk_commands: default_max_junk_commands(),
+            forbid_unauth_pipelining: SyncCheck::default(),
         }
     }
 }

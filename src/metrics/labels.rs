@@ -147,6 +147,8 @@ label_enum! {
         EarlyTalker => "early_talker",
         /// Plaintext pipelined after STARTTLS (discarded).
         StarttlsPipelining => "starttls_pipelining",
+        /// Broke SMTP's command synchronization under `limits.forbid_unauth_pipelining: reject`.
+        ProtocolSync => "protocol_sync",
     }
 }
 

@@ -210,6 +210,13 @@ impl HeloPolicy {
     pub fn check_missing_helo(&self) -> Option<Finding> {
         self.rules.finding(Rule::NoHelo, "MAIL before HELO/EHLO".to_owned())
     }
+
+    /// A deep protocol test the client failed: `pipelining`,
+    /// `non_smtp_command` or `bare_newline`, as the session saw it. The
+    /// session skips this for exempt and authenticated clients.
+    pub fn check_protocol(&self, rule: Rule, detail: &str) -> Option<Finding> {
+        self.rules.finding(rule, detail.to_owned())
+    }
 }
 
 #[cfg(test)]

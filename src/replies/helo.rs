@@ -89,6 +89,9 @@ fn permanent(rule: Rule) -> (u16, &'static str, &'static str) {
             (550, "5.7.25", "Client host rejected: your reverse DNS does not resolve back to your address")
         }
         Rule::Dnsbl => (554, "5.7.1", "Service unavailable; client blocked"),
+        Rule::Pipelining => (550, "5.5.1", "Protocol error: commands sent before their replies"),
+        Rule::NonSmtpCommand => (554, "5.5.1", "Protocol error: this is an SMTP service"),
+        Rule::BareNewline => (550, "5.5.2", "Protocol error: a command ended by a bare newline"),
     }
 }
 

@@ -128,6 +128,17 @@ impl<S: Io> Connection<S> {
         }
     }
 
+    /// Client input is waiting that no reply was sent for yet: bytes
+    /// buffered, or on the socket now (looked at without waiting).
+    pub(super) fn input_pending(&mut self) -> bool {
+        use futures_util::FutureExt;
+        if !self.read_buf.is_empty() {
+            return true;
+        }
+        self.read_buf.reserve(512);
+        matches!(self.io.read_buf(&mut self.read_buf).now_or_never(), Some(Ok(n)) if n > 0)
+    }
+
     /// Adds a reply to the output; [`Connection::flush`] sends it.
     pub(super) fn queue(&mut self, reply: &Reply) {
         reply.encode(&mut self.write_buf);

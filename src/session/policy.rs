@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::Session;
 use crate::metrics::{HeloRuleLabels, metrics};
-use crate::policy::helo::{Action, Finding, decisive};
+use crate::policy::helo::{Action, Finding, Rule, decisive};
 use crate::wire::Reply;
 
 /// Connect-time checks (PTR, FCrDNS, DNSBL) still running.
@@ -49,6 +49,11 @@ impl Findings {
     /// A finding refuses this client's mail.
     pub(super) fn blocking(&self) -> bool {
         self.decisive().is_some()
+    }
+
+    /// The refusal of `rule`, if it fired and blocks.
+    pub(super) fn refusal_for(&self, rule: Rule) -> Option<Reply> {
+        self.kept.iter().find(|f| f.rule == rule && f.blocks()).map(Finding::reply)
     }
 
     /// At the end of the session: one line per rule that fired more than once.

@@ -14,7 +14,7 @@ use super::Session;
 use super::connection::Connection;
 use super::policy::{ClientCheck, Findings};
 use super::transaction::Transaction;
-use crate::config::{BannerMode, ClientIdentity, ListenerTls};
+use crate::config::{BannerMode, ClientIdentity, ListenerTls, SyncCheck};
 use crate::metrics::{NoUpstream, Reason, TlsLabels, metrics};
 use crate::policy::banner;
 use crate::replies;
@@ -35,6 +35,8 @@ pub(crate) struct ClientInfo {
     pub(crate) local: SocketAddr,
     /// The listener's TLS mode.
     pub(crate) tls: ListenerTls,
+    /// The listener's `forbid_unauth_pipelining` (else `limits.`'s).
+    pub(crate) sync: SyncCheck,
 }
 
 /// What the server gives every session besides its connection.
@@ -149,6 +151,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             opened_upstream: upstream.is_some(),
             upstream,
             ended: None,
+            sync_violations: 0,
             dialer: env.dialer,
             shield: env.shield,
             ehlo_policy: EhloPolicy {

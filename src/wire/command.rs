@@ -109,11 +109,11 @@ impl CommandError {
         }
     }
 
-    /// The session cannot go on after this error: the client sends content
-    /// as commands (an HTTP request, header lines) or BDAT chunks whose
-    /// payload would be read as commands.
+    /// The session cannot go on after this error: BDAT chunks whose payload
+    /// would be read as commands. (A non-SMTP client is the session's
+    /// `non_smtp_command` rule to judge.)
     pub fn closes_session(&self) -> bool {
-        matches!(self, Self::NonSmtp | Self::Chunking)
+        matches!(self, Self::Chunking)
     }
 }
 

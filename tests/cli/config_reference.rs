@@ -20,6 +20,7 @@ listen:
     tls: starttls
     proxy_protocol: true
     trusted_proxies: ["10.0.0.0/8"]
+    forbid_unauth_pipelining: monitor
 tls:
   certificate: {dir}/cert.pem
   key: {dir}/key.pem

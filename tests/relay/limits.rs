@@ -180,7 +180,8 @@ async fn slot_released(proxy: &Proxy) {
 /// ends it, and so do the session time limit and a shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_cannot_hold_its_slot() {
-    let limits = "limits:\n  max_connections_per_ip: 1\n  max_junk_commands: 1000000\n";
+    let limits =
+        "limits:\n  max_connections_per_ip: 1\n  max_junk_commands: 1000000\n  forbid_unauth_pipelining: off\n";
     for timeouts in ["  idle_timeout: 1s\n", "  idle_timeout: 60s\n  session_timeout: 2s\n"] {
         let proxy = Proxy::start(&postfix().addr(), &format!("{limits}{timeouts}")).await;
         non_reading_client(proxy.addr).await;
@@ -205,7 +206,10 @@ async fn a_client_that_never_reads_cannot_hold_its_slot() {
 /// Postfix behind doorman counts the relayed EHLOs with its own limit of 100.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_commands_are_limited() {
-    let proxy = Proxy::start(&postfix().addr(), "limits:\n  max_junk_commands: 50").await;
+    // A pipelined flood of them (synchronization off: it would stop the
+    // flood at its first line).
+    let proxy =
+        Proxy::start(&postfix().addr(), "limits:\n  max_junk_commands: 50\n  forbid_unauth_pipelining: off").await;
     for junk in ["NOOP", "EHLO bad!name", "RSET", "VRFY x", "HELP"] {
         let mut c = ready(&proxy).await;
         // After `ready`'s EHLO: 49 free ones, then 20 that are errors.
@@ -228,7 +232,11 @@ async fn junk_commands_are_limited() {
 /// 60 (and one kept finding, not 60).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_finding_is_logged_once_with_a_count() {
-    let d = crate::support::binary::Binary::start(&postfix().addr(), "helo:\n  mode: monitor").await;
+    let d = crate::support::binary::Binary::start(
+        &postfix().addr(),
+        "helo:\n  mode: monitor\nlimits:\n  forbid_unauth_pipelining: off",
+    )
+    .await;
     let (mut c, _) = Client::connect(d.addr).await;
     c.send("EHLO bad!name\r\n".repeat(60).as_bytes()).await;
     for _ in 0..60 {

@@ -63,11 +63,11 @@ async fn pipelined_session_delivers_three_identical_messages() {
     }
 }
 
-/// The whole session in one write, before any reply: nothing in the read
-/// buffer may be lost.
+/// The whole session in one write, before any reply, where command
+/// synchronization is off: nothing in the read buffer may be lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_in_one_packet() {
-    let proxy = Proxy::start(&postfix().addr(), "").await;
+    let proxy = Proxy::start(&postfix().addr(), "limits:\n  forbid_unauth_pipelining: off").await;
     let to = rcpt("onepacket");
     let (mut c, _) = Client::connect(proxy.addr).await;
     let body = message(&to, "one-packet", &["hello"]);

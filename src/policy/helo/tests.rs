@@ -72,7 +72,10 @@ fn rule_labels_and_indexes() {
             "unresolvable",
             "no_ptr",
             "fcrdns_mismatch",
-            "dnsbl"
+            "dnsbl",
+            "pipelining",
+            "non_smtp_command",
+            "bare_newline"
         ]
     );
 }

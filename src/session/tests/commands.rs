@@ -45,11 +45,24 @@ async fn malformed_commands_get_their_reply_and_never_reach_the_upstream() {
 
 #[tokio::test(start_paused = true)]
 async fn content_sent_as_commands_ends_the_session() {
-    for (line, code) in [("GET / HTTP/1.1", 221), ("Subject: hello", 221), ("BDAT 10 LAST", 521)] {
+    for (line, code) in [("GET / HTTP/1.1", 554), ("Subject: hello", 554), ("BDAT 10 LAST", 521)] {
         let mut s = Harness::new().ready().await;
-        assert_code(&s.client.cmd(line).await, code);
+        let reply = s.client.cmd(line).await;
+        assert_code(&reply, code);
         s.client.closed().await;
+        assert_eq!(s.finished().await.connections(), 0, "{line}");
+        if code == 554 {
+            assert!(reply.to_string().ends_with("(rule non_smtp_command)"), "{reply}");
+        }
     }
+}
+
+/// `non_smtp_command: monitor`: logged, answered as an unknown command.
+#[tokio::test(start_paused = true)]
+async fn non_smtp_under_monitor_is_an_unknown_command() {
+    let mut s = Harness::new().yaml("helo:\n  rules:\n    non_smtp_command: monitor").ready().await;
+    assert_reply(&s.client.cmd("GET / HTTP/1.1").await, 500, "5.5.2");
+    assert_code(&s.client.transaction(MESSAGE).await, 250);
 }
 
 #[tokio::test(start_paused = true)]
@@ -96,7 +109,8 @@ async fn too_many_errors_closes_with_421() {
 #[tokio::test(start_paused = true)]
 async fn junk_commands_count_toward_the_error_limit() {
     for junk in ["NOOP", "RSET", "VRFY x", "HELP", "EHLO client.example.net", "HELO client.example.net"] {
-        let mut s = Harness::new().yaml("limits:\n  max_junk_commands: 10\n  max_errors: 3").ready().await;
+        let yaml = "limits:\n  max_junk_commands: 10\n  max_errors: 3\n  forbid_unauth_pipelining: off";
+        let mut s = Harness::new().yaml(yaml).ready().await;
         // The EHLO of `ready` was the first junk command.
         s.client.send(format!("{junk}\r\n").repeat(20).as_bytes()).await;
         let mut answered = 0;

@@ -30,6 +30,7 @@ const CLIENT_PATIENCE: Duration = Duration::from_secs(24 * 3600);
 pub(crate) struct Harness {
     extra: String,
     upstream_keys: String,
+    listener_keys: String,
     peer: SocketAddr,
     tls: ListenerTls,
     upstreams: Vec<Upstream>,
@@ -44,6 +45,7 @@ impl Harness {
         Self {
             extra: String::new(),
             upstream_keys: String::new(),
+            listener_keys: String::new(),
             peer: "127.0.0.1:40000".parse().expect("address"),
             tls: ListenerTls::None,
             upstreams: vec![Upstream::Mta(Mta::default())],
@@ -63,6 +65,14 @@ impl Harness {
     pub(crate) fn upstream_keys(mut self, keys: &str) -> Self {
         for line in keys.lines() {
             self.upstream_keys.push_str(&format!("  {line}\n"));
+        }
+        self
+    }
+
+    /// Adds keys to the listener (`forbid_unauth_pipelining: off`).
+    pub(crate) fn listener_keys(mut self, keys: &str) -> Self {
+        for line in keys.lines() {
+            self.listener_keys.push_str(&format!("    {line}\n"));
         }
         self
     }
@@ -107,7 +117,8 @@ impl Harness {
     /// The configuration this harness builds.
     pub(crate) fn config(&self) -> Config {
         let yaml = format!(
-            "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:2525\nupstream:\n  address: upstream.test:25\n{}{}{}",
+            "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:2525\n{}upstream:\n  address: upstream.test:25\n{}{}{}",
+            self.listener_keys,
             self.upstream_keys,
             if self.extra.lines().any(|l| l.starts_with("dns:")) {
                 ""
@@ -121,11 +132,13 @@ impl Harness {
 
     /// Starts the session; the client has not read anything yet.
     pub(crate) fn start(self) -> Running {
-        let shared = Arc::new(Shared::new(self.config()).expect("shared state"));
+        let config = self.config();
+        let shared = Arc::new(Shared::new(config.clone()).expect("shared state"));
         let (client, server) = tokio::io::duplex(self.pipe);
         let dialer = PipeDialer::new(self.upstreams);
         let shutdown = CancellationToken::new();
-        let info = ClientInfo { peer: self.peer, local: "127.0.0.1:25".parse().expect("address"), tls: self.tls };
+        let sync = config.listen[0].forbid_unauth_pipelining.unwrap_or(config.limits.forbid_unauth_pipelining);
+        let info = ClientInfo { peer: self.peer, local: "127.0.0.1:25".parse().expect("address"), tls: self.tls, sync };
         let spooled = Arc::default();
         let shield = Arc::new(Shield::default());
         if let Some(ehlo) = self.known {
