@@ -14,6 +14,7 @@ mod network;
 mod rules;
 mod scanners;
 mod schema;
+mod shield;
 pub(crate) mod types;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use scanners::{
     Clamav, OnError, ReplyTemplate, Rspamd, ScanReplies, ScannerAddress, Scanners, SpamAssassin, TEMPLATE_PLACEHOLDERS,
 };
 pub use schema::*;
+pub use shield::{Shield, Store};
 pub use types::{Hostname, Network};
 
 /// A configuration that could not be loaded.

@@ -44,6 +44,11 @@ pub(crate) fn too_many_connections_from(host: &str, ip: std::net::IpAddr) -> Rep
     Reply::new(421, format!("4.7.0 {host} Error: too many connections from {ip}"))
 }
 
+/// This client connects more often than `limits.max_connection_rate_per_ip`.
+pub(crate) fn connection_rate(host: &str, ip: std::net::IpAddr) -> Reply {
+    Reply::new(421, format!("4.7.0 {host} Error: too many connections from {ip}, slow down"))
+}
+
 /// The session lasted longer than `limits.session_timeout`.
 pub(crate) fn session_too_long(host: &str) -> Reply {
     Reply::new(421, format!("4.4.2 {host} Error: session time limit exceeded"))

@@ -66,6 +66,8 @@ impl Reloader {
             ("listen addresses", before != after),
             ("admin.address", old.config.admin.address != config.admin.address),
             ("limits.max_connections", old.config.limits.max_connections != config.limits.max_connections),
+            ("shield.store", old.config.shield.store != config.shield.store),
+            ("shield.memory_entries", old.config.shield.memory_entries != config.shield.memory_entries),
         ];
         let changed: Vec<&str> = restart_only.iter().filter(|(_, c)| *c).map(|(key, _)| *key).collect();
         if !changed.is_empty() {
@@ -91,8 +93,8 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let shield = Arc::new(Shield::new(&config).map_err(std::io::Error::other)?);
         let shared = Shared::new(config).map_err(std::io::Error::other)?;
-        let shield = Arc::new(Shield::default());
         Ok(Self {
             listeners,
             admin,

@@ -135,6 +135,8 @@ struct Session<S: Io, D: Dialer> {
     findings: self::policy::Findings,
     /// Connect-time client checks still running.
     client_check: self::policy::ClientCheck,
+    /// The client came from the pass cache, or passed in this session.
+    passed: bool,
     /// The client's forward-confirmed PTR name, once known.
     client_name: Option<String>,
     ehlo_policy: EhloPolicy,

@@ -70,6 +70,9 @@ pub struct Config {
     /// The admin HTTP endpoint (metrics, health); off unless an address is set.
     #[serde(default)]
     pub admin: Admin,
+    /// What doorman remembers about clients across connections.
+    #[serde(default)]
+    pub shield: super::shield::Shield,
 }
 
 /// The admin HTTP endpoint.
@@ -289,6 +292,12 @@ pub struct Limits {
     /// name. A listener may override it; `helo.exempt` networks skip it.
     #[serde(default)]
     pub forbid_unauth_pipelining: SyncCheck,
+    /// New connections per minute from one client (an IPv6 client counted
+    /// by its `shield.ipv6_prefix`); more get `421 4.7.0`, as under Postfix's
+    /// `smtpd_client_connection_rate_limit`. 0: no limit. Shared by the
+    /// replicas through `shield.store`.
+    #[serde(default)]
+    pub max_connection_rate_per_ip: u32,
 }
 
 impl Default for Limits {
@@ -305,6 +314,7 @@ impl Default for Limits {
             max_errors: default_max_errors(),
             max_junk_commands: default_max_junk_commands(),
             forbid_unauth_pipelining: SyncCheck::default(),
+            max_connection_rate_per_ip: 0,
         }
     }
 }

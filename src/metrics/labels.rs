@@ -37,6 +37,8 @@ label_enum! {
         RefusedPerIp => "refused_per_ip",
         /// The PROXY header was missing, invalid, or from an untrusted peer.
         RefusedProxy => "refused_proxy",
+        /// Over `limits.max_connection_rate_per_ip`.
+        RefusedRate => "refused_rate",
     }
 }
 

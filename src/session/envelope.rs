@@ -43,6 +43,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             self.txn.mail_accepted(utf8, path);
             return Ok(self.reply(replies::sender_ok()));
         }
+        self.remember_pass().await;
         self.upstream().await?;
         self.send_xclient(None, false).await?;
         self.send_xforward().await?;

@@ -66,11 +66,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
 
     /// Why a session that never opened an upstream session ended.
     pub(super) fn no_upstream_reason(&self, outcome: &Result<(), SessionError>) -> NoUpstream {
-        match outcome {
-            Err(SessionError::Upstream(_)) => NoUpstream::UpstreamDown,
+        match (outcome, self.ended) {
+            (Err(SessionError::Upstream(_)), _) => NoUpstream::UpstreamDown,
+            (_, Some(reason)) if reason != NoUpstream::Quit => reason,
             _ if self.findings.blocking() => NoUpstream::Refused,
-            Err(SessionError::Client(_)) => NoUpstream::ClientClosed,
-            _ => self.ended.unwrap_or(NoUpstream::ClientClosed),
+            (_, ended) => ended.unwrap_or(NoUpstream::ClientClosed),
         }
     }
 

@@ -108,6 +108,17 @@ impl<S: Io, D: Dialer> Session<S, D> {
         }
     }
 
+    /// The client passed the greeting delay and the connect-time tests, and
+    /// broke no rule so far: it goes into the pass cache (docs/shield.md).
+    /// Called at its first MAIL that reaches the upstream.
+    pub(super) async fn remember_pass(&mut self) {
+        if self.passed || !self.policy_applies() || self.findings.blocking() || self.sync_violations > 0 {
+            return;
+        }
+        self.passed = true;
+        self.shield.remember_pass(self.client.peer.ip(), self.client_name.as_deref(), &self.config).await;
+    }
+
     /// The refusal to deliver right now at HELO or MAIL: only when rejections
     /// are not delayed to RCPT.
     pub(super) async fn early_refusal(&mut self) -> Option<Reply> {

@@ -7,18 +7,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+
+use tracing::{debug, info, warn};
 
 use super::Session;
 use super::connection::Connection;
 use super::policy::{ClientCheck, Findings};
 use super::transaction::Transaction;
 use crate::config::{BannerMode, ClientIdentity, ListenerTls, SyncCheck};
-use crate::metrics::{NoUpstream, Reason, TlsLabels, metrics};
+use crate::metrics::{ConnectionResult, NoUpstream, Reason, TlsLabels, metrics};
 use crate::policy::banner;
 use crate::replies;
-use crate::shield::Shield;
+use crate::shield::{Admission, Shield};
 use crate::state::Shared;
 use crate::tls::{Io, MaybeTls};
 use crate::upstream::identity::proxy_header;
@@ -57,11 +59,25 @@ pub(crate) struct SessionEnv<D> {
 /// Serves one client connection from greeting to close.
 pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: String, env: SessionEnv<D>) {
     let config = env.shared.config.clone();
-    let greet_at = tokio::time::Instant::now() + config.banner.greet_delay;
     let mut conn = Connection::new(MaybeTls::Plain(stream), config.limits.idle_timeout);
-    let client_check = env.shared.helo.has_client_checks(client.peer.ip()).then(|| {
+    let ip = client.peer.ip();
+    let exempt = env.shared.helo.is_exempt(ip);
+    let admission = if exempt { Admission::default() } else { env.shield.admit(ip, &config).await };
+    if admission.over_rate {
+        info!("connection rate limit reached; refusing");
+        metrics().connection(ConnectionResult::RefusedRate);
+        metrics().session_without_upstream(NoUpstream::ConnectionRate);
+        conn.queue(&replies::connection_rate(config.hostname.as_str(), ip));
+        conn.close().await;
+        return;
+    }
+    // A client from the pass cache is greeted at once, and its DNS results
+    // (the verified PTR name) are reused instead of looked up again.
+    let passed = admission.passed.is_some();
+    let delay = if passed { Duration::ZERO } else { config.banner.greet_delay };
+    let greet_at = tokio::time::Instant::now() + delay;
+    let client_check = (!passed && env.shared.helo.has_client_checks(ip)).then(|| {
         let policy = env.shared.helo.clone();
-        let ip = client.peer.ip();
         // Boxed: a resolver's state machine is kilobytes, copied at each
         // move of an unboxed task.
         tokio::spawn(async move { Box::pin(policy.check_client_named(ip)).await })
@@ -69,25 +85,45 @@ pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: S
     if client.tls == ListenerTls::Implicit && !implicit_tls(&mut conn, &env.shared).await {
         return;
     }
-    // `banner.mode: pass` needs the upstream's greeting now; every other
-    // mode opens the upstream session late, when the client first needs it.
-    let pass = config.banner.mode == BannerMode::Pass;
-    let early = if pass { Some(connect_upstream(&env.dialer, &env.shared, client).await) } else { None };
-    let helo_exempt = env.shared.helo.is_exempt(client.peer.ip());
-    if !helo_exempt && !stays_quiet(&mut conn, greet_at, config.hostname.as_str()).await {
-        metrics().session_without_upstream(NoUpstream::EarlyTalker);
+    let Some(upstream) = greet(&mut conn, &env, client, greet_at, exempt).await else {
         return;
-    }
+    };
+    debug!(peer = %client.peer, passed, "session started");
+    let shutdown = env.shutdown.clone();
+    Session::new(conn, upstream, client, id, env, client_check, admission.passed).run(shutdown).await;
+}
+
+/// The early-talker wait and the greeting. `banner.mode: pass` needs the
+/// upstream's greeting, so the upstream session opens now; every other mode
+/// opens it late, when the client first needs it. `None`: the session is
+/// over (an early talker, or the upstream down under `pass`).
+async fn greet<S: Io, D: Dialer>(
+    conn: &mut Connection<S>,
+    env: &SessionEnv<D>,
+    client: ClientInfo,
+    greet_at: tokio::time::Instant,
+    exempt: bool,
+) -> Option<Option<UpstreamClient<D::Stream>>> {
+    let config = &env.shared.config;
     let host = config.hostname.as_str();
-    let upstream = match early {
+    let early = match config.banner.mode {
+        BannerMode::Pass => Some(connect_upstream(&env.dialer, &env.shared, client).await),
+        _ => None,
+    };
+    if !exempt && !stays_quiet(conn, greet_at, host).await {
+        metrics().session_without_upstream(NoUpstream::EarlyTalker);
+        return None;
+    }
+    let (mode, template) = (config.banner.mode, config.banner.template());
+    match early {
         None => {
-            conn.queue(&banner::greeting(config.banner.mode, config.banner.template(), host, None));
-            None
+            conn.queue(&banner::greeting(mode, template, host, None));
+            Some(None)
         }
         Some(Ok((upstream, greeting))) => {
             metrics().upstream_sessions.inc();
-            conn.queue(&banner::greeting(config.banner.mode, config.banner.template(), host, Some(&greeting)));
-            Some(upstream)
+            conn.queue(&banner::greeting(mode, template, host, Some(&greeting)));
+            Some(Some(upstream))
         }
         Some(Err(e)) => {
             warn!(error = %e, stage = %e.stage(), "upstream unavailable");
@@ -95,12 +131,9 @@ pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: S
             metrics().session_without_upstream(NoUpstream::UpstreamDown);
             conn.queue(&replies::service_unavailable(host));
             conn.close().await;
-            return;
+            None
         }
-    };
-    debug!(peer = %client.peer, "session started");
-    let shutdown = env.shutdown.clone();
-    Session::new(conn, upstream, client, id, env, client_check).run(shutdown).await;
+    }
 }
 
 /// The TLS handshake of an implicit-TLS listener, within the idle timeout.
@@ -143,6 +176,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         id: String,
         env: SessionEnv<D>,
         client_check: ClientCheck,
+        passed: Option<Option<String>>,
     ) -> Self {
         let config = env.shared.config.clone();
         let max_message_size = config.limits.max_message_size.as_u64();
@@ -172,7 +206,8 @@ impl<S: Io, D: Dialer> Session<S, D> {
             esmtp: false,
             findings: Findings::default(),
             client_check,
-            client_name: None,
+            passed: passed.is_some(),
+            client_name: passed.flatten(),
             helo: None,
             advertised: Advertised { size: max_message_size, keywords: Vec::new() },
             txn: Transaction::default(),

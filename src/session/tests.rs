@@ -16,5 +16,6 @@ mod helo_rules;
 mod identity;
 mod late_connect;
 mod pipelining;
+mod shield;
 mod timeouts;
 mod upstream_faults;

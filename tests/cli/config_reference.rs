@@ -56,6 +56,9 @@ data:
   spool_dir: /var/spool/doorman
 admin:
   address: 127.0.0.1:9025
+shield:
+  store:
+    url: redis://127.0.0.1:6379/0
 "#;
 
 /// The key paths of a configuration value.
@@ -104,7 +107,7 @@ fn the_reference_lists_every_key_and_only_real_keys() {
     let mut keys = BTreeSet::new();
     key_paths(&effective, "", &mut keys);
     // Every optional section really is in the output.
-    for must in ["tls.key", "banner.text", "helo.dnsbl[].answers", "scanners.rspamd.password", "admin.address"] {
+    for must in ["tls.key", "banner.text", "helo.dnsbl[].answers", "scanners.rspamd.password", "admin.address", "shield.store.url"] {
         assert!(keys.contains(must), "{must} missing from the effective configuration: {keys:#?}");
     }
     let documented = documented();

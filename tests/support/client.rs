@@ -120,6 +120,13 @@ pub fn assert_code(reply: &Reply, code: u16) {
     assert_eq!(reply.code(), code, "unexpected reply: {reply}");
 }
 
+/// Asserts a reply's code and the start of its enhanced code.
+#[track_caller]
+pub fn assert_reply(reply: &Reply, code: u16, enhanced: &str) {
+    assert_eq!(reply.code(), code, "unexpected reply: {reply}");
+    assert!(reply.enhanced_code().is_some_and(|e| e.starts_with(enhanced)), "unexpected reply: {reply}");
+}
+
 /// Runs swaks against `addr` with extra arguments; returns (success,
 /// transcript). swaks's own default HELO is this machine's host name: the
 /// tests give one (`client.example.net` unless `args` has `--helo`).

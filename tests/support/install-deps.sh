@@ -40,6 +40,7 @@ PACKAGES=(
   shellcheck          # the shell scripts under docker/ (tests/deployment)
   iptables            # the REDIRECT of docs/plain-host.md, in a private network namespace (tests/deployment)
   rspamd              # rspamd for the scanner tests (tests/support/rspamd.sh)
+  redis-server        # the shield's shared store (tests/support/redis.rs); policy-rc.d keeps its service off
   libnet-ssleay-perl  # swaks --tls / --tlsc
   libio-socket-ssl-perl
   gcc                 # linker used by cargo/rustc

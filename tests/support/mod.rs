@@ -12,6 +12,7 @@ pub mod fake_scanner;
 pub mod http;
 pub mod postfix;
 pub mod proxy;
+pub mod redis;
 pub mod scanners;
 pub mod sink;
 pub mod tap;

@@ -37,6 +37,8 @@ pub(crate) struct Harness {
     pipe: usize,
     /// The upstream's extensions doorman learned before this session.
     known: Option<&'static str>,
+    /// The shield's memory, when a test shares it between sessions.
+    shield: Option<Arc<Shield>>,
 }
 
 impl Harness {
@@ -51,6 +53,7 @@ impl Harness {
             upstreams: vec![Upstream::Mta(Mta::default())],
             pipe: 64 * 1024,
             known: Some(Mta::default().ehlo),
+            shield: None,
         }
     }
 
@@ -107,6 +110,12 @@ impl Harness {
         self
     }
 
+    /// The shield's memory, shared with the sessions of other harnesses.
+    pub(crate) fn shield(mut self, shield: &Arc<Shield>) -> Self {
+        self.shield = Some(shield.clone());
+        self
+    }
+
     /// The bytes the pipe to the client holds before a write blocks (a
     /// client that does not read fills it).
     pub(crate) fn pipe(mut self, bytes: usize) -> Self {
@@ -140,7 +149,7 @@ impl Harness {
         let sync = config.listen[0].forbid_unauth_pipelining.unwrap_or(config.limits.forbid_unauth_pipelining);
         let info = ClientInfo { peer: self.peer, local: "127.0.0.1:25".parse().expect("address"), tls: self.tls, sync };
         let spooled = Arc::default();
-        let shield = Arc::new(Shield::default());
+        let shield = self.shield.clone().unwrap_or_default();
         if let Some(ehlo) = self.known {
             let mut buf = BytesMut::from(ehlo.as_bytes());
             let reply = ReplyParser::parse(&mut buf).ok().flatten().expect("an EHLO reply");
