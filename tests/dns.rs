@@ -170,6 +170,28 @@ async fn blocklists() {
     assert_eq!(summary(&default.check_client(ip("203.0.113.99")).await), [(Rule::Dnsbl, Action::Monitor)]);
 }
 
+/// Weighted lists against the real dnsmasq: 203.0.113.99 is on bl.test and
+/// bl2.test, 203.0.113.20 on bl.test only. With a threshold of 2 only the
+/// first is refused; a negative weight allowlists.
+#[tokio::test]
+async fn weighted_blocklists() {
+    let p = policy(
+        "rules: {no_ptr: off, fcrdns_mismatch: off, dnsbl: reject}\ndnsbl_threshold: 2\n\
+         dnsbl: [{zone: bl.test}, {zone: bl2.test}]\n",
+    );
+    let both = p.check_client(ip("203.0.113.99")).await;
+    assert_eq!(summary(&both), [(Rule::Dnsbl, Action::Reject)]);
+    assert!(both[0].reply().to_string().contains("blocked using bl.test, bl2.test (score 2)"), "{}", both[0].reply());
+    assert_eq!(summary(&p.check_client(ip(FORGED_CLIENT)).await), [], "a score of 1 is under 2");
+    let allow = policy(
+        "rules: {no_ptr: off, fcrdns_mismatch: off}\ndnsbl_allowlist_threshold: -1\n\
+         dnsbl: [{zone: bl2.test, weight: -3}]\n",
+    );
+    let verdict = allow.check_client_named(ip("203.0.113.99")).await;
+    assert!(verdict.allowlisted && verdict.findings.is_empty(), "{verdict:?}");
+    assert!(!allow.check_client_named(ip(FORGED_CLIENT)).await.allowlisted);
+}
+
 /// The real broken clients pass the default configuration: no Reject or
 /// TempFail, only Monitor findings.
 #[tokio::test]

@@ -38,6 +38,17 @@ pub struct Helo {
     /// DNS blocklists queried with the client's address.
     #[serde(default)]
     pub dnsbl: Vec<Dnsbl>,
+    /// Weighted blocklists, as postscreen's `postscreen_dnsbl_threshold`: the
+    /// client is refused (by `rules.dnsbl`) when the weights of the zones
+    /// that list it add up to this. Zones with their own `action` keep it.
+    /// Absent: every zone judges alone.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "some_positive")]
+    pub dnsbl_threshold: Option<i32>,
+    /// A combined score at or below this (negative: allowlists such as
+    /// DNSWL have negative weights) exempts the client from every other
+    /// rule, as postscreen's `postscreen_dnsbl_allowlist_threshold`.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "some_negative")]
+    pub dnsbl_allowlist_threshold: Option<i32>,
 }
 
 impl Default for Helo {
@@ -50,6 +61,8 @@ impl Default for Helo {
             our_ips: Vec::new(),
             rules: HeloRules::default(),
             dnsbl: Vec::new(),
+            dnsbl_threshold: None,
+            dnsbl_allowlist_threshold: None,
         }
     }
 }
@@ -191,6 +204,20 @@ pub struct Dnsbl {
     /// "open resolver", "rate limited").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<Ipv4Addr>,
+    /// This zone's weight toward `helo.dnsbl_threshold` (default 1);
+    /// negative for an allowlist (it never refuses by itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i32>,
+}
+
+fn some_positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    let n = i32::deserialize(d)?;
+    if n > 0 { Ok(Some(n)) } else { Err(de::Error::custom("must be more than 0")) }
+}
+
+fn some_negative<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    let n = i32::deserialize(d)?;
+    if n < 0 { Ok(Some(n)) } else { Err(de::Error::custom("must be less than 0 (allowlists weigh negative)")) }
 }
 
 /// The longest DNSBL message template: the reply line must stay well under
@@ -317,7 +344,13 @@ mod tests {
         }
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/helo.md");
         let doc = std::fs::read_to_string(path).unwrap();
-        let example = doc.split("```yaml\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+        // The full example: the YAML block with both sections.
+        let example = doc
+            .split("```yaml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .find(|block| block.contains("\ndns:\n"))
+            .unwrap();
         let parsed: Sections = serde_saphyr::from_str(example).unwrap();
         assert_eq!(parsed.helo.dnsbl.len(), 2);
         for rule in Rule::ALL {

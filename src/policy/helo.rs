@@ -103,6 +103,18 @@ pub fn decisive(findings: &[Finding]) -> Option<&Finding> {
         .or_else(|| findings.iter().find(|f| f.action == Action::TempFail))
 }
 
+/// What the connect-time checks found about a client.
+#[derive(Debug, Default)]
+pub struct ClientVerdict {
+    /// The rules that matched.
+    pub findings: Vec<Finding>,
+    /// Its forward-confirmed PTR name, when FCrDNS ran and passed.
+    pub name: Option<String>,
+    /// Its blocklist score is at or below `helo.dnsbl_allowlist_threshold`:
+    /// the session skips every rule for it.
+    pub allowlisted: bool,
+}
+
 /// The HELO/EHLO and client policy: built once from the configuration and
 /// shared by every session (`Arc<HeloPolicy>`).
 #[derive(Debug)]
@@ -114,7 +126,7 @@ pub struct HeloPolicy {
     /// Deliver rejections at RCPT (the session reads it).
     delay_reject: bool,
     /// Blocklists to query.
-    dnsbl: Vec<lookups::Zone>,
+    dnsbl: lookups::Zones,
     /// None when no DNS rule is enabled: no lookups, and no dependency on
     /// `/etc/resolv.conf`.
     resolver: Option<Resolver>,
@@ -128,7 +140,7 @@ impl HeloPolicy {
     /// and no `dns.nameservers` while a DNS rule is enabled).
     pub fn from_config(helo: &config::Helo, dns: &config::Dns, hostname: &str) -> Result<Self, String> {
         let rules = Rules::new(helo, hostname);
-        let dnsbl = lookups::Zone::compile(helo);
+        let dnsbl = lookups::Zones::compile(helo);
         let needs_dns = [Rule::Unresolvable, Rule::NoPtr, Rule::FcrdnsMismatch]
             .into_iter()
             .any(|r| rules.setting(r) != Setting::Off)
@@ -159,7 +171,7 @@ impl HeloPolicy {
     /// most about twice `dns.timeout` (PTR, then the forward lookups; the
     /// blocklists run alongside).
     pub async fn check_client(&self, client: IpAddr) -> Vec<Finding> {
-        self.check_client_named(client).await.0
+        self.check_client_named(client).await.findings
     }
 
     /// Whether [`HeloPolicy::check_client`] has anything to look up for this
@@ -168,26 +180,27 @@ impl HeloPolicy {
         self.resolver.is_some() && !self.is_exempt(client) && !address::is_internal(client.to_canonical())
     }
 
-    /// [`HeloPolicy::check_client`], also returning the client's
-    /// forward-confirmed PTR name when FCrDNS ran and passed (for XCLIENT NAME).
-    pub async fn check_client_named(&self, client: IpAddr) -> (Vec<Finding>, Option<String>) {
+    /// [`HeloPolicy::check_client`], with the client's forward-confirmed
+    /// PTR name (for XCLIENT NAME) and whether its blocklist score
+    /// allowlists it.
+    pub async fn check_client_named(&self, client: IpAddr) -> ClientVerdict {
         let Some(resolver) = &self.resolver else {
-            return (Vec::new(), None);
+            return ClientVerdict::default();
         };
         // A client on an internal network (loopback, RFC 1918, link-local,
         // ULA) has no meaningful public DNS: its PTR and blocklist entries
         // are local matters, and the lookups would only leak internal
         // addresses to the resolver.
         if self.is_exempt(client) || address::is_internal(client.to_canonical()) {
-            return (Vec::new(), None);
+            return ClientVerdict::default();
         }
         let client = client.to_canonical();
-        let ((mut found, name), dnsbl) = tokio::join!(
+        let ((mut findings, name), (dnsbl, allowlisted)) = tokio::join!(
             lookups::ptr_rules(resolver, &self.rules, client),
             lookups::dnsbl_rules(resolver, &self.rules, &self.dnsbl, client),
         );
-        found.extend(dnsbl);
-        (found, name)
+        findings.extend(dnsbl);
+        ClientVerdict { findings, name, allowlisted }
     }
 
     /// Rules on the HELO/EHLO argument. `local` is the listener address the

@@ -12,11 +12,11 @@ use tokio::task::JoinHandle;
 
 use super::Session;
 use crate::metrics::{HeloRuleLabels, metrics};
-use crate::policy::helo::{Action, Finding, Rule, decisive};
+use crate::policy::helo::{Action, ClientVerdict, Finding, Rule, decisive};
 use crate::wire::Reply;
 
 /// Connect-time checks (PTR, FCrDNS, DNSBL) still running.
-pub(super) type ClientCheck = Option<JoinHandle<(Vec<Finding>, Option<String>)>>;
+pub(super) type ClientCheck = Option<JoinHandle<ClientVerdict>>;
 
 /// The findings of one session: the first of each rule and action, and how
 /// often each fired since. A client that repeats a bad EHLO a hundred
@@ -102,9 +102,13 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// and the client's verified PTR name.
     pub(super) async fn finish_client_check(&mut self) {
         if let Some(task) = self.client_check.take() {
-            let (found, name) = task.await.unwrap_or_default();
-            self.record(found);
-            self.client_name = name;
+            let verdict = task.await.unwrap_or_default();
+            if verdict.allowlisted {
+                // An allowlist vouches for it: no rule applies (as for `helo.exempt`).
+                self.helo_exempt = true;
+            }
+            self.record(verdict.findings);
+            self.client_name = verdict.name;
         }
     }
 

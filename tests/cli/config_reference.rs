@@ -35,11 +35,14 @@ banner:
 ehlo:
   no_soliciting: ""
 helo:
+  dnsbl_threshold: 2
+  dnsbl_allowlist_threshold: -1
   dnsbl:
     - zone: bl.example.net
       message: "listed: {txt}"
       action: reject
       answers: [127.0.0.2]
+      weight: 2
 dns:
   nameservers: ["127.0.0.1:53"]
 scanners:
@@ -107,7 +110,14 @@ fn the_reference_lists_every_key_and_only_real_keys() {
     let mut keys = BTreeSet::new();
     key_paths(&effective, "", &mut keys);
     // Every optional section really is in the output.
-    for must in ["tls.key", "banner.text", "helo.dnsbl[].answers", "scanners.rspamd.password", "admin.address", "shield.store.url"] {
+    for must in [
+        "tls.key",
+        "banner.text",
+        "helo.dnsbl[].answers",
+        "scanners.rspamd.password",
+        "admin.address",
+        "shield.store.url",
+    ] {
         assert!(keys.contains(must), "{must} missing from the effective configuration: {keys:#?}");
     }
     let documented = documented();

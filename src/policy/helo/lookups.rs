@@ -37,23 +37,53 @@ pub(super) struct Zone {
     setting: Setting,
     /// The answers that mean "listed"; empty: the default range.
     answers: Vec<Ipv4Addr>,
+    /// Its weight toward the combined score.
+    weight: i32,
+    /// It counts toward the combined score rather than judging alone: under
+    /// a threshold without an own `action`, and every allowlist.
+    scored: bool,
+}
+
+/// The blocklists, compiled from `helo.dnsbl[]` and its thresholds.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Zones {
+    pub(super) list: Vec<Zone>,
+    /// `helo.dnsbl_threshold`.
+    threshold: Option<i32>,
+    /// `helo.dnsbl_allowlist_threshold`.
+    allowlist: Option<i32>,
+}
+
+impl Zones {
+    /// The zones to query: those that can refuse (setting not off) or
+    /// allowlist (a negative weight).
+    pub(super) fn compile(helo: &config::Helo) -> Zones {
+        let list = helo
+            .dnsbl
+            .iter()
+            .map(|z| {
+                let weight = z.weight.unwrap_or(1);
+                Zone {
+                    name: z.zone.as_str().trim_end_matches('.').to_ascii_lowercase(),
+                    message: z.message.clone(),
+                    setting: z.action.unwrap_or(helo.rules.dnsbl),
+                    answers: z.answers.clone(),
+                    weight,
+                    scored: weight < 0 || (helo.dnsbl_threshold.is_some() && z.action.is_none()),
+                }
+            })
+            .filter(|z| z.setting != Setting::Off || z.weight < 0)
+            .collect();
+        Zones { list, threshold: helo.dnsbl_threshold, allowlist: helo.dnsbl_allowlist_threshold }
+    }
+
+    /// Nothing to query.
+    pub(super) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
 }
 
 impl Zone {
-    /// The zones to query: those whose effective setting is not off.
-    pub(super) fn compile(helo: &config::Helo) -> Vec<Zone> {
-        helo.dnsbl
-            .iter()
-            .map(|z| Zone {
-                name: z.zone.as_str().trim_end_matches('.').to_ascii_lowercase(),
-                message: z.message.clone(),
-                setting: z.action.unwrap_or(helo.rules.dnsbl),
-                answers: z.answers.clone(),
-            })
-            .filter(|z| z.setting != Setting::Off)
-            .collect()
-    }
-
     /// Whether the reply uses the zone's TXT record (worth a lookup).
     fn wants_txt(&self) -> bool {
         self.message.as_deref().is_none_or(|m| m.contains("{txt}"))
@@ -160,12 +190,27 @@ pub(super) fn judge_fcrdns(rules: &Rules, client: IpAddr, forward: &[(String, Lo
     rules.finding(Rule::FcrdnsMismatch, detail)
 }
 
-/// `dnsbl`: every zone, concurrently.
-pub(super) async fn dnsbl_rules(resolver: &Resolver, rules: &Rules, zones: &[Zone], client: IpAddr) -> Vec<Finding> {
-    join_all(zones.iter().map(|zone| zone_rule(resolver, rules, zone, client))).await.into_iter().flatten().collect()
+/// One zone that lists the client: its answer and TXT reason.
+#[derive(Debug)]
+pub(super) struct Listing<'z> {
+    pub(super) zone: &'z Zone,
+    pub(super) code: Ipv4Addr,
+    pub(super) txt: Option<String>,
 }
 
-async fn zone_rule(resolver: &Resolver, rules: &Rules, zone: &Zone, client: IpAddr) -> Option<Finding> {
+/// `dnsbl`: every zone, concurrently. Also whether the combined score
+/// allowlists the client.
+pub(super) async fn dnsbl_rules(
+    resolver: &Resolver,
+    rules: &Rules,
+    zones: &Zones,
+    client: IpAddr,
+) -> (Vec<Finding>, bool) {
+    let listings = join_all(zones.list.iter().map(|zone| listing(resolver, zone, client))).await;
+    judge_dnsbl(rules, zones, client, listings.into_iter().flatten().collect())
+}
+
+async fn listing<'z>(resolver: &Resolver, zone: &'z Zone, client: IpAddr) -> Option<Listing<'z>> {
     let query = dnsbl_name(client, &zone.name);
     let answer = resolver.ipv4(&query).await;
     if let Err(e) = &answer {
@@ -173,12 +218,40 @@ async fn zone_rule(resolver: &Resolver, rules: &Rules, zone: &Zone, client: IpAd
         tracing::debug!(zone = %zone.name, error = %e, "dnsbl lookup failed; not listed");
     }
     let code = listed(zone, &answer)?;
-    let txt = if zone.wants_txt() {
+    let txt = if zone.wants_txt() && !zone.scored {
         resolver.txt(&query).await.ok().and_then(|a| a.records().first().cloned())
     } else {
         None
     };
-    dnsbl_finding(rules, zone, client, code, txt.as_deref())
+    Some(Listing { zone, code, txt })
+}
+
+/// The findings of the zones that list the client: each unscored zone
+/// alone; the scored ones as one finding once their weights reach the
+/// threshold. The bool: the score is at or below the allowlist threshold.
+pub(super) fn judge_dnsbl(
+    rules: &Rules,
+    zones: &Zones,
+    client: IpAddr,
+    listings: Vec<Listing<'_>>,
+) -> (Vec<Finding>, bool) {
+    let (scored, alone): (Vec<_>, Vec<_>) = listings.into_iter().partition(|l| l.zone.scored);
+    let mut found: Vec<Finding> =
+        alone.iter().filter_map(|l| dnsbl_finding(rules, l.zone, client, l.code, l.txt.as_deref())).collect();
+    let score: i32 = scored.iter().map(|l| l.zone.weight).sum();
+    if let Some(threshold) = zones.threshold.filter(|t| score >= *t) {
+        let names: Vec<&str> = scored.iter().filter(|l| l.zone.weight > 0).map(|l| l.zone.name.as_str()).collect();
+        let setting = rules.setting(Rule::Dnsbl);
+        let text = format!("client [{client}] blocked using {} (score {score})", names.join(", "));
+        let cause = Cause::Listed { text: truncate(&text, DNSBL_TEXT_MAX), temporary: setting == Setting::TempFail };
+        let detail = format!("{client} scores {score} (threshold {threshold}) on {}", names.join(", "));
+        found.extend(rules.build(Rule::Dnsbl, setting, cause, detail));
+    }
+    let allowlisted = !scored.is_empty() && zones.allowlist.is_some_and(|t| score <= t);
+    if allowlisted {
+        tracing::info!(score, "client allowlisted by its DNS list score; the rules skip it");
+    }
+    (found, allowlisted)
 }
 
 /// The answer that lists the client, if any. The default accepts
@@ -243,5 +316,7 @@ pub(super) fn zone(name: &str, message: Option<&str>, setting: Setting, answers:
         message: message.map(Into::into),
         setting,
         answers: answers.iter().map(|a| a.parse().unwrap()).collect(),
+        weight: 1,
+        scored: false,
     }
 }

@@ -142,9 +142,46 @@ fn zone_settings() {
     let helo = helo_config(
         "rules: {dnsbl: reject}\ndnsbl:\n  - zone: a.test\n  - zone: b.test\n    action: off\n  - zone: c.test\n    action: monitor\n",
     );
-    let zones = Zone::compile(&helo);
+    let zones = lookups::Zones::compile(&helo).list;
     let names: Vec<String> = zones.iter().map(|z| format!("{z:?}")).collect();
     assert_eq!(zones.len(), 2, "{names:?}");
     assert!(names[0].contains("a.test") && names[0].contains("Reject"));
     assert!(names[1].contains("c.test") && names[1].contains("Monitor"));
+}
+
+/// Weighted lists (postscreen's `postscreen_dnsbl_threshold`): the weights
+/// of the zones that list the client add up; one finding at the threshold;
+/// a zone with its own `action` still judges alone; an allowlist's negative
+/// weight can exempt the client.
+#[test]
+fn weighted_zones_add_up_to_the_threshold() {
+    let helo = helo_config(
+        "rules: {dnsbl: reject}\ndnsbl_threshold: 3\ndnsbl_allowlist_threshold: -1\ndnsbl:\n  - zone: big.test\n    weight: 2\n  - zone: small.test\n  - zone: own.test\n    action: monitor\n  - zone: wl.test\n    weight: -5\n",
+    );
+    let zones = lookups::Zones::compile(&helo);
+    let rules = rules("rules: {dnsbl: reject}");
+    let client: IpAddr = "192.0.2.99".parse().unwrap();
+    let code: Ipv4Addr = "127.0.0.2".parse().unwrap();
+    let by = |names: &[&str]| -> Vec<lookups::Listing<'_>> {
+        zones
+            .list
+            .iter()
+            .filter(|z| names.iter().any(|n| format!("{z:?}").contains(&format!("\"{n}\""))))
+            .map(|zone| lookups::Listing { zone, code, txt: None })
+            .collect()
+    };
+    let judge = |names: &[&str]| lookups::judge_dnsbl(&rules, &zones, client, by(names));
+    let (found, allowlisted) = judge(&["big.test"]);
+    assert!(found.is_empty() && !allowlisted, "2 is under 3: {found:?}");
+    let (found, _) = judge(&["big.test", "small.test"]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].action, R);
+    let reply = found[0].reply().to_string();
+    assert!(reply.contains("big.test, small.test (score 3)") && reply.ends_with("(rule dnsbl)"), "{reply}");
+    let (found, _) = judge(&["own.test"]);
+    assert_eq!(found.iter().map(|f| f.action).collect::<Vec<_>>(), [M], "its own action");
+    let (found, allowlisted) = judge(&["wl.test", "small.test"]);
+    assert!(found.is_empty() && allowlisted, "an allowlisted client: {found:?}");
+    let (found, allowlisted) = judge(&["wl.test", "big.test", "small.test"]);
+    assert!(found.is_empty() && allowlisted, "-5 + 3 is still allowlisted");
 }
