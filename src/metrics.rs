@@ -116,6 +116,8 @@ pub struct Metrics {
     pub reloads: Family<ConnectionLabels, Counter>,
     /// doorman_upstream_sessions_total
     pub upstream_sessions: Counter,
+    /// doorman_upstream_releases_total
+    pub upstream_releases: Counter,
     /// doorman_protocol_sync_violations_total{action}
     pub sync_violations: Family<ActionLabels, Counter>,
     /// doorman_sessions_without_upstream_total{reason}
@@ -148,6 +150,7 @@ impl Metrics {
             tls_handshakes: Family::default(),
             reloads: Family::default(),
             upstream_sessions: Counter::default(),
+            upstream_releases: Counter::default(),
             sync_violations: Family::default(),
             without_upstream: Family::default(),
             pass_cache: Family::default(),
@@ -191,6 +194,11 @@ impl Metrics {
     /// What the shield (docs/shield.md) spared the MTA and how its memory fares.
     fn register_shield(&self, registry: &mut Registry) {
         registry.register("doorman_upstream_sessions", "Upstream sessions opened", self.upstream_sessions.clone());
+        registry.register(
+            "doorman_upstream_releases",
+            "Upstream sessions given back because the client was slow",
+            self.upstream_releases.clone(),
+        );
         registry.register(
             "doorman_sessions_without_upstream",
             "Client sessions that ended without an upstream session, by why",

@@ -17,6 +17,7 @@ mod query;
 mod start;
 mod starttls;
 mod transaction;
+mod waits;
 
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use self::connection::{Connection, Input};
+use self::connection::Connection;
 pub(crate) use self::start::{ClientInfo, SessionEnv, serve};
 use self::transaction::Transaction;
 use crate::config::Config;
@@ -156,6 +157,8 @@ struct Session<S: Io, D: Dialer> {
     verdicts: Vec<String>,
     /// Bounds the waits for the client: idle, session and DATA deadlines.
     timer: Timer,
+    /// When a slow client's upstream session is given back.
+    release_timer: Timer,
 }
 
 impl<S: Io, D: Dialer> Session<S, D> {
@@ -188,14 +191,14 @@ impl<S: Io, D: Dialer> Session<S, D> {
             }
             Err(SessionError::Abandoned(reply)) => self.conn.queue(reply),
         }
+        if !self.opened_upstream {
+            metrics().session_without_upstream(self.no_upstream_reason(&outcome));
+        }
         self.conn.close().await;
         self.findings.log_repeats();
         info!(delivered = self.delivered, errors = self.errors, "session closed");
         if matches!(outcome, Err(SessionError::Upstream(_) | SessionError::Abandoned(_))) {
             self.upstream = None;
-        }
-        if !self.opened_upstream {
-            metrics().session_without_upstream(self.no_upstream_reason(&outcome));
         }
         self.close_upstream().await;
     }
@@ -221,72 +224,6 @@ impl<S: Io, D: Dialer> Session<S, D> {
                 return Ok(());
             }
         }
-    }
-
-    /// Sends the queued replies. A client that does not read: the write is
-    /// bounded by the idle timeout, and the session limit and shutdown
-    /// interrupt it too (a write that can finish, finishes). False: the
-    /// session is over.
-    async fn flush_replies(
-        &mut self,
-        session_deadline: Instant,
-        shutdown: &CancellationToken,
-    ) -> Result<bool, SessionError> {
-        tokio::select! {
-            biased;
-            flushed = self.conn.flush() => flushed.map(|()| true).map_err(SessionError::from),
-            () = tokio::time::sleep_until(session_deadline) => {
-                self.conn.abandon_output();
-                metrics().reject(Reason::SessionTimeout);
-                Ok(false)
-            }
-            () = shutdown.cancelled() => {
-                self.conn.abandon_output();
-                Ok(false)
-            }
-        }
-    }
-
-    /// Waits for the client's next line. `None`: the session is over (the
-    /// reply saying why is queued): the upstream spoke or went away, the
-    /// client was idle, the session limit passed, or doorman shuts down;
-    /// the last two only between transactions.
-    async fn next_input(
-        &mut self,
-        session_deadline: Instant,
-        shutdown: &CancellationToken,
-    ) -> Result<Option<Input>, SessionError> {
-        let idle_deadline = Instant::now() + self.idle_timeout();
-        let between = !self.txn.is_open();
-        let deadline = if between { idle_deadline.min(session_deadline) } else { idle_deadline };
-        let (reply, reason) = tokio::select! {
-            input = self.conn.next_line() => return Ok(Some(input?)),
-            said = link::unsolicited(self.upstream.as_mut()) => {
-                match said {
-                    Ok(r) => warn!(reply = %r, "upstream spoke out of turn; closing session"),
-                    Err(e) => warn!(error = %e, "upstream went away; closing session"),
-                }
-                metrics().upstream_error("idle", "closed");
-                (replies::upstream_failed(self.host()), None)
-            }
-            () = self.timer.until(deadline) => {
-                self.ended = Some(NoUpstream::Timeout);
-                if deadline == idle_deadline {
-                    (replies::idle_timeout(self.host()), Some(Reason::IdleTimeout))
-                } else {
-                    (replies::session_too_long(self.host()), Some(Reason::SessionTimeout))
-                }
-            }
-            () = shutdown.cancelled(), if between => {
-                self.ended = Some(NoUpstream::Shutdown);
-                (replies::shutting_down(self.host()), None)
-            }
-        };
-        if let Some(reason) = reason {
-            metrics().reject(reason);
-        }
-        self.conn.queue(&reply);
-        Ok(None)
     }
 
     async fn dispatch(&mut self, cmd: Command) -> Step {

@@ -151,6 +151,17 @@ pub struct Upstream {
     /// The name the upstream's certificate must carry; default the host of `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_name: Option<String>,
+    /// A client that keeps doorman waiting this long (between commands, or
+    /// sending a message) gives its upstream session back to the MTA; the
+    /// transaction is built again (MAIL, RCPT) when the client next needs
+    /// the upstream. Slow clients cannot hold the MTA's processes. `0s`:
+    /// never released.
+    #[serde(default = "default_release_after", with = "duration")]
+    pub release_after: Duration,
+}
+
+fn default_release_after() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_connect_timeout() -> Duration {

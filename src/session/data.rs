@@ -94,15 +94,27 @@ impl<S: Io, D: Dialer> Session<S, D> {
     }
 
     /// Reads the message until the final dot (or the client's end), into
-    /// `intake`.
+    /// `intake`. A message that takes longer than `upstream.release_after`
+    /// gives the upstream session back meanwhile (the transaction is built
+    /// again for the delivery).
     async fn receive(&mut self, decoder: &mut DataDecoder, intake: &mut Intake) -> Result<DataEnd, SessionError> {
         let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout;
+        let mut release_at = self.release_at();
         let mut content = Vec::with_capacity(super::connection::READ_CHUNK);
         loop {
             content.clear();
             let until = deadline.min(tokio::time::Instant::now() + self.idle_timeout());
-            let read = self.conn.read_data(decoder, &mut content, &mut self.timer, until).await?;
+            let wait = release_at.map_or(until, |r| r.min(until));
+            let read = self.conn.read_data(decoder, &mut content, &mut self.timer, wait).await?;
             intake.push(&content).await;
+            let now = tokio::time::Instant::now();
+            if release_at.is_some_and(|r| now >= r) {
+                self.release_upstream().await;
+                release_at = None;
+                if read == DataRead::Done(DataEnd::Timeout) && now < until {
+                    continue;
+                }
+            }
             match read {
                 DataRead::More => {}
                 DataRead::Done(DataEnd::Complete) => {

@@ -47,10 +47,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
         self.upstream().await?;
         self.send_xclient(None, false).await?;
         self.send_xforward().await?;
-        let cmd = Command::Mail { path, params };
+        let cmd = Command::Mail { path: path.clone(), params };
         let reply = self.connected()?.command(&cmd, Stage::Mail).await?;
-        if let (true, Command::Mail { path, .. }) = (reply.is_positive(), cmd) {
+        if reply.is_positive() {
             self.txn.mail_accepted(utf8, path);
+            self.txn.relayed(cmd);
         }
         Ok(self.relay(reply))
     }
@@ -74,10 +75,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if !utf8 && !path.is_ascii() {
             return Ok(self.protocol_error(Reason::Utf8, replies::utf8_needs_smtputf8()));
         }
-        let cmd = Command::Rcpt { path, params };
-        let reply = self.connected()?.command(&cmd, Stage::Rcpt).await?;
-        if let Command::Rcpt { path, .. } = cmd {
-            self.txn.rcpt_answered(reply.is_positive(), path);
+        let cmd = Command::Rcpt { path: path.clone(), params };
+        let reply = self.upstream().await?.command(&cmd, Stage::Rcpt).await?;
+        self.txn.rcpt_answered(reply.is_positive(), path);
+        if reply.is_positive() {
+            self.txn.relayed(cmd);
         }
         Ok(self.relay(reply))
     }

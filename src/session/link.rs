@@ -5,7 +5,7 @@
 //! header of the identity mode, the greeting, STARTTLS toward the upstream,
 //! XCLIENT, and the client's own HELO/EHLO relayed.
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::start::connect_upstream;
 use super::{Session, SessionError};
@@ -61,7 +61,48 @@ impl<S: Io, D: Dialer> Session<S, D> {
             self.upstream_caps = Capabilities::from_ehlo(&reply);
             self.shield.upstream_caps.learn(&self.upstream_caps);
         }
+        self.replay_transaction().await
+    }
+
+    /// After a release: MAIL (after XFORWARD) and the accepted RCPTs again.
+    /// An answer other than the first time's ends the session with a 4xx;
+    /// nothing was delivered, and the client sends the message again later.
+    async fn replay_transaction(&mut self) -> Result<(), SessionError> {
+        let replay = self.txn.replay().to_vec();
+        if replay.is_empty() {
+            return Ok(());
+        }
+        debug!(commands = replay.len(), "building the transaction again at the upstream");
+        self.send_xforward().await?;
+        for cmd in &replay {
+            let stage = if matches!(cmd, Command::Mail { .. }) { Stage::Mail } else { Stage::Rcpt };
+            let reply = self.connected()?.command(cmd, stage).await?;
+            if !reply.is_positive() {
+                warn!(reply = %reply, "the upstream answered differently when the transaction was built again");
+                return Err(UpstreamError::Unexpected { stage, reply }.into());
+            }
+        }
         Ok(())
+    }
+
+    /// The client is slow: its upstream session goes back to the MTA (QUIT).
+    /// The transaction stays here, to be built again when the client next
+    /// needs the upstream.
+    pub(super) async fn release_upstream(&mut self) {
+        if let Some(upstream) = self.upstream.take() {
+            info!(transaction = self.txn.is_open(), "client is slow; upstream session released");
+            metrics().upstream_releases.inc();
+            upstream.quit().await;
+        }
+    }
+
+    /// When to release the upstream session if the client stays silent
+    /// from now (`upstream.release_after`); `None`: there is none to release.
+    pub(super) fn release_at(&self) -> Option<tokio::time::Instant> {
+        let after = self.config.upstream.release_after;
+        // An authenticated session cannot be built again without the credentials.
+        (self.upstream.is_some() && !after.is_zero() && !self.authenticated)
+            .then(|| tokio::time::Instant::now() + after)
     }
 
     /// Why a session that never opened an upstream session ended.

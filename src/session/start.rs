@@ -217,6 +217,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             delivered: 0,
             verdicts: Vec::new(),
             timer: crate::timer::Timer::new(),
+            release_timer: crate::timer::Timer::new(),
         }
     }
 }

@@ -17,5 +17,6 @@ mod identity;
 mod late_connect;
 mod pipelining;
 mod shield;
+mod slow_clients;
 mod timeouts;
 mod upstream_faults;

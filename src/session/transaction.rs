@@ -2,6 +2,8 @@
 //! may come next (RFC 5321 §3.3), and the recipient limit. The session asks
 //! before relaying and records what the upstream accepted.
 
+use crate::wire::Command;
+
 /// A command that is out of sequence, or over a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SequenceError {
@@ -39,6 +41,9 @@ pub(super) enum Transaction {
         attempted: usize,
         /// The sender and the accepted recipients.
         envelope: Envelope,
+        /// MAIL and the accepted RCPTs as the upstream got them: to build
+        /// the transaction again after the upstream session was released.
+        replay: Vec<Command>,
     },
 }
 
@@ -56,7 +61,23 @@ impl Transaction {
 
     /// The upstream accepted MAIL from `from`.
     pub(super) fn mail_accepted(&mut self, utf8: bool, from: String) {
-        *self = Self::Open { utf8, attempted: 0, envelope: Envelope { from, rcpts: Vec::new() } };
+        *self = Self::Open { utf8, attempted: 0, envelope: Envelope { from, rcpts: Vec::new() }, replay: Vec::new() };
+    }
+
+    /// `cmd` (MAIL, or a RCPT it accepted) is part of the upstream's
+    /// transaction now.
+    pub(super) fn relayed(&mut self, cmd: Command) {
+        if let Self::Open { replay, .. } = self {
+            replay.push(cmd);
+        }
+    }
+
+    /// The commands that build this transaction at an upstream again.
+    pub(super) fn replay(&self) -> &[Command] {
+        match self {
+            Self::Open { replay, .. } => replay,
+            Self::Idle => &[],
+        }
     }
 
     /// May RCPT come now? Returns whether SMTPUTF8 is in effect.
