@@ -8,5 +8,7 @@ mod support;
 
 #[path = "shield/bots.rs"]
 mod bots;
+#[path = "shield/slow.rs"]
+mod slow;
 #[path = "shield/store.rs"]
 mod store;

@@ -18,6 +18,7 @@ pub struct Postfix {
 
 static POSTFIX: OnceLock<Postfix> = OnceLock::new();
 static TRAP: OnceLock<Postfix> = OnceLock::new();
+static SMALL: OnceLock<Postfix> = OnceLock::new();
 
 /// The shared instance of this test binary, started on first use.
 pub fn postfix() -> &'static Postfix {
@@ -31,21 +32,32 @@ pub fn trap() -> &'static Postfix {
     TRAP.get_or_init(|| Postfix::start("trap", Some("127.0.0.1/32")))
 }
 
+/// A Postfix with few smtpd processes (`default_process_limit` 10): what
+/// slow clients can exhaust.
+pub fn small() -> &'static Postfix {
+    SMALL.get_or_init(|| Postfix::start_with("small", &[("POSTFIX_PROCESS_LIMIT", "10")]))
+}
+
 impl Postfix {
     fn script() -> PathBuf {
         repo().join("tests/support/postfix.sh")
     }
 
     fn start(flavour: &str, trusted: Option<&str>) -> Self {
+        match trusted {
+            Some(t) => Self::start_with(flavour, &[("POSTFIX_TRUSTED", t)]),
+            None => Self::start_with(flavour, &[]),
+        }
+    }
+
+    fn start_with(flavour: &str, env: &[(&str, &str)]) -> Self {
         let exe = std::env::current_exe().ok();
         let name = exe.as_deref().and_then(Path::file_stem).and_then(|s| s.to_str()).unwrap_or("test");
         let name = name.rsplit_once('-').map_or(name, |(n, _)| n);
         let state = PathBuf::from(format!("/tmp/doorman-{name}-{flavour}-{}", std::process::id()));
         let pf = Self { state, port: free_port(), proxy_port: free_port() };
         let mut cmd = pf.command("start");
-        if let Some(t) = trusted {
-            cmd.env("POSTFIX_TRUSTED", t);
-        }
+        cmd.envs(env.iter().copied());
         let out = cmd.output().expect("run tests/support/postfix.sh");
         assert!(
             out.status.success(),
