@@ -74,6 +74,12 @@ BURST_TARGETS=${BURST_TARGETS:-haproxy haproxy-b128 doorman}
 BURST_TIMEOUT=${BURST_TIMEOUT:-10}
 PROFILE_SCAN_MSGS=${PROFILE_SCAN_MSGS:-60}
 PROFILE_TARGETS=${PROFILE_TARGETS:-doorman haproxy doorman-scan}
+BOTS=${BOTS:-10000}
+BOT_CONCURRENCY=${BOT_CONCURRENCY:-100}
+SLOW_CLIENTS=${SLOW_CLIENTS:-800}
+SLOW_HONEST=${SLOW_HONEST:-50}
+SLOW_LIMIT=${SLOW_LIMIT:-100}
+SLOW_TARGETS=${SLOW_TARGETS:-haproxy doorman}
 QUIET_WAIT=${QUIET_WAIT:-120}
 STEPS_N=${STEPS_N:-100}
 RSS_INTERVAL=${RSS_INTERVAL:-0.2}
@@ -82,11 +88,12 @@ SINK=/usr/sbin/smtp-sink
 SOURCE=/usr/sbin/smtp-source
 
 for v in ROUNDS SESSIONS MSG_SIZE WARMUP RUN_SECS MIN_MSGS MAX_MSGS LAT_SECS LAT_MIN LAT_MAX RUN_TIMEOUT \
-  SPAMD_CHILDREN SPAMPD_CHILDREN BIG_ROUNDS IDLE_SESSIONS IDLE_HOLD IDLE_SETTLE SCAN_SECS SCAN_ROUNDS PROFILE_MSGS PROFILE_SCAN_MSGS QUIET_PCT STEPS_N BURST_SESSIONS BURST_TIMEOUT; do
+  SPAMD_CHILDREN SPAMPD_CHILDREN BIG_ROUNDS IDLE_SESSIONS IDLE_HOLD IDLE_SETTLE SCAN_SECS SCAN_ROUNDS PROFILE_MSGS PROFILE_SCAN_MSGS QUIET_PCT STEPS_N BURST_SESSIONS BURST_TIMEOUT \
+  BOTS BOT_CONCURRENCY SLOW_CLIENTS SLOW_HONEST SLOW_LIMIT; do
   { [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ]; } || die "$v must be a positive integer (got '${!v}')"
 done
 [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "QUIET_WAIT must be a number of seconds (got '$QUIET_WAIT')"
-case "$MODE" in table | big | idle | burst | scan | profile | all) ;; *) die "usage: $0 [table|big|idle|burst|scan|profile|all]" ;; esac
+case "$MODE" in table | big | idle | burst | scan | profile | shield | slowloris | all) ;; *) die "usage: $0 [table|big|idle|burst|scan|profile|shield|slowloris|all]" ;; esac
 need_root
 { [ -x "$SINK" ] && [ -x "$SOURCE" ]; } || die "smtp-sink/smtp-source missing: run bench/install-bench-deps.sh"
 [ -x "$DOORMAN_BIN" ] || die "no doorman binary at $DOORMAN_BIN: cargo build --release (or set DOORMAN_BIN)"
@@ -169,6 +176,14 @@ start_sink() {
   start_bg "$name" "$SINK" -u nobody -c -h sink.test -m "$maxconn" "127.0.0.1:$port" 4096
   PORT[$name]=$port
   wait_smtp "$name" "$port" 10 || die "smtp-sink did not start: $(tail -n 3 "$WORK/$name.log")"
+}
+
+# sink_sess NAME: the sink's session counter (as sink_mesg)
+sink_sess() {
+  local line
+  line=$(tail -c 400 "$WORK/$1.log" | tr '\r' '\n' | grep -E '^sess=' | tail -n 1 || true)
+  line=${line#sess=}
+  echo "${line%% *}" | grep -E '^[0-9]+$' || echo 0
 }
 
 # sink_mesg NAME: the sink's message counter (the last counter line; the
@@ -743,6 +758,112 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
+# mode: shield (issue 17): bots against doorman and against haproxy, each in
+# front of its own smtp-sink: how many sessions reach the MTA, and the CPU
+# doorman spends refusing them
+# ---------------------------------------------------------------------------
+mode_shield() {
+  local t json cpu0 cpu1 sess0 sess
+  : >"$WORK/shield.txt"
+  : >"$WORK/na.tsv"
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  for t in haproxy doorman; do
+    start_sink "sink-$t" 1024
+    case "$t" in
+      haproxy) start_haproxy haproxy "${PORT[sink-$t]}" 4096 || continue ;;
+      doorman) start_doorman doorman "${PORT[sink-$t]}" "limits:
+  max_connections_per_ip: 4096" || continue ;;
+    esac
+    sleep 1
+    sess0=$(sink_sess "sink-$t")
+    cpu0=$("${HELPER[@]}" cpu "${PID[$t]}")
+    json=$(timeout $((BOTS / 10 + 120)) "$PY" "$ROOT/bench/shield_load.py" bots --port "${PORT[$t]}" --count "$BOTS" \
+      --concurrency "$BOT_CONCURRENCY") || json='{"error": "client failed"}'
+    cpu1=$("${HELPER[@]}" cpu "${PID[$t]}")
+    sleep 1
+    sess=$(($(sink_sess "sink-$t") - sess0))
+    printf '%s\t%s\t%s\t%s\n' "$t" "$json" "$((cpu1 - cpu0))" "$sess" >>"$WORK/shield.txt"
+    log "shield $t: $json, sink sessions $sess"
+  done
+  {
+    echo
+    echo "== shield: $BOTS bot connections ($BOT_CONCURRENCY at a time): connect-and-close, early talkers, a bare-IP HELO"
+    echo "   refused at RCPT, a whole session in one write, HTTP; each proxy in front of its own smtp-sink"
+    echo "   $(machine_line)"
+    echo "   $(versions_line)"
+    "$PY" - "$WORK/shield.txt" "$(getconf CLK_TCK)" <<'EOF'
+import json, sys
+hz = int(sys.argv[2])
+print(f"{'target':<10} {'bot sessions':>12} {'seconds':>8} {'proxy CPU s':>11} {'sessions at the MTA':>20}")
+for line in open(sys.argv[1]):
+    t, j, ticks, sess = line.rstrip("\n").split("\t")
+    d = json.loads(j)
+    if "error" in d:
+        print(f"{t:<10} FAILED: {d['error']}")
+        continue
+    print(f"{t:<10} {d['sessions']:>12} {d['seconds']:>8} {int(ticks) / hz:>11.2f} {sess:>20}")
+EOF
+    echo "   sessions at the MTA: smtp-sink's session counter during the bot run (target 0 for doorman: every bot"
+    echo "   session ends at doorman; haproxy passes each one through)."
+  } | tee -a "$WORK/report.txt"
+}
+
+# ---------------------------------------------------------------------------
+# mode: slowloris (issue 17): SLOW_CLIENTS clients trickle a byte every 5 s
+# against a Postfix with 100 smtpd processes, from the start or after DATA;
+# an honest client sends SLOW_HONEST messages meanwhile
+# ---------------------------------------------------------------------------
+mode_slowloris() {
+  local t phase json pf=$WORK/pf pfport ppport
+  : >"$WORK/slow.txt"
+  : >"$WORK/na.tsv"
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  read -r pfport ppport <<<"$(free_ports 2 | tr '\n' ' ')"
+  POSTFIX_STATE=$pf POSTFIX_PORT=$pfport POSTFIX_PROXY_PORT=$ppport POSTFIX_PROCESS_LIMIT=100 \
+    tests/support/postfix.sh start >"$WORK/postfix.log" 2>&1 || die "Postfix did not start: $(tail -n 3 "$WORK/postfix.log")"
+  for t in $SLOW_TARGETS; do
+    case "$t" in
+      haproxy) start_haproxy haproxy "$pfport" $((SLOW_CLIENTS * 2 + 100)) || continue ;;
+      doorman) start_doorman doorman "$pfport" "limits:
+  max_connections: $((SLOW_CLIENTS * 2 + 100))
+  max_connections_per_ip: $((SLOW_CLIENTS * 2 + 100))" || continue ;;
+      *) die "SLOW_TARGETS: haproxy, doorman" ;;
+    esac
+    for phase in commands data; do
+      json=$(timeout $((SLOW_LIMIT + 120)) "$PY" "$ROOT/bench/shield_load.py" slowloris --port "${PORT[$t]}" \
+        --phase "$phase" --slow "$SLOW_CLIENTS" --honest "$SLOW_HONEST" --limit "$SLOW_LIMIT") ||
+        json='{"error": "client failed"}'
+      printf '%s\t%s\t%s\n' "$t" "$phase" "$json" >>"$WORK/slow.txt"
+      log "slowloris $t $phase: $json"
+      sleep 5
+    done
+    stop_pid "${PID[$t]}" "$t" 10
+  done
+  POSTFIX_STATE=$pf POSTFIX_PORT=$pfport tests/support/postfix.sh stop >/dev/null 2>&1 || true
+  {
+    echo
+    echo "== slowloris: $SLOW_CLIENTS clients trickle a byte every 5 s through each proxy into a Postfix with 100 smtpd"
+    echo "   processes; an honest client sends $SLOW_HONEST messages meanwhile (a new connection each, within ${SLOW_LIMIT}s)"
+    echo "   $(machine_line)"
+    echo "   $(versions_line)"
+    "$PY" - "$WORK/slow.txt" <<'EOF'
+import json, sys
+print(f"{'target':<10} {'flood':<22} {'delivered':>10} {'p50 s':>7} {'p99 s':>7}  first failures")
+for line in open(sys.argv[1]):
+    t, phase, j = line.rstrip("\n").split("\t")
+    d = json.loads(j)
+    flood = "trickled commands" if phase == "commands" else "MAIL, RCPT, then DATA"
+    if "error" in d:
+        print(f"{t:<10} {flood:<22} FAILED: {d['error']}")
+        continue
+    print(f"{t:<10} {flood:<22} {d['delivered']:>4}/{d['sent']:<5} {str(d['p50']):>7} {str(d['p99']):>7}  {d['failures']}")
+EOF
+    echo "   (doorman: the late connect keeps the first flood from the MTA; upstream.release_after, 10 s, gives the"
+    echo "   second flood's upstream sessions back. haproxy passes every connection through.)"
+  } | tee -a "$WORK/report.txt"
+}
+
+# ---------------------------------------------------------------------------
 # mode: scan
 # ---------------------------------------------------------------------------
 spamd_checks() { grep -cE 'spamd: (clean message|identified spam)' "$WORK/spamd/spamd.log" 2>/dev/null || true; }
@@ -953,8 +1074,10 @@ case "$MODE" in
   burst) mode_burst ;;
   scan) mode_scan ;;
   profile) mode_profile ;;
+  shield) mode_shield ;;
+  slowloris) mode_slowloris ;;
   all)
-    for m in table big idle burst scan profile; do
+    for m in table big idle burst scan profile shield slowloris; do
       log "=== mode $m"
       # every mode starts its own processes on fresh ports; stop the previous ones
       stop_started
