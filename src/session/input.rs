@@ -115,11 +115,21 @@ impl<S: Io, D: Dialer> Session<S, D> {
         metrics().sync_violation(check);
         if check == SyncCheck::Monitor {
             if self.sync_violations == 1 {
-                info!(verb = cmd.verb(), what, "would refuse: SMTP protocol synchronization");
+                info!(
+                    rule = "forbid_unauth_pipelining",
+                    verb = cmd.verb(),
+                    what,
+                    "would refuse: SMTP protocol synchronization"
+                );
             }
             return Flow::Continue;
         }
-        info!(verb = cmd.verb(), what, "refused: SMTP protocol synchronization; closing");
+        info!(
+            rule = "forbid_unauth_pipelining",
+            verb = cmd.verb(),
+            what,
+            "refused: SMTP protocol synchronization; closing"
+        );
         metrics().reject(Reason::ProtocolSync);
         self.ended = Some(NoUpstream::ProtocolSync);
         self.conn.queue(&replies::protocol_sync());

@@ -64,7 +64,7 @@ pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: S
     let exempt = env.shared.helo.is_exempt(ip);
     let admission = if exempt { Admission::default() } else { env.shield.admit(ip, &config).await };
     if admission.over_rate {
-        info!("connection rate limit reached; refusing");
+        info!(rule = "max_connection_rate_per_ip", "connection rate limit reached; refusing");
         metrics().connection(ConnectionResult::RefusedRate);
         metrics().session_without_upstream(NoUpstream::ConnectionRate);
         conn.queue(&replies::connection_rate(config.hostname.as_str(), ip));
@@ -157,7 +157,7 @@ async fn stays_quiet<S: Io>(conn: &mut Connection<S>, greet_at: tokio::time::Ins
     match conn.talks_before(greet_at).await {
         Ok(false) => true,
         Ok(true) => {
-            debug!("early talker: the client sent data before the greeting");
+            info!(rule = "early_talker", "refused: the client sent data before the greeting");
             metrics().reject(Reason::EarlyTalker);
             conn.queue(&replies::early_talker(host));
             conn.close().await;
