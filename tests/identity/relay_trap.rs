@@ -152,11 +152,18 @@ async fn xclient_name_and_real_clients_from_outside() {
     let mut c = Client::connect_raw(proxied).await;
     c.send(b"PROXY TCP4 203.0.113.10 127.0.0.1 40001 25\r\n").await;
     assert_code(&c.reply().await, 220);
-    assert_code(&c.cmd("EHLO good.example.test").await, 250);
+    assert_code(&c.cmd("EHLO helo.client.example").await, 250);
     assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
     assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
+    assert_code(&c.cmd("DATA").await, 354);
+    c.send(format!("{}.\r\n", crate::support::message(&to, "xclient-name", &["x"])).as_bytes()).await;
+    assert_code(&c.reply().await, 250);
     assert_code(&c.cmd("QUIT").await, 221);
     pf.wait_log("good.example.test[203.0.113.10]").await;
+    // The late connect told Postfix the client's address, verified name and
+    // its own HELO: Postfix's Received: header shows all three.
+    let got = String::from_utf8_lossy(&pf.wait_for(&to, 1).await[0]).into_owned();
+    assert!(got.contains("from helo.client.example (good.example.test [203.0.113.10])"), "{got}");
 
     let (ok, out) = crate::support::client::swaks(
         plain,

@@ -92,3 +92,24 @@ async fn mail_flows_while_the_store_is_down_and_it_is_used_again_when_back() {
     let page = get(d.admin, "/metrics").await.1;
     assert_eq!(sample(&page, "doorman_shield_store_up"), 1.0, "{page}");
 }
+
+/// The pass cache lives beside the configuration, not in it: a reload
+/// (SIGHUP) keeps what doorman learned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pass_cache_survives_a_reload() {
+    let yaml = "banner:\n  greet_delay: 2s\nshield:\n  pass_ttl: 1h\n";
+    let d = Binary::start(&postfix().addr(), yaml).await;
+    let (mut c, waited) = greeted(&d).await;
+    assert!(waited >= DELAY, "{waited:?}");
+    pass(&mut c).await;
+    let reloaded =
+        "banner:\n  mode: text\n  text: \"{hostname} reloaded\"\n  greet_delay: 2s\nshield:\n  pass_ttl: 1h\n";
+    d.rewrite(&postfix().addr(), reloaded);
+    d.signal("HUP");
+    d.wait_log("configuration reloaded").await;
+    let started = Instant::now();
+    let (c, greeting) = Client::connect(d.addr).await;
+    assert_eq!(greeting.lines(), ["mx.example.test reloaded"], "the new configuration");
+    assert!(started.elapsed() < DELAY, "still in the pass cache after the reload: {:?}", started.elapsed());
+    drop(c);
+}
