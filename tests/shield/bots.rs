@@ -6,9 +6,9 @@ use crate::support::binary::Binary;
 use crate::support::client::{Client, assert_code, assert_reply};
 use crate::support::http::{get, sample};
 use crate::support::postfix::postfix;
+use crate::support::rcpt;
 use crate::support::sink::Sink;
 use crate::support::tap::Tap;
-use crate::support::{message, rcpt};
 
 const BOTS: usize = 12;
 
@@ -64,14 +64,7 @@ async fn bots_never_reach_the_mta_and_an_honest_client_still_delivers() {
     assert_eq!(spared("non_smtp"), BOTS as f64, "{page}");
 
     let to = rcpt("after-the-bots");
-    let (mut c, _) = Client::connect(d.addr).await;
-    assert_code(&c.cmd("EHLO mail.client.example").await, 250);
-    assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
-    assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
-    assert_code(&c.cmd("DATA").await, 354);
-    c.send(format!("{}.\r\n", message(&to, "honest", &["hello"])).as_bytes()).await;
-    assert_code(&c.reply().await, 250);
-    assert_code(&c.cmd("QUIT").await, 221);
+    Client::connect(d.addr).await.0.deliver(&to, "honest").await;
     postfix().wait_for(&to, 1).await;
     assert_eq!(sample(&metrics(&d).await, "doorman_upstream_sessions_total"), 1.0);
     drop(d);

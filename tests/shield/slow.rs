@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use crate::support::binary::Binary;
-use crate::support::client::{Client, assert_code};
+use crate::support::client::Client;
 use crate::support::http::{get, sample};
 use crate::support::postfix::small;
-use crate::support::{message, rcpt};
+use crate::support::rcpt;
 
 const FLOOD: usize = 30;
 /// The most one honest message may take with the flood going on: the
@@ -45,14 +45,7 @@ async fn honest(d: &Binary, n: usize) -> Vec<Duration> {
     for i in 0..n {
         let started = Instant::now();
         let to = rcpt(&format!("honest-{i}"));
-        let (mut c, _) = Client::connect(d.addr).await;
-        assert_code(&c.cmd("EHLO mail.client.example").await, 250);
-        assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
-        assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
-        assert_code(&c.cmd("DATA").await, 354);
-        c.send(format!("{}.\r\n", message(&to, "honest", &["hello"])).as_bytes()).await;
-        assert_code(&c.reply().await, 250);
-        assert_code(&c.cmd("QUIT").await, 221);
+        Client::connect(d.addr).await.0.deliver(&to, "honest").await;
         took.push(started.elapsed());
     }
     took

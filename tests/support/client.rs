@@ -108,6 +108,18 @@ impl Client {
         last.expect("at least one command")
     }
 
+    /// A whole honest session on a greeted connection: EHLO, one message to
+    /// `to` (subject `subject`) accepted with 250, QUIT.
+    pub async fn deliver(&mut self, to: &str, subject: &str) {
+        assert_code(&self.cmd("EHLO mail.client.example").await, 250);
+        assert_code(&self.cmd("MAIL FROM:<a@sender.example>").await, 250);
+        assert_code(&self.cmd(&format!("RCPT TO:<{to}>")).await, 250);
+        assert_code(&self.cmd("DATA").await, 354);
+        self.send(format!("{}.\r\n", super::message(to, subject, &["hello"])).as_bytes()).await;
+        assert_code(&self.reply().await, 250);
+        assert_code(&self.cmd("QUIT").await, 221);
+    }
+
     /// Asserts the server closes the connection with no further reply.
     pub async fn expect_closed(&mut self) {
         assert_eq!(self.try_reply().await, None, "expected the connection to close");
