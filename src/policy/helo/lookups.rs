@@ -255,13 +255,16 @@ pub(super) fn judge_dnsbl(
 }
 
 /// The answer that lists the client, if any. The default accepts
-/// 127.0.0.0/8 except 127.255.255.0/24 (blocklists' query-error codes).
+/// 127.0.0.0/8 except 127.255.255.0/24 (blocklists' query-error codes),
+/// and for an allowlist also except x.x.x.255 (dnswl.org's "query
+/// refused": an allowlist must never vouch for everyone because it is
+/// rate-limiting us).
 pub(super) fn listed(zone: &Zone, answer: &Lookup<Ipv4Addr>) -> Option<Ipv4Addr> {
     let records = answer.as_ref().ok()?.records();
     records.iter().copied().find(|a| {
         if zone.answers.is_empty() {
-            let [first, second, third, _] = a.octets();
-            first == 127 && (second, third) != (255, 255)
+            let [first, second, third, fourth] = a.octets();
+            first == 127 && (second, third) != (255, 255) && !(zone.weight < 0 && fourth == 255)
         } else {
             zone.answers.contains(a)
         }

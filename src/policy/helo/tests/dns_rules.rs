@@ -185,3 +185,14 @@ fn weighted_zones_add_up_to_the_threshold() {
     let (found, allowlisted) = judge(&["wl.test", "big.test", "small.test"]);
     assert!(found.is_empty() && allowlisted, "-5 + 3 is still allowlisted");
 }
+
+/// dnswl.org answers 127.0.0.255 when it refuses a query (rate limit,
+/// public resolver): for an allowlist that is not a listing.
+#[test]
+fn an_allowlists_refusal_code_vouches_for_nobody() {
+    let helo = helo_config("dnsbl_allowlist_threshold: -1\ndnsbl:\n  - zone: list.dnswl.test\n    weight: -5\n");
+    let zones = lookups::Zones::compile(&helo);
+    let answer = |a: &str| -> Lookup<Ipv4Addr> { Ok(Answer::Records(vec![a.parse().unwrap()])) };
+    assert_eq!(lookups::listed(&zones.list[0], &answer("127.0.0.255")), None);
+    assert!(lookups::listed(&zones.list[0], &answer("127.0.10.2")).is_some());
+}
