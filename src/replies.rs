@@ -49,6 +49,11 @@ pub(crate) fn connection_rate(host: &str, ip: std::net::IpAddr) -> Reply {
     Reply::new(421, format!("4.7.0 {host} Error: too many connections from {ip}, slow down"))
 }
 
+/// The client kept its upstream session waiting too often.
+pub(crate) fn too_slow(host: &str) -> Reply {
+    Reply::new(421, format!("4.4.2 {host} Error: too slow, try again later"))
+}
+
 /// The session lasted longer than `limits.session_timeout`.
 pub(crate) fn session_too_long(host: &str) -> Reply {
     Reply::new(421, format!("4.4.2 {host} Error: session time limit exceeded"))

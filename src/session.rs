@@ -113,6 +113,10 @@ struct Session<S: Io, D: Dialer> {
     ended: Option<NoUpstream>,
     /// Breaks of command synchronization so far.
     sync_violations: u32,
+    /// When the upstream last did something for this client.
+    upstream_used: Instant,
+    /// Upstream sessions given back because the client was slow.
+    releases: u32,
     /// What doorman remembers across sessions.
     shield: Arc<crate::shield::Shield>,
     /// The state this session started with (kept across a reload).

@@ -12,6 +12,7 @@ mod memory;
 mod store;
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -36,10 +37,25 @@ pub(crate) struct Shield {
 pub(crate) struct Admission {
     /// Over `limits.max_connection_rate_per_ip`: refused with `421 4.7.0`.
     pub(crate) over_rate: bool,
-    /// It passed within `shield.pass_ttl`: greeted at once; its verified
-    /// PTR name, if it had one, is reused.
-    pub(crate) passed: Option<Option<String>>,
+    /// It passed within `shield.pass_ttl`: greeted at once.
+    pub(crate) passed: Option<Passed>,
 }
+
+/// A pass found for a connecting client.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Passed {
+    /// The connect-time DNS results are reused (not looked up again): the
+    /// same address passed less than [`DNS_REUSE`] ago. Another address of
+    /// its IPv6 network, or an older pass, is looked up again.
+    pub(crate) reuse_dns: bool,
+    /// Its verified PTR name, when reused.
+    pub(crate) name: Option<String>,
+}
+
+/// How long a pass's DNS results (PTR, blocklists) are reused: a client
+/// listed after it passed is caught within this (postscreen's
+/// `postscreen_dnsbl_ttl` is 1 hour too).
+pub(crate) const DNS_REUSE: Duration = Duration::from_secs(3600);
 
 impl Default for Shield {
     fn default() -> Self {
@@ -76,7 +92,13 @@ impl Shield {
             _ => None,
         };
         let count = seen.as_ref().and_then(|s| s.count).unwrap_or(local_count);
-        let passed = local_pass.map(|p| p.name).or_else(|| seen.and_then(|s| s.pass));
+        let fresh = |age: Duration, passed_ip: IpAddr| age < DNS_REUSE && passed_ip == ip.to_canonical();
+        let passed = match (local_pass, seen.and_then(|s| s.pass)) {
+            (Some(p), _) => Some((fresh(now.saturating_duration_since(p.since), p.ip), p.name)),
+            (None, Some(p)) => Some((fresh(p.age, p.ip), p.name)),
+            (None, None) => None,
+        }
+        .map(|(reuse_dns, name)| Passed { reuse_dns, name: name.filter(|_| reuse_dns) });
         if want_pass {
             let result = if passed.is_some() { "hit" } else { "miss" };
             metrics().pass_cache.get_or_create(&ConnectionLabels { result }).inc();
@@ -92,9 +114,42 @@ impl Shield {
             return;
         }
         let key = ClientKey::new(ip, config.shield.ipv6_prefix);
-        self.memory.remember(key, name.map(str::to_owned), Instant::now(), ttl);
+        let ip = ip.to_canonical();
+        self.memory.remember(key, ip, name.map(str::to_owned), Instant::now(), ttl);
         if let Some(store) = &self.store {
-            store.remember(key, name, ttl).await;
+            store.remember(key, ip, name, ttl).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config() -> Config {
+        let yaml =
+            "hostname: mx.example.test\nlisten:\n  - address: 127.0.0.1:2525\nupstream:\n  address: 127.0.0.1:25\n";
+        Config::from_yaml(yaml, Path::new("t.yaml")).expect("config")
+    }
+
+    /// The DNS results of a pass are reused only for the exact address that
+    /// passed, and only for an hour: a neighbour in the same /64 is greeted
+    /// at once but looked up (it never inherits the name that goes into
+    /// XCLIENT), and a client listed after it passed is caught.
+    #[tokio::test(start_paused = true)]
+    async fn dns_results_are_reused_for_the_same_address_and_an_hour() {
+        let (shield, config) = (Shield::default(), config());
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        shield.remember_pass(ip("2001:db8:1:2::10"), Some("mx.example.net"), &config).await;
+        let same = shield.admit(ip("2001:db8:1:2::10"), &config).await.passed;
+        assert_eq!(same, Some(Passed { reuse_dns: true, name: Some("mx.example.net".into()) }));
+        let neighbour = shield.admit(ip("2001:db8:1:2::99"), &config).await.passed;
+        assert_eq!(neighbour, Some(Passed { reuse_dns: false, name: None }));
+        assert_eq!(shield.admit(ip("2001:db8:1:3::10"), &config).await.passed, None, "another /64");
+        tokio::time::advance(DNS_REUSE + Duration::from_secs(1)).await;
+        let later = shield.admit(ip("2001:db8:1:2::10"), &config).await.passed;
+        assert_eq!(later, Some(Passed { reuse_dns: false, name: None }), "still passed, looked up again");
     }
 }

@@ -129,8 +129,8 @@ pub struct HeloRules {
     pub dnsbl: Setting,
     /// Commands sent before their replies where PIPELINING was not offered.
     pub pipelining: Setting,
-    /// An HTTP verb or a header line sent as a command; `reject` and
-    /// `tempfail` close the connection at once.
+    /// An HTTP verb or a header line sent as a command (the connection
+    /// closes whatever the setting; this decides the reply).
     pub non_smtp_command: Setting,
     /// A command ended by a bare LF.
     pub bare_newline: Setting,

@@ -151,6 +151,8 @@ label_enum! {
         StarttlsPipelining => "starttls_pipelining",
         /// Broke SMTP's command synchronization under `limits.forbid_unauth_pipelining: reject`.
         ProtocolSync => "protocol_sync",
+        /// Kept its upstream session waiting more often than doorman allows.
+        SlowClient => "slow_client",
     }
 }
 

@@ -26,6 +26,10 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if self.txn.is_open() {
             return Ok(self.protocol_error(Reason::Auth, replies::auth_in_transaction()));
         }
+        // A client the rules refuse may still authenticate (a roaming user
+        // behind an address without reverse DNS): authenticated sessions
+        // skip the rules, so AUTH reaches the MTA, which limits its own
+        // failed attempts.
         let mut reply = self.upstream().await?.command(&Command::Auth { mechanism, initial }, Stage::Auth).await?;
         while reply.code() == 334 {
             self.conn.queue(&reply);

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use super::connection::{DataEnd, DataRead};
 use super::envelope::sequence_reply;
 use super::intake::Intake;
+use super::link::MIN_DATA_RATE;
 use super::transaction::Envelope;
 use super::{Flow, Session, SessionError, Step};
 use crate::metrics::{MessageOutcome, Reason, ScanResultLabels, ScannerLabels, metrics};
@@ -94,23 +95,32 @@ impl<S: Io, D: Dialer> Session<S, D> {
     }
 
     /// Reads the message until the final dot (or the client's end), into
-    /// `intake`. A message that takes longer than `upstream.release_after`
-    /// gives the upstream session back meanwhile (the transaction is built
-    /// again for the delivery).
+    /// `intake`. A message slower than [`MIN_DATA_RATE`] on average once it
+    /// has taken `upstream.release_after` gives the upstream session back
+    /// meanwhile (the transaction is built again for the delivery); a large
+    /// message that arrives at a normal rate keeps it.
     async fn receive(&mut self, decoder: &mut DataDecoder, intake: &mut Intake) -> Result<DataEnd, SessionError> {
-        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout;
-        let mut release_at = self.release_at();
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.config.limits.data_timeout;
+        let mut check = self.release_at().map(|_| started + self.config.upstream.release_after);
+        let mut received = 0u64;
         let mut content = Vec::with_capacity(super::connection::READ_CHUNK);
         loop {
             content.clear();
             let until = deadline.min(tokio::time::Instant::now() + self.idle_timeout());
-            let wait = release_at.map_or(until, |r| r.min(until));
+            let wait = check.map_or(until, |c| c.min(until));
             let read = self.conn.read_data(decoder, &mut content, &mut self.timer, wait).await?;
+            received += content.len() as u64;
             intake.push(&content).await;
             let now = tokio::time::Instant::now();
-            if release_at.is_some_and(|r| now >= r) {
-                self.release_upstream().await;
-                release_at = None;
+            if check.is_some_and(|c| now >= c) {
+                // u64 to f64: exact up to 2^53 bytes.
+                #[allow(clippy::cast_precision_loss)]
+                let slow = (received as f64) < MIN_DATA_RATE * (now - started).as_secs_f64();
+                check = if slow { None } else { Some(now + std::time::Duration::from_secs(1)) };
+                if slow {
+                    self.release_upstream().await?;
+                }
                 if read == DataRead::Done(DataEnd::Timeout) && now < until {
                     continue;
                 }

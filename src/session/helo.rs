@@ -44,7 +44,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
                 Some(reply) => Capabilities::from_ehlo(reply),
                 None => self.shield.upstream_caps.get().map(|c| c.as_ref().clone()).unwrap_or_default(),
             };
-            self.shield.upstream_caps.learn(&self.upstream_caps);
+            // What the MTA offers this client (after XCLIENT) may be tailored
+            // to it: learned for everyone only when nothing better is known.
+            if self.shield.upstream_caps.get().is_none() {
+                self.shield.upstream_caps.learn(&self.upstream_caps);
+            }
             self.ehlo_policy.starttls = self.starttls_offered();
             self.ehlo_policy.auth = self.conn.is_tls() || self.config.auth.allow_plaintext;
             let (ours, advertised) = advertise(self.host(), &self.upstream_caps, &self.ehlo_policy);

@@ -35,6 +35,8 @@ impl<S: Io, D: Dialer> Session<S, D> {
         self.finish_client_check().await;
         let hostname = self.config.hostname.clone();
         let caps = self.connected()?.ehlo(hostname.as_str()).await?;
+        // doorman's own EHLO: what the MTA offers any client.
+        self.shield.upstream_caps.learn(&caps);
         let Some(supported) = caps.params("XCLIENT") else {
             return Err(UpstreamError::IdentityUnsupported("XCLIENT"));
         };

@@ -79,20 +79,21 @@ impl<S: Io, D: Dialer> Session<S, D> {
         }
     }
 
-    /// An HTTP verb or a header line: `non_smtp_command` refuses and closes
-    /// at once (a web client never reaches RCPT); under `monitor` or `off`
-    /// it is an unknown command.
+    /// An HTTP verb or a header line: the connection closes whatever the
+    /// rule says (a client sending its message as commands would otherwise
+    /// have its body lines run as commands); `non_smtp_command` decides the
+    /// reply (the rule's refusal, or an unknown command under `monitor` and
+    /// `off`) and the log.
     fn on_non_smtp(&mut self) -> Flow {
         self.deep_test(Rule::NonSmtpCommand, "an HTTP verb or a header line sent as a command");
         metrics().reject(Reason::NonSmtp);
-        match self.findings.refusal_for(Rule::NonSmtpCommand).filter(|_| self.policy_applies()) {
-            Some(reply) => {
-                self.ended = Some(NoUpstream::NonSmtp);
-                self.conn.queue(&reply);
-                Flow::Close
-            }
-            None => self.protocol_error(Reason::UnknownCommand, replies::command_error(&CommandError::Unknown)),
-        }
+        self.ended = Some(NoUpstream::NonSmtp);
+        let reply = match self.findings.refusal_for(Rule::NonSmtpCommand).filter(|_| self.policy_applies()) {
+            Some(reply) => reply,
+            None => replies::command_error(&CommandError::NonSmtp),
+        };
+        self.conn.queue(&reply);
+        Flow::Close
     }
 
     /// Command synchronization: `Close` if `cmd` broke it under `reject`.

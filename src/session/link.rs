@@ -10,10 +10,18 @@ use tracing::{debug, info, warn};
 use super::start::connect_upstream;
 use super::{Session, SessionError};
 use crate::metrics::NoUpstream;
-use crate::metrics::metrics;
+use crate::metrics::{Reason, metrics};
+use crate::replies;
 use crate::tls::Io;
 use crate::upstream::{Dialer, Stage, UpstreamClient, UpstreamError};
 use crate::wire::{Capabilities, Command, Reply};
+
+/// How often one session may give its upstream session back.
+const MAX_RELEASES: u32 = 3;
+
+/// Below this average rate (Postfix's `smtpd_min_data_rate`) a message
+/// that has taken `upstream.release_after` gives the upstream session back.
+pub(super) const MIN_DATA_RATE: f64 = 500.0;
 
 impl<S: Io, D: Dialer> Session<S, D> {
     /// The upstream connection, opened now if there is none yet.
@@ -33,6 +41,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// # Errors
     /// There is none: it failed earlier (treated as closed).
     pub(super) fn connected(&mut self) -> Result<&mut UpstreamClient<D::Stream>, UpstreamError> {
+        self.upstream_used = tokio::time::Instant::now();
         self.upstream.as_mut().ok_or(UpstreamError::Closed { stage: Stage::Idle })
     }
 
@@ -59,7 +68,9 @@ impl<S: Io, D: Dialer> Session<S, D> {
             warn!(reply = %reply, "upstream refused the client's HELO/EHLO at the late connect");
         } else if self.esmtp {
             self.upstream_caps = Capabilities::from_ehlo(&reply);
-            self.shield.upstream_caps.learn(&self.upstream_caps);
+            if self.shield.upstream_caps.get().is_none() {
+                self.shield.upstream_caps.learn(&self.upstream_caps);
+            }
         }
         self.replay_transaction().await
     }
@@ -87,22 +98,35 @@ impl<S: Io, D: Dialer> Session<S, D> {
 
     /// The client is slow: its upstream session goes back to the MTA (QUIT).
     /// The transaction stays here, to be built again when the client next
-    /// needs the upstream.
-    pub(super) async fn release_upstream(&mut self) {
-        if let Some(upstream) = self.upstream.take() {
-            info!(transaction = self.txn.is_open(), "client is slow; upstream session released");
-            metrics().upstream_releases.inc();
-            upstream.quit().await;
+    /// needs the upstream. A client slow [`MAX_RELEASES`] times already is
+    /// not given another session: it gets `421 4.4.2` (each replay costs the
+    /// MTA a connection and its recipient lookups again).
+    ///
+    /// # Errors
+    /// [`SessionError::Abandoned`] for that client.
+    pub(super) async fn release_upstream(&mut self) -> Result<(), SessionError> {
+        let Some(upstream) = self.upstream.take() else {
+            return Ok(());
+        };
+        metrics().upstream_releases.inc();
+        self.releases += 1;
+        if self.releases > MAX_RELEASES {
+            info!(releases = MAX_RELEASES, "client too slow again; closing");
+            metrics().reject(Reason::SlowClient);
+            return Err(SessionError::Abandoned(replies::too_slow(self.host())));
         }
+        info!(transaction = self.txn.is_open(), "client is slow; upstream session released");
+        upstream.quit().await;
+        Ok(())
     }
 
-    /// When to release the upstream session if the client stays silent
-    /// from now (`upstream.release_after`); `None`: there is none to release.
+    /// When to give the upstream session back if the client does not use it
+    /// again (`upstream.release_after` after its last use: commands that
+    /// need no upstream, such as NOOP, do not count); `None`: there is none.
     pub(super) fn release_at(&self) -> Option<tokio::time::Instant> {
         let after = self.config.upstream.release_after;
         // An authenticated session cannot be built again without the credentials.
-        (self.upstream.is_some() && !after.is_zero() && !self.authenticated)
-            .then(|| tokio::time::Instant::now() + after)
+        (self.upstream.is_some() && !after.is_zero() && !self.authenticated).then(|| self.upstream_used + after)
     }
 
     /// Why a session that never opened an upstream session ended.

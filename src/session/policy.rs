@@ -46,6 +46,11 @@ impl Findings {
         decisive(&self.kept)
     }
 
+    /// No rule fired.
+    pub(super) fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
     /// A finding refuses this client's mail.
     pub(super) fn blocking(&self) -> bool {
         self.decisive().is_some()
@@ -113,10 +118,12 @@ impl<S: Io, D: Dialer> Session<S, D> {
     }
 
     /// The client passed the greeting delay and the connect-time tests, and
-    /// broke no rule so far: it goes into the pass cache (docs/shield.md).
-    /// Called at its first MAIL that reaches the upstream.
+    /// no rule fired at all, not even one in `monitor` (a pass earned while
+    /// the rules only watch must not outlive the switch to `reject`): it goes
+    /// into the pass cache (docs/shield.md). Called at its first MAIL that
+    /// reaches the upstream.
     pub(super) async fn remember_pass(&mut self) {
-        if self.passed || !self.policy_applies() || self.findings.blocking() || self.sync_violations > 0 {
+        if self.passed || !self.policy_applies() || !self.findings.is_empty() || self.sync_violations > 0 {
             return;
         }
         self.passed = true;

@@ -13,6 +13,10 @@ impl<S: Io, D: Dialer> Session<S, D> {
         match handling {
             Handling::Local => Ok(self.reply(local)),
             Handling::Pass => {
+                // A client the rules refuse never reaches the MTA.
+                if let Some(refusal) = self.refusal().await {
+                    return Ok(self.protocol_error(crate::metrics::Reason::Helo, refusal));
+                }
                 let reply = self.upstream().await?.command(cmd, Stage::Query).await?;
                 Ok(self.relay(reply))
             }

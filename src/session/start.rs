@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::Session;
 use super::connection::Connection;
@@ -20,7 +20,7 @@ use crate::config::{BannerMode, ClientIdentity, ListenerTls, SyncCheck};
 use crate::metrics::{ConnectionResult, NoUpstream, Reason, TlsLabels, metrics};
 use crate::policy::banner;
 use crate::replies;
-use crate::shield::{Admission, Shield};
+use crate::shield::{Admission, Passed, Shield};
 use crate::state::Shared;
 use crate::tls::{Io, MaybeTls};
 use crate::upstream::identity::proxy_header;
@@ -64,7 +64,8 @@ pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: S
     let exempt = env.shared.helo.is_exempt(ip);
     let admission = if exempt { Admission::default() } else { env.shield.admit(ip, &config).await };
     if admission.over_rate {
-        info!(rule = "max_connection_rate_per_ip", "connection rate limit reached; refusing");
+        // At debug: a flood is what the limit is for; the metrics count it.
+        debug!(rule = "max_connection_rate_per_ip", "connection rate limit reached; refusing");
         metrics().connection(ConnectionResult::RefusedRate);
         metrics().session_without_upstream(NoUpstream::ConnectionRate);
         conn.queue(&replies::connection_rate(config.hostname.as_str(), ip));
@@ -74,9 +75,10 @@ pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: S
     // A client from the pass cache is greeted at once, and its DNS results
     // (the verified PTR name) are reused instead of looked up again.
     let passed = admission.passed.is_some();
+    let reuse_dns = admission.passed.as_ref().is_some_and(|p| p.reuse_dns);
     let delay = if passed { Duration::ZERO } else { config.banner.greet_delay };
     let greet_at = tokio::time::Instant::now() + delay;
-    let client_check = (!passed && env.shared.helo.has_client_checks(ip)).then(|| {
+    let client_check = (!reuse_dns && env.shared.helo.has_client_checks(ip)).then(|| {
         let policy = env.shared.helo.clone();
         // Boxed: a resolver's state machine is kilobytes, copied at each
         // move of an unboxed task.
@@ -157,7 +159,7 @@ async fn stays_quiet<S: Io>(conn: &mut Connection<S>, greet_at: tokio::time::Ins
     match conn.talks_before(greet_at).await {
         Ok(false) => true,
         Ok(true) => {
-            info!(rule = "early_talker", "refused: the client sent data before the greeting");
+            debug!(rule = "early_talker", "refused: the client sent data before the greeting");
             metrics().reject(Reason::EarlyTalker);
             conn.queue(&replies::early_talker(host));
             conn.close().await;
@@ -176,7 +178,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         id: String,
         env: SessionEnv<D>,
         client_check: ClientCheck,
-        passed: Option<Option<String>>,
+        passed: Option<Passed>,
     ) -> Self {
         let config = env.shared.config.clone();
         let max_message_size = config.limits.max_message_size.as_u64();
@@ -186,6 +188,8 @@ impl<S: Io, D: Dialer> Session<S, D> {
             upstream,
             ended: None,
             sync_violations: 0,
+            upstream_used: tokio::time::Instant::now(),
+            releases: 0,
             dialer: env.dialer,
             shield: env.shield,
             ehlo_policy: EhloPolicy {
@@ -207,7 +211,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             findings: Findings::default(),
             client_check,
             passed: passed.is_some(),
-            client_name: passed.flatten(),
+            client_name: passed.and_then(|p| p.name),
             helo: None,
             advertised: Advertised { size: max_message_size, keywords: Vec::new() },
             txn: Transaction::default(),

@@ -64,7 +64,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
                     break (replies::upstream_failed(self.host()), None);
                 }
                 () = self.release_timer.until(release_at.unwrap_or(deadline)), if release_at.is_some() => {
-                    self.release_upstream().await;
+                    self.release_upstream().await?;
                     release_at = None;
                 }
                 () = self.timer.until(deadline) => {

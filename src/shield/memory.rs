@@ -3,6 +3,7 @@
 //! a shared store this is the fallback, and it is written through so the
 //! fallback knows what this replica saw.
 
+use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,10 +14,13 @@ use lru::LruCache;
 
 use super::key::ClientKey;
 
-/// A client that passed: until when, and its verified PTR name, if any.
+/// A client that passed: until when, since when, the exact address that
+/// passed and its verified PTR name, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pass {
     pub(crate) until: Instant,
+    pub(crate) since: Instant,
+    pub(crate) ip: IpAddr,
     pub(crate) name: Option<String>,
 }
 
@@ -49,10 +53,10 @@ impl Memory {
         }
     }
 
-    /// Remembers that `key` passed, for `ttl` from `now`.
-    pub(crate) fn remember(&self, key: ClientKey, name: Option<String>, now: Instant, ttl: Duration) {
+    /// Remembers that `ip` (as `key`) passed, for `ttl` from `now`.
+    pub(crate) fn remember(&self, key: ClientKey, ip: IpAddr, name: Option<String>, now: Instant, ttl: Duration) {
         if let Ok(mut passes) = self.passes.lock() {
-            passes.put(key, Pass { until: now + ttl, name });
+            passes.put(key, Pass { until: now + ttl, since: now, ip, name });
         }
     }
 
@@ -84,11 +88,12 @@ mod tests {
     fn passes_expire_and_the_oldest_go_first() {
         let m = Memory::new(2);
         let t0 = Instant::now();
-        m.remember(key("192.0.2.1"), Some("mx.example.net".into()), t0, Duration::from_secs(60));
+        let ip = "192.0.2.1".parse().unwrap();
+        m.remember(key("192.0.2.1"), ip, Some("mx.example.net".into()), t0, Duration::from_secs(60));
         assert_eq!(m.pass(key("192.0.2.1"), t0).and_then(|p| p.name).as_deref(), Some("mx.example.net"));
         assert!(m.pass(key("192.0.2.1"), t0 + Duration::from_secs(61)).is_none(), "expired");
         for ip in ["192.0.2.2", "192.0.2.3", "192.0.2.4"] {
-            m.remember(key(ip), None, t0, Duration::from_secs(60));
+            m.remember(key(ip), ip.parse().unwrap(), None, t0, Duration::from_secs(60));
         }
         assert!(m.pass(key("192.0.2.2"), t0).is_none(), "evicted: the memory is bounded");
         assert!(m.pass(key("192.0.2.4"), t0).is_some());

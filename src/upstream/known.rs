@@ -1,7 +1,9 @@
 //! What doorman knows of the upstream between sessions: the extensions of
-//! its last EHLO reply. With the late connect, doorman answers a client's
-//! EHLO before any upstream session exists, from what it learned at
-//! start-up, from the last session and from the readiness probe.
+//! its last EHLO reply to doorman's own name. With the late connect,
+//! doorman answers a client's EHLO before any upstream session exists, from
+//! what it learned at start-up, from the readiness probe and from the EHLO
+//! before each XCLIENT (a reply to a client's own EHLO may be tailored to
+//! that client, so it is used only while nothing else is known).
 
 use std::sync::Arc;
 

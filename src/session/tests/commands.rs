@@ -57,12 +57,16 @@ async fn content_sent_as_commands_ends_the_session() {
     }
 }
 
-/// `non_smtp_command: monitor`: logged, answered as an unknown command.
+/// `non_smtp_command: monitor`: logged, answered as an unknown command,
+/// and closed all the same: the lines after a header line would be body
+/// lines run as commands.
 #[tokio::test(start_paused = true)]
-async fn non_smtp_under_monitor_is_an_unknown_command() {
+async fn non_smtp_under_monitor_is_an_unknown_command_and_closes() {
     let mut s = Harness::new().yaml("helo:\n  rules:\n    non_smtp_command: monitor").ready().await;
-    assert_reply(&s.client.cmd("GET / HTTP/1.1").await, 500, "5.5.2");
-    assert_code(&s.client.transaction(MESSAGE).await, 250);
+    s.client.send(b"Subject: hi\r\nMAIL FROM:<a@b.example>\r\n").await;
+    assert_reply(&s.client.reply().await, 500, "5.5.2");
+    s.client.closed().await;
+    assert_eq!(s.finished().await.connections(), 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -87,3 +87,16 @@ async fn the_connection_rate_per_client_is_limited_per_minute() {
     tokio::time::advance(Duration::from_secs(61)).await;
     session(PUBLIC).greeted().await;
 }
+
+/// A rule that only watches (`monitor`) still keeps the client out of the
+/// pass cache: a pass earned while the rules only watch must not outlive
+/// the switch to `reject`.
+#[tokio::test(start_paused = true)]
+async fn a_client_a_monitored_rule_caught_is_not_remembered() {
+    let shield = Arc::new(Shield::default());
+    let mut s = Harness::new().yaml(DELAY).peer(PUBLIC).shield(&shield).greeted().await;
+    assert_code(&s.client.cmd("EHLO [192.0.2.1]").await, 250);
+    assert_code(&s.client.transaction(MESSAGE).await, 250);
+    let (waited, _) = greeting_wait(Harness::new().yaml(DELAY).peer(PUBLIC).shield(&shield)).await;
+    assert_eq!(waited, Duration::from_secs(5));
+}

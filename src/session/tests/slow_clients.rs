@@ -84,3 +84,53 @@ async fn zero_never_releases() {
     assert_eq!(s.upstream().connections(), 1);
     assert!(!s.upstream().text(0).contains("QUIT"));
 }
+
+/// Commands that need no upstream (NOOP, HELP) do not keep it: the clock
+/// runs from the last command the upstream answered.
+#[tokio::test(start_paused = true)]
+async fn noop_does_not_keep_the_upstream_session() {
+    let mut s = Harness::new().upstream_keys(RELEASE).upstreams(two_sessions(Mta::default())).ready().await;
+    assert_code(&s.client.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+    assert_code(&s.client.cmd("RCPT TO:<bob@example.test>").await, 250);
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_code(&s.client.cmd("NOOP").await, 250);
+    }
+    assert!(s.upstream().text(0).ends_with("QUIT\r\n"), "{}", s.upstream().text(0));
+}
+
+/// A client slow again and again is not given a fourth session: each
+/// replay costs the MTA a connection and its recipient lookups.
+#[tokio::test(start_paused = true)]
+async fn a_client_slow_again_and_again_is_closed() {
+    let sessions = (0..4).map(|_| Upstream::Mta(Mta::default())).collect();
+    let mut s = Harness::new().upstream_keys(RELEASE).upstreams(sessions).ready().await;
+    assert_code(&s.client.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+    for rcpt in ["a", "b", "c", "d"] {
+        assert_code(&s.client.cmd(&format!("RCPT TO:<{rcpt}@example.test>")).await, 250);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+    }
+    assert_reply(&s.client.reply().await, 421, "4.4.2");
+    s.client.closed().await;
+    assert_eq!(s.finished().await.connections(), 4);
+}
+
+/// A large message that arrives at a normal rate keeps its upstream
+/// session, however long it takes.
+#[tokio::test(start_paused = true)]
+async fn a_message_at_a_normal_rate_keeps_the_upstream_session() {
+    let mut s = Harness::new().upstream_keys(RELEASE).ready().await;
+    assert_code(&s.client.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+    assert_code(&s.client.cmd("RCPT TO:<bob@example.test>").await, 250);
+    assert_code(&s.client.cmd("DATA").await, 354);
+    s.client.send(MESSAGE.as_bytes()).await;
+    let line = format!("{}\r\n", "x".repeat(998));
+    for _ in 0..30 {
+        s.client.send(line.as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    s.client.send(b".\r\n").await;
+    assert_code(&s.client.reply().await, 250);
+    assert_eq!(s.upstream().connections(), 1);
+    assert!(!s.upstream().text(0).contains("QUIT"));
+}
