@@ -114,8 +114,6 @@ impl<S: Io, D: Dialer> Session<S, D> {
             intake.push(&content).await;
             let now = tokio::time::Instant::now();
             if check.is_some_and(|c| now >= c) {
-                // u64 to f64: exact up to 2^53 bytes.
-                #[allow(clippy::cast_precision_loss)]
                 let slow = (received as f64) < MIN_DATA_RATE * (now - started).as_secs_f64();
                 check = if slow { None } else { Some(now + std::time::Duration::from_secs(1)) };
                 if slow {
