@@ -20,6 +20,10 @@ mod run;
 mod against_exim;
 #[path = "audit/against_postfix.rs"]
 mod against_postfix;
+#[path = "audit/cli.rs"]
+mod cli;
+#[path = "audit/docs.rs"]
+mod docs;
 #[path = "audit/hostile.rs"]
 mod hostile;
 #[path = "audit/through_doorman.rs"]

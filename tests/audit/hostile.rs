@@ -18,7 +18,7 @@ const STEP: Duration = Duration::from_secs(1);
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A fake server running `behaviour` on every connection.
-async fn fake<F, Fut>(behaviour: F) -> SocketAddr
+pub(crate) async fn fake<F, Fut>(behaviour: F) -> SocketAddr
 where
     F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -35,7 +35,7 @@ where
 }
 
 /// Holds the connection open, silent.
-async fn hold(stream: TcpStream) {
+pub(crate) async fn hold(stream: TcpStream) {
     tokio::time::sleep(Duration::from_secs(3600)).await;
     drop(stream);
 }
