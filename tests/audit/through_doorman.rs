@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::exim_server::legal_banner;
 use super::postfix_server::stock;
-use super::run::{audit, command, finding, severity};
+use super::run::{DEADLINE, STEP, audit, audit_plan, command, finding, plan, severity};
+use super::support::postfix::postfix;
 use super::support::proxy::Proxy;
 use super::support::tls::TestCert;
 
@@ -20,6 +21,12 @@ pub(crate) fn config_file(dir: &tempfile::TempDir, upstream: &str) -> String {
     );
     std::fs::write(&path, yaml).expect("write proxy.yaml");
     path.display().to_string()
+}
+
+/// The configuration of [`config_file`], loaded.
+fn doorman_config(upstream: &str) -> doorman::Config {
+    let dir = tempfile::tempdir().expect("tempdir");
+    doorman::Config::load(std::path::Path::new(&config_file(&dir, upstream))).expect("a valid configuration")
 }
 
 fn ids(view: &Value) -> Vec<String> {
@@ -43,9 +50,25 @@ async fn through_doorman_the_postfix_leak_is_gone() {
     assert!(doorman["address"].as_str().unwrap().starts_with("127.0.0.1:"), "{doorman:#}");
     let early = doorman["findings"].as_array().unwrap().iter().find(|f| f["id"] == "sync.early_talker").unwrap();
     assert_eq!(early["severity"], "info", "doorman drops early talkers: {early}");
+    // Without a `tls` section doorman offers no STARTTLS, though Postfix does.
+    assert!(through.contains(&"tls.missing".to_owned()) && !ids(direct).contains(&"tls.missing".to_owned()));
     // The exit code follows what clients see through doorman.
     assert_eq!(report["exit_code"], code);
     assert_eq!(report["exit_code"], if doorman["worst"] == "medium" { 1 } else { 0 }, "{doorman:#}");
+}
+
+/// The test suite's Postfix offers AUTH in clear text and XCLIENT to
+/// loopback clients; through doorman neither is offered.
+#[tokio::test]
+async fn through_doorman_plaintext_auth_and_xclient_are_gone() {
+    let upstream = postfix().addr();
+    let r = audit_plan(plan(&upstream, STEP, DEADLINE), Some(doorman_config(&upstream))).await;
+    let doorman = r.doorman.as_ref().expect("a view through doorman");
+    assert_eq!(finding(&r.direct, Check::AuthBeforeTls).evidence, "AUTH PLAIN LOGIN");
+    assert_eq!(severity(&r.direct, Check::EhloXclient), Some(Severity::High));
+    for gone in [Check::AuthBeforeTls, Check::EhloXclient, Check::SoftwareKeywords] {
+        assert_eq!(severity(doorman, gone), None, "{gone:?}: {doorman:#?}");
+    }
 }
 
 #[tokio::test]

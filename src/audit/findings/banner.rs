@@ -130,10 +130,10 @@ fn shape(g: &RawReply, out: &mut Vec<Finding>) {
             Finding::new(
                 Check::BannerSplit,
                 Severity::Low,
-                format!("the greeting came in {} reads: it was sent in pieces", g.reads),
+                format!("the greeting came in {} reads: a client that reads once sees part of it", g.reads),
             )
             .evidence(g.summary())
-            .fix("Send the whole greeting in one write; clients that read one segment see a partial reply"),
+            .fix("Send the whole greeting in one write, and keep it short"),
         );
     }
 }
