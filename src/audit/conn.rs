@@ -61,6 +61,41 @@ impl Conn {
         Ok(Self { stream: MaybeTls::Plain(stream), buf: BytesMut::new(), limits })
     }
 
+    /// Connects and writes `early` before the server can greet: an early
+    /// talker. A blocking connect returns the moment the handshake is done
+    /// and the write follows in the same thread, while the server still has
+    /// to accept and prepare its greeting; through the async runtime the
+    /// write would wait for a wake-up and lose that race about half the time.
+    ///
+    /// # Errors
+    /// Resolution, refusal, the time limit, or the write failed.
+    pub async fn connect_talking(target: &str, limits: Limits, early: &[u8]) -> Result<Self, String> {
+        let until = limits.until();
+        let resolved = tokio::time::timeout_at(until, tokio::net::lookup_host(target)).await;
+        let addr = match resolved {
+            Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| format!("{target}: no address"))?,
+            Ok(Err(e)) => return Err(format!("cannot resolve {target}: {e}")),
+            Err(_) => return Err(format!("cannot resolve {target} within {:?}", limits.step)),
+        };
+        let (early, step) = (early.to_vec(), limits.step);
+        let connect = tokio::task::spawn_blocking(move || -> std::io::Result<std::net::TcpStream> {
+            use std::io::Write;
+            let s = std::net::TcpStream::connect_timeout(&addr, step)?;
+            s.set_write_timeout(Some(step))?;
+            (&s).write_all(&early)?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        });
+        let stream = match tokio::time::timeout_at(until, connect).await {
+            Ok(Ok(Ok(s))) => TcpStream::from_std(s).map_err(|e| format!("{target}: {e}"))?,
+            Ok(Ok(Err(e))) => return Err(format!("cannot connect to {target} and talk: {e}")),
+            Ok(Err(e)) => return Err(format!("cannot connect to {target}: {e}")),
+            Err(_) => return Err(format!("cannot connect to {target}: no answer within {:?}", limits.step)),
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(Self { stream: MaybeTls::Plain(stream), buf: BytesMut::new(), limits })
+    }
+
     /// Writes `bytes` in one write.
     ///
     /// # Errors

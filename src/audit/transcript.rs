@@ -117,6 +117,8 @@ pub struct SyncProbe {
     pub sent: String,
     /// Every reply read after sending, in order; the last may be incomplete.
     pub replies: Vec<RawReply>,
+    /// Connections used; the replies are the last one's.
+    pub attempts: usize,
 }
 
 /// A probe that did not finish.

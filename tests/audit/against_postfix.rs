@@ -58,8 +58,12 @@ async fn hardened_postfix_leaks_nothing_above_low() {
     for cert in [Check::CertSelfSigned, Check::CertName, Check::CertExpiring, Check::TlsNo13] {
         assert_eq!(severity(v, cert), None, "{cert:?}: {v:#?}");
     }
-    assert_eq!(severity(v, Check::SyncEarlyTalker), Some(Severity::Info), "smtpd_forbid_unauth_pipelining");
-    assert!(finding(v, Check::SyncPipelining).evidence.contains("554 5.5.0 Error: SMTP protocol synchronization"));
+    // smtpd_forbid_unauth_pipelining. Its check at connect time races
+    // Postfix's own greeting (docs/audit.md, Limits), so only the pipelining
+    // probe, which does not race, is asserted.
+    let pipelining = finding(v, Check::SyncPipelining);
+    assert_eq!(pipelining.severity, Severity::Info);
+    assert!(pipelining.evidence.ends_with("got 554 5.5.0 Error: SMTP protocol synchronization"), "{pipelining:?}");
     assert_eq!(v.surface[0].lines, ["220 mail.hardened.test ESMTP"]);
     // RCPT still tells users apart: that cannot be hidden without backscatter.
     assert_eq!(severity(v, Check::UsersRcpt), Some(Severity::Low));

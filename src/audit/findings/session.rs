@@ -98,7 +98,8 @@ pub(crate) fn sync_verdict(p: &SyncProbe) -> SyncVerdict {
 pub(crate) fn judge_sync(early: Option<&SyncProbe>, pipelining: Option<&SyncProbe>, out: &mut Vec<Finding>) {
     let replies = |p: &SyncProbe| {
         let shown: Vec<String> = p.replies.iter().map(|r| r.summary()).collect();
-        format!("sent {}; got {}", p.sent, shown.join(" | "))
+        let tries = if p.attempts > 1 { format!(" (attempt {})", p.attempts) } else { String::new() };
+        format!("sent {}; got {}{tries}", p.sent, shown.join(" | "))
     };
     if let Some(p) = early {
         out.push(match sync_verdict(p) {

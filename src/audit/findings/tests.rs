@@ -42,6 +42,7 @@ pub(super) fn stock_postfix() -> Transcript {
     let served = |sent: &str, first: &str| SyncProbe {
         sent: sent.into(),
         replies: vec![reply(first), reply("250 2.0.0 Ok\r\n")],
+        attempts: 3,
     };
     Transcript {
         target: "127.0.0.1:2525".into(),
@@ -77,6 +78,7 @@ fn stock_postfix_leaks_its_name_and_its_users() {
     assert_eq!(find(&f, Check::UsersRcpt).severity, Severity::Low);
     assert!(find(&f, Check::UsersRcpt).evidence.contains("250 2.1.5"));
     assert_eq!(find(&f, Check::SyncEarlyTalker).severity, Severity::Low);
+    assert!(find(&f, Check::SyncEarlyTalker).evidence.ends_with("250 2.0.0 Ok (attempt 3)"));
     assert_eq!(find(&f, Check::SyncPipelining).severity, Severity::Low);
     assert_eq!(find(&f, Check::ExtSize).title, "SIZE 10240000 (9 MiB)");
     assert!(find(&f, Check::ExtChunking).title.starts_with("CHUNKING offered"));
@@ -144,6 +146,7 @@ fn doorman_in_front_leaks_nothing_above_low() {
     t.early_talker = Some(SyncProbe {
         sent: String::new(),
         replies: vec![reply("554 5.5.1 mx.example.test Error: talked before the greeting\r\n")],
+        attempts: 1,
     });
     let f = judge(&t, 0);
     for gone in [Check::SoftwareBanner, Check::SoftwareHelp, Check::UsersVrfy, Check::UsersExpn, Check::SyncEarlyTalker]

@@ -17,7 +17,7 @@ pub(super) struct Recorded {
     pub(super) failure: Option<ProbeFailure>,
 }
 
-/// A connection that stops asking once a reply did not complete.
+/// A connection that stops asking once a reply did not complete, or was 421.
 struct Asker {
     conn: Conn,
     failure: Option<ProbeFailure>,
@@ -30,6 +30,8 @@ impl Asker {
         }
         let exchange = self.conn.command(line).await;
         if let Some(why) = match &exchange.reply.end {
+            // 421: the server is closing the session (RFC 5321 3.8).
+            End::Complete if exchange.reply.code() == Some(421) => Some(exchange.reply.summary()),
             End::Complete => None,
             End::Timeout => Some("no complete reply in time".to_owned()),
             End::Closed => Some("the server closed the connection".to_owned()),
@@ -71,7 +73,7 @@ pub(super) async fn run(plan: &Plan, progress: &mut Progress) -> Result<Recorded
     let mut asker = Asker { conn, failure: None };
     progress.step(&format!("{target}: EHLO, HELP"));
     surface.ehlo = asker.ask(&format!("EHLO {}", plan.helo)).await;
-    if surface.ehlo.as_ref().is_some_and(|e| e.reply.is_complete() && !e.reply.is_positive()) {
+    if surface.ehlo.as_ref().is_some_and(|e| e.reply.is_permanent_failure()) {
         surface.helo = asker.ask(&format!("HELO {}", plan.helo)).await;
     }
     surface.help = asker.ask("HELP").await;
