@@ -137,6 +137,8 @@ pub fn main(args: &AuditArgs) -> ExitCode {
         tokio::time::timeout(args.deadline + Duration::from_secs(10), run(req, &mut progress)).await
     });
     progress.done();
+    // Blocking probe threads end within their own limits; do not wait on them.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     let Ok(report) = report else {
         eprintln!("error: the audit did not finish within {:?}", args.deadline);
         return ExitCode::from(EXIT_UNAUDITED);
