@@ -48,61 +48,66 @@ pub(crate) fn hardened() -> &'static PostfixServer {
 }
 
 /// Nothing beyond Debian's defaults.
-const STOCK_EXTRA: &str = "";
+const STOCK_EXTRA: &[&str] = &[];
 
 /// What docs/audit.md recommends for Postfix.
-const HARDENED_EXTRA: &str = "\
-# --- hardening (docs/audit.md) ---
-smtpd_banner = $myhostname ESMTP
-disable_vrfy_command = yes
-smtpd_forbid_unauth_pipelining = yes
-smtpd_tls_auth_only = yes
-smtpd_tls_protocols = >=TLSv1.2
-smtpd_tls_mandatory_protocols = >=TLSv1.2
-smtpd_helo_required = yes
-";
+const HARDENED_EXTRA: &[&str] = &[
+    "smtpd_banner=$myhostname ESMTP",
+    "disable_vrfy_command=yes",
+    "smtpd_forbid_unauth_pipelining=yes",
+    "smtpd_tls_auth_only=yes",
+    "smtpd_tls_protocols=>=TLSv1.2",
+    "smtpd_tls_mandatory_protocols=>=TLSv1.2",
+    "smtpd_helo_required=yes",
+];
 
-/// main.cf: Debian's files, the postinst's additions, this instance's paths.
-fn main_cf(state: &Path, hostname: &str, extra: &str) -> String {
+/// main.cf as Debian's postinst copies it: `main.cf.debian`, then
+/// `main.cf.tls` (appended when the snakeoil key exists).
+fn debian_main_cf() -> String {
     let read = |name: &str| {
         std::fs::read_to_string(format!("/usr/share/postfix/{name}"))
             .unwrap_or_else(|e| panic!("/usr/share/postfix/{name}: {e}: run tests/support/install-deps.sh"))
     };
-    let debian = read("main.cf.debian") + &read("main.cf.tls");
+    read("main.cf.debian") + &read("main.cf.tls")
+}
+
+/// What the postinst then sets with `postconf -e` for "Internet Site"
+/// (where this instance differs, the comment says Debian's value), and
+/// where this private instance lives. Applied with `postconf -e` too, so each
+/// key is in main.cf once: a repeated key makes every Postfix process warn
+/// at start, and postlogd, logging its own warnings to itself, can deadlock.
+fn settings(state: &Path, hostname: &str) -> Vec<String> {
     let s = state.display();
-    format!(
-        "{debian}
-# --- what Debian's postinst adds for \"Internet Site\" ---
-myhostname = {hostname}
-# Debian: hash:/etc/aliases (texthash needs no postalias run)
-alias_maps = texthash:{s}/etc/aliases
-alias_database =
-# Debian: /etc/mailname
-myorigin = $myhostname
-mydestination = $myhostname, localhost.localdomain, localhost
-relayhost =
-mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128
-mailbox_size_limit = 0
-recipient_delimiter = +
-# Debian: all
-inet_interfaces = loopback-only
-inet_protocols = all
-smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination
-# Debian: the snakeoil certificate
-smtpd_tls_cert_file = {s}/tls.pem
-smtpd_tls_key_file = {s}/tls.key
-# --- a private instance: its own directories, a log file ---
-config_directory = {s}/etc
-queue_directory = {s}/spool
-data_directory = {s}/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-maillog_file = {s}/log/postfix.log
-maillog_file_prefixes = /var, /dev/stdout, {s}
-{extra}"
-    )
+    [
+        format!("myhostname={hostname}"),
+        // Debian: hash:/etc/aliases (texthash needs no postalias run).
+        format!("alias_maps=texthash:{s}/etc/aliases"),
+        "alias_database=".into(),
+        // Debian: /etc/mailname.
+        "myorigin=$myhostname".into(),
+        "mydestination=$myhostname, localhost.localdomain, localhost".into(),
+        "relayhost=".into(),
+        "mynetworks=127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128".into(),
+        "mailbox_size_limit=0".into(),
+        "recipient_delimiter=+".into(),
+        // Debian: all.
+        "inet_interfaces=loopback-only".into(),
+        "inet_protocols=all".into(),
+        "smtpd_relay_restrictions=permit_mynetworks permit_sasl_authenticated defer_unauth_destination".into(),
+        // Debian: the snakeoil certificate.
+        format!("smtpd_tls_cert_file={s}/tls.pem"),
+        format!("smtpd_tls_key_file={s}/tls.key"),
+        format!("config_directory={s}/etc"),
+        format!("queue_directory={s}/spool"),
+        format!("data_directory={s}/data"),
+        "command_directory=/usr/sbin".into(),
+        "daemon_directory=/usr/lib/postfix/sbin".into(),
+        "meta_directory=/etc/postfix".into(),
+        "shlib_directory=/usr/lib/postfix".into(),
+        format!("maillog_file={s}/log/postfix.log"),
+        format!("maillog_file_prefixes=/var, /dev/stdout, {s}"),
+    ]
+    .into()
 }
 
 fn master_cf(port: u16) -> String {
@@ -150,7 +155,7 @@ fn run(cmd: &mut Command, what: &str) {
 }
 
 #[allow(clippy::disallowed_methods)] // fixture start-up, once, before the tests use it
-fn start(flavour: &str, hostname: &str, extra: &str, self_signed: bool) -> PostfixServer {
+fn start(flavour: &str, hostname: &str, extra: &[&str], self_signed: bool) -> PostfixServer {
     let state = PathBuf::from(format!("/tmp/doorman-audit-{flavour}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
     for dir in ["etc", "spool", "data", "log"] {
@@ -158,7 +163,7 @@ fn start(flavour: &str, hostname: &str, extra: &str, self_signed: bool) -> Postf
     }
     let port = free_port();
     let write = |name: &str, text: &str| std::fs::write(state.join(name), text).expect("write config");
-    write("etc/main.cf", &main_cf(&state, hostname, extra));
+    write("etc/main.cf", &debian_main_cf());
     write("etc/master.cf", &master_cf(port));
     write("etc/aliases", "postmaster root\n");
     write("log/postfix.log", "");
@@ -168,15 +173,27 @@ fn start(flavour: &str, hostname: &str, extra: &str, self_signed: bool) -> Postf
     // Postfix wants its config and queue owned by root; data and log by postfix.
     run(Command::new("chmod").arg("755").arg(&state).arg(state.join("etc")).arg(state.join("spool")), "chmod");
     run(Command::new("chown").arg("postfix").arg(state.join("data")).arg(state.join("log/postfix.log")), "chown");
+    let mut postconf = Command::new("/usr/sbin/postconf");
+    postconf.arg("-c").arg(state.join("etc")).arg("-e").args(settings(&state, hostname)).args(extra);
+    run(&mut postconf, "postconf -e");
     run(Command::new("/usr/sbin/postfix").arg("-c").arg(state.join("etc")).arg("start"), "postfix start");
     stop_at_exit(&state.join("stop.sh"), &[], &state);
     let server = PostfixServer { port, state };
     let begin = Instant::now();
     while !greets(port) {
-        assert!(begin.elapsed() < Duration::from_secs(30), "Postfix ({flavour}) did not greet:\n{}", server.log());
+        assert!(begin.elapsed() < Duration::from_secs(30), "Postfix ({flavour}) did not greet:\n{}", server.diagnose());
         std::thread::sleep(Duration::from_millis(100));
     }
     server
+}
+
+impl PostfixServer {
+    /// The log and who holds the port, for a failure message.
+    fn diagnose(&self) -> String {
+        let ss = Command::new("ss").args(["-Htanp", &format!("sport = :{}", self.port)]).output();
+        let ss = ss.map_or_else(|e| e.to_string(), |o| String::from_utf8_lossy(&o.stdout).into_owned());
+        format!("{}\nport {}: {ss}", self.log(), self.port)
+    }
 }
 
 /// The port answers with a 220.
