@@ -70,3 +70,27 @@ async fn hardened_postfix_leaks_nothing_above_low() {
     assert_eq!(v.worst, Some(Severity::Low));
     assert_eq!(r.exit_code, 0);
 }
+
+/// Read-only: Postfix's own count of the commands of every session the
+/// audit opened shows no DATA, BDAT or AUTH, and nothing was queued.
+#[tokio::test]
+async fn the_audit_sends_no_message_and_no_credentials() {
+    let r = audit(&stock().addr()).await;
+    assert!(r.direct.error.is_none(), "{:#?}", r.direct);
+    let start = std::time::Instant::now();
+    let log = loop {
+        let log = stock().log();
+        // The main session is the one that says MAIL.
+        if log.lines().any(|l| l.contains("disconnect from") && l.contains(" mail=1")) {
+            break log;
+        }
+        assert!(start.elapsed() < super::support::PATIENCE, "no session summary in the log:\n{log}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let sessions: Vec<&str> = log.lines().filter(|l| l.contains("disconnect from")).collect();
+    assert!(sessions.len() >= 4, "{log}");
+    for s in &sessions {
+        assert!(!s.contains(" data=") && !s.contains(" bdat=") && !s.contains(" auth="), "{s}");
+    }
+    assert!(!log.contains("queued as") && !log.contains(": message-id="), "{log}");
+}
