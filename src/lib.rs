@@ -19,8 +19,10 @@
 //! - [`readiness`]: `/readyz`: not shutting down, upstream and scanners answer (cached).
 //! - [`state`]: what sessions share; swapped whole on reload.
 //! - [`tls`]: rustls configurations and the plain-or-TLS stream.
+//! - [`audit`]: `doorman audit`: a server's outside view, judged; the same through doorman.
 
 pub(crate) mod admin;
+pub mod audit;
 pub mod config;
 pub(crate) mod date;
 pub mod dns;

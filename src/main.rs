@@ -1,4 +1,4 @@
-//! The `doorman` command: `run`, `check`, `--version`.
+//! The `doorman` command: `run`, `check`, `audit`, `--version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,13 +44,20 @@ enum Cmd {
         #[arg(long, default_value = "proxy.yaml")]
         config: PathBuf,
     },
+    /// Audit a mail server from the outside (read-only), and with --config
+    /// show what doorman would change.
+    Audit(doorman::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return doorman::audit::usage_error(&e),
+    };
     match cli.command {
         Cmd::Check { config } => check(&config),
         Cmd::Run { config } => run(&config),
+        Cmd::Audit(args) => doorman::audit::main(&args),
     }
 }
 
