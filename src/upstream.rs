@@ -324,8 +324,9 @@ async fn read_reply<U: Io>(
     buf: &mut BytesMut,
     stage: Stage,
 ) -> Result<Reply, UpstreamError> {
+    let parse = if stage == Stage::Greeting { ReplyParser::parse_greeting } else { ReplyParser::parse };
     loop {
-        if let Some(reply) = ReplyParser::parse(buf).map_err(|source| UpstreamError::Protocol { stage, source })? {
+        if let Some(reply) = parse(buf).map_err(|source| UpstreamError::Protocol { stage, source })? {
             return Ok(reply);
         }
         let n = stream.read_buf(buf).await.map_err(|source| UpstreamError::io(stage, source))?;

@@ -14,6 +14,12 @@ pub const TEXT_LINE_MAX: usize = 1000;
 /// Maximum reply line, including the code and CRLF (RFC 5321 §4.5.3.1.5).
 pub const REPLY_LINE_MAX: usize = 512;
 
+/// Maximum line of the upstream's greeting. doorman replaces the greeting
+/// (`banner.mode` rewrite or text) or checks it (pass) before a client sees
+/// it, so its lines may be longer than a reply's: a long legal banner is
+/// what doorman is put in front of an MTA to fix.
+pub const GREETING_LINE_MAX: usize = 4096;
+
 /// How many lines one upstream reply may have before it is treated as garbage.
 /// Real EHLO replies have about 15; this bounds memory for a hostile upstream.
 pub const REPLY_LINES_MAX: usize = 100;

@@ -3,7 +3,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use super::limits::{REPLY_LINE_MAX, REPLY_LINES_MAX};
+use super::limits::{GREETING_LINE_MAX, REPLY_LINE_MAX, REPLY_LINES_MAX};
 
 /// A complete (possibly multi-line) SMTP reply. The text lines hold everything
 /// after the code and separator, including any enhanced status code.
@@ -106,8 +106,8 @@ impl std::fmt::Display for Reply {
 /// Why bytes from the upstream are not a valid reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplyError {
-    /// A line exceeded [`REPLY_LINE_MAX`].
-    #[error("reply line longer than {REPLY_LINE_MAX} octets")]
+    /// A line exceeded [`REPLY_LINE_MAX`] ([`GREETING_LINE_MAX`] in a greeting).
+    #[error("reply line too long")]
     LineTooLong,
     /// A reply had more than [`REPLY_LINES_MAX`] lines.
     #[error("reply with more than {REPLY_LINES_MAX} lines")]
@@ -136,15 +136,28 @@ impl ReplyParser {
     /// # Errors
     /// Any [`ReplyError`]: the upstream's stream can no longer be trusted.
     pub fn parse(buf: &mut BytesMut) -> Result<Option<Reply>, ReplyError> {
+        Self::parse_limited(buf, REPLY_LINE_MAX)
+    }
+
+    /// [`ReplyParser::parse`] for the upstream's greeting, whose lines may be
+    /// up to [`GREETING_LINE_MAX`] octets.
+    ///
+    /// # Errors
+    /// Any [`ReplyError`].
+    pub fn parse_greeting(buf: &mut BytesMut) -> Result<Option<Reply>, ReplyError> {
+        Self::parse_limited(buf, GREETING_LINE_MAX)
+    }
+
+    fn parse_limited(buf: &mut BytesMut, line_max: usize) -> Result<Option<Reply>, ReplyError> {
         let mut offset = 0;
         let mut code = None;
         let mut lines = Vec::new();
         loop {
             let rest = &buf[offset..];
             let Some(lf) = memchr::memchr(b'\n', rest) else {
-                return if rest.len() >= REPLY_LINE_MAX { Err(ReplyError::LineTooLong) } else { Ok(None) };
+                return if rest.len() >= line_max { Err(ReplyError::LineTooLong) } else { Ok(None) };
             };
-            if lf + 1 > REPLY_LINE_MAX {
+            if lf + 1 > line_max {
                 return Err(ReplyError::LineTooLong);
             }
             if lf == 0 || rest[lf - 1] != b'\r' {

@@ -110,20 +110,21 @@ async fn doorman_itself_shows_no_software_and_sound_tls() {
     proxy.stop().await;
 }
 
-/// doorman reads the upstream's greeting with its strict parser: lines over
-/// 512 octets make every session through doorman end in `421 4.3.0`, and
-/// the comparison says so.
+/// A long legal banner with lines over 512 octets, what doorman is put in
+/// front of an MTA to fix: the direct view flags it, and through doorman
+/// clients get `220 mx.example.test ESMTP` and sessions work (doorman reads
+/// the upstream's greeting with lines of up to 4096 octets and replaces it).
 #[tokio::test]
-async fn doorman_cannot_front_a_greeting_with_overlong_lines() {
+async fn doorman_fronts_a_greeting_with_overlong_lines() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = config_file(&dir, &legal_banner().addr());
-    let (code, stdout, _) = command(&[&legal_banner().addr(), "--config", &config, "--format", "json"]).await;
+    let (_, stdout, _) = command(&[&legal_banner().addr(), "--config", &config, "--format", "json"]).await;
     let report: Value = serde_json::from_str(&stdout).expect("JSON");
     assert!(ids(&report["direct"]).contains(&"banner.line_too_long".to_owned()));
     let doorman = &report["doorman"];
-    let said = |v: &Value| v.as_str().is_some_and(|t| t.contains("421 4.3.0 mx.example.test Service not available"));
-    let refused =
-        said(&doorman["error"]) || doorman["findings"].as_array().unwrap().iter().any(|f| said(&f["evidence"]));
-    assert!(refused, "no 421 through doorman: {doorman:#}");
-    assert!(code >= 1, "{code}");
+    assert!(doorman["error"].is_null(), "{doorman:#}");
+    let found = ids(doorman);
+    assert!(!found.iter().any(|id| id.starts_with("banner.")), "{found:?}");
+    let said = |v: &Value| v.as_str().is_some_and(|t| t.contains("421 4.3.0"));
+    assert!(!doorman["findings"].as_array().unwrap().iter().any(|f| said(&f["evidence"])), "{doorman:#}");
 }
