@@ -70,9 +70,10 @@ pub(crate) fn protocol_sync() -> Reply {
     Reply::new(554, "5.5.0 Error: SMTP protocol synchronization")
 }
 
-/// The client talked before the greeting.
-pub(crate) fn early_talker(host: &str) -> Reply {
-    Reply::new(554, format!("5.5.1 {host} Error: SMTP protocol synchronization (talked before the greeting)"))
+/// The client talked before the greeting, under `early_talker: tempfail`
+/// (instead of a greeting, so a 421; `reject` sends the rule's 554).
+pub(crate) fn early_talker_tempfail(host: &str) -> Reply {
+    Reply::new(421, format!("4.7.0 {host} Error: talked before the greeting, try again later (rule early_talker)"))
 }
 
 /// Reply to QUIT.

@@ -113,6 +113,8 @@ struct Session<S: Io, D: Dialer> {
     ended: Option<NoUpstream>,
     /// Breaks of command synchronization so far.
     sync_violations: u32,
+    /// The first command came before the greeting (`early_talker` judged it).
+    talked_early: bool,
     /// When the upstream last did something for this client.
     upstream_used: Instant,
     /// Upstream sessions given back because the client was slow.
@@ -213,11 +215,12 @@ impl<S: Io, D: Dialer> Session<S, D> {
             // A line already buffered was sent before the replies still
             // queued: it was pipelined.
             let (input, pipelined) = match self.conn.buffered_line() {
-                Some(input) => (input, true),
+                Some(input) => (input, !std::mem::take(&mut self.talked_early)),
                 None => {
                     if !self.flush_replies(session_deadline, shutdown).await? {
                         return Ok(());
                     }
+                    self.talked_early = false;
                     match self.next_input(session_deadline, shutdown).await? {
                         Some(input) => (input, false),
                         None => return Ok(()),

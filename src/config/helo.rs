@@ -134,6 +134,10 @@ pub struct HeloRules {
     pub non_smtp_command: Setting,
     /// A command ended by a bare LF.
     pub bare_newline: Setting,
+    /// Data before the greeting (within `banner.greet_delay`): `reject`
+    /// answers 554 instead of the greeting and closes, `tempfail` 421;
+    /// `monitor` logs it and greets.
+    pub early_talker: Setting,
 }
 
 impl Default for HeloRules {
@@ -156,6 +160,7 @@ impl Default for HeloRules {
             pipelining: Rule::Pipelining.default_setting(),
             non_smtp_command: Rule::NonSmtpCommand.default_setting(),
             bare_newline: Rule::BareNewline.default_setting(),
+            early_talker: Rule::EarlyTalker.default_setting(),
         }
     }
 }
@@ -181,6 +186,7 @@ impl HeloRules {
             Rule::Pipelining => self.pipelining,
             Rule::NonSmtpCommand => self.non_smtp_command,
             Rule::BareNewline => self.bare_newline,
+            Rule::EarlyTalker => self.early_talker,
         }
     }
 }

@@ -42,11 +42,13 @@ pub enum Rule {
     NonSmtpCommand,
     /// A command ended by a bare LF instead of CRLF.
     BareNewline,
+    /// Sent something before the greeting.
+    EarlyTalker,
 }
 
 impl Rule {
     /// Every rule, in the order they are documented.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::NoHelo,
         Rule::InvalidSyntax,
         Rule::OurName,
@@ -64,6 +66,7 @@ impl Rule {
         Rule::Pipelining,
         Rule::NonSmtpCommand,
         Rule::BareNewline,
+        Rule::EarlyTalker,
     ];
 
     /// The fixed label: config key, log field, metric label.
@@ -86,6 +89,7 @@ impl Rule {
             Rule::Pipelining => "pipelining",
             Rule::NonSmtpCommand => "non_smtp_command",
             Rule::BareNewline => "bare_newline",
+            Rule::EarlyTalker => "early_talker",
         }
     }
 
@@ -109,7 +113,8 @@ impl Rule {
             | Rule::FcrdnsMismatch
             | Rule::Dnsbl
             | Rule::Pipelining
-            | Rule::BareNewline => Setting::Monitor,
+            | Rule::BareNewline
+            | Rule::EarlyTalker => Setting::Monitor,
         }
     }
 }

@@ -92,6 +92,7 @@ fn permanent(rule: Rule) -> (u16, &'static str, &'static str) {
         Rule::Pipelining => (550, "5.5.1", "Protocol error: commands sent before their replies"),
         Rule::NonSmtpCommand => (554, "5.5.1", "Protocol error: this is an SMTP service"),
         Rule::BareNewline => (550, "5.5.2", "Protocol error: a command ended by a bare newline"),
+        Rule::EarlyTalker => (554, "5.5.1", "Protocol error: talked before the greeting"),
     }
 }
 

@@ -80,6 +80,14 @@ impl<S: Io, D: Dialer> Session<S, D> {
         !self.helo_exempt && !self.authenticated
     }
 
+    /// The client sent its first command before the greeting and may stay
+    /// (`early_talker` at `monitor` or `off`): that rule judged it, so the
+    /// command is not also a break of command synchronization.
+    pub(super) fn talked_early(&mut self, finding: Option<Finding>) {
+        self.talked_early = true;
+        self.record(finding.into_iter().collect());
+    }
+
     /// Counts findings; logs and keeps each rule's first.
     pub(super) fn record(&mut self, found: Vec<Finding>) {
         for f in found {

@@ -17,8 +17,9 @@ use super::connection::Connection;
 use super::policy::{ClientCheck, Findings};
 use super::transaction::Transaction;
 use crate::config::{BannerMode, ClientIdentity, ListenerTls, SyncCheck};
-use crate::metrics::{ConnectionResult, NoUpstream, Reason, TlsLabels, metrics};
+use crate::metrics::{ConnectionResult, HeloRuleLabels, NoUpstream, Reason, TlsLabels, metrics};
 use crate::policy::banner;
+use crate::policy::helo::{Action, Finding, Rule};
 use crate::replies;
 use crate::shield::{Admission, Passed, Shield};
 use crate::state::Shared;
@@ -87,45 +88,59 @@ pub(crate) async fn serve<S: Io, D: Dialer>(stream: S, client: ClientInfo, id: S
     if client.tls == ListenerTls::Implicit && !implicit_tls(&mut conn, &env.shared).await {
         return;
     }
-    let Some(upstream) = greet(&mut conn, &env, client, greet_at, exempt).await else {
+    let Some((upstream, heard)) = greet(&mut conn, &env, client, greet_at, exempt).await else {
         return;
     };
     debug!(peer = %client.peer, passed, "session started");
     let shutdown = env.shutdown.clone();
-    Session::new(conn, upstream, client, id, env, client_check, admission.passed).run(shutdown).await;
+    let mut session = Session::new(conn, upstream, client, id, env, client_check, admission.passed);
+    if let Heard::Early(finding) = heard {
+        session.talked_early(finding);
+    }
+    session.run(shutdown).await;
+}
+
+/// What the wait before the greeting heard from the client.
+enum Heard {
+    Quiet,
+    /// It talked first, and the `early_talker` rule let it stay: its
+    /// `monitor` finding, if any.
+    Early(Option<Finding>),
 }
 
 /// The early-talker wait and the greeting. `banner.mode: pass` needs the
 /// upstream's greeting, so the upstream session opens now; every other mode
 /// opens it late, when the client first needs it. `None`: the session is
-/// over (an early talker, or the upstream down under `pass`).
+/// over (an early talker refused, or the upstream down under `pass`); else
+/// the upstream session, if open, and what the wait heard.
 async fn greet<S: Io, D: Dialer>(
     conn: &mut Connection<S>,
     env: &SessionEnv<D>,
     client: ClientInfo,
     greet_at: tokio::time::Instant,
     exempt: bool,
-) -> Option<Option<UpstreamClient<D::Stream>>> {
+) -> Option<(Option<UpstreamClient<D::Stream>>, Heard)> {
     let config = &env.shared.config;
     let host = config.hostname.as_str();
-    let early = match config.banner.mode {
+    let upstream = match config.banner.mode {
         BannerMode::Pass => Some(connect_upstream(&env.dialer, &env.shared, client).await),
         _ => None,
     };
-    if !exempt && !stays_quiet(conn, greet_at, host).await {
+    let heard = if exempt { Some(Heard::Quiet) } else { early_talk(conn, &env.shared, greet_at).await };
+    let Some(heard) = heard else {
         metrics().session_without_upstream(NoUpstream::EarlyTalker);
         return None;
-    }
+    };
     let (mode, template) = (config.banner.mode, config.banner.template());
-    match early {
+    match upstream {
         None => {
             conn.queue(&banner::greeting(mode, template, host, None));
-            Some(None)
+            Some((None, heard))
         }
         Some(Ok((upstream, greeting))) => {
             metrics().upstream_sessions.inc();
             conn.queue(&banner::greeting(mode, template, host, Some(&greeting)));
-            Some(Some(upstream))
+            Some((Some(upstream), heard))
         }
         Some(Err(e)) => {
             warn!(error = %e, stage = %e.stage(), "upstream unavailable");
@@ -153,19 +168,32 @@ async fn implicit_tls<S: Io>(conn: &mut Connection<S>, shared: &Shared) -> bool 
     ok
 }
 
-/// Waits until `greet_at` for the client to stay quiet; an early talker is
-/// refused and closed (false).
-async fn stays_quiet<S: Io>(conn: &mut Connection<S>, greet_at: tokio::time::Instant, host: &str) -> bool {
+/// Waits until `greet_at` for the client to stay quiet. An early talker is
+/// judged by the `early_talker` rule: refused instead of greeted (`554`, or
+/// `421` under `tempfail`) and closed (`None`), or let stay (`monitor`,
+/// `off`).
+async fn early_talk<S: Io>(conn: &mut Connection<S>, shared: &Shared, greet_at: tokio::time::Instant) -> Option<Heard> {
     match conn.talks_before(greet_at).await {
-        Ok(false) => true,
+        Ok(false) => Some(Heard::Quiet),
         Ok(true) => {
-            debug!(rule = "early_talker", "refused: the client sent data before the greeting");
+            let found = shared.helo.check_protocol(Rule::EarlyTalker, "sent data before the greeting");
+            let finding = match found {
+                Some(f) if f.blocks() => f,
+                other => return Some(Heard::Early(other)),
+            };
+            finding.log();
+            let action = finding.action.as_str();
+            metrics().helo_rules.get_or_create(&HeloRuleLabels { rule: Rule::EarlyTalker.as_str(), action }).inc();
             metrics().reject(Reason::EarlyTalker);
-            conn.queue(&replies::early_talker(host));
+            let reply = match finding.action {
+                Action::TempFail => replies::early_talker_tempfail(shared.config.hostname.as_str()),
+                _ => finding.reply(),
+            };
+            conn.queue(&reply);
             conn.close().await;
-            false
+            None
         }
-        Err(_) => false,
+        Err(_) => None,
     }
 }
 
@@ -188,6 +216,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             upstream,
             ended: None,
             sync_violations: 0,
+            talked_early: false,
             upstream_used: tokio::time::Instant::now(),
             releases: 0,
             dialer: env.dialer,

@@ -135,7 +135,8 @@ async fn early_talkers_are_disconnected() {
     // A delay far longer than any test step: talking "early" cannot turn
     // into talking on time on a slow machine, and an exempt client that
     // were delayed would time out instead of passing by luck.
-    let proxy = helo_proxy("  exempt: [198.51.100.0/24]\nbanner:\n  greet_delay: 60s").await;
+    let helo = "  exempt: [198.51.100.0/24]\n  rules:\n    early_talker: reject\nbanner:\n  greet_delay: 60s";
+    let proxy = helo_proxy(helo).await;
     for together in [false, true] {
         // The bot's EHLO after the load balancer's PROXY header, and (as the
         // hostile review found) in the same TCP segment.

@@ -41,12 +41,14 @@ async fn bots(addr: std::net::SocketAddr) {
     assert_reply(&c.cmd("GET / HTTP/1.1").await, 554, "5.5.1");
 }
 
-/// The bots run concurrently; the greeting delay (which catches every
-/// early talker) makes each wait half a second.
+/// The bots run concurrently; the greeting delay (which, with the
+/// `early_talker` rule at `reject`, catches every early talker) makes each
+/// wait half a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_never_reach_the_mta_and_an_honest_client_still_delivers() {
     let tap = Tap::start(&postfix().addr()).await;
-    let d = Binary::start(&tap.addr(), "banner:\n  greet_delay: 500ms").await;
+    let d =
+        Binary::start(&tap.addr(), "banner:\n  greet_delay: 500ms\nhelo:\n  rules:\n    early_talker: reject").await;
     let mut all = tokio::task::JoinSet::new();
     for _ in 0..BOTS {
         all.spawn(bots(d.addr));

@@ -104,7 +104,7 @@ pub(crate) fn judge_sync(early: Option<&SyncProbe>, pipelining: Option<&SyncProb
     if let Some(p) = early {
         out.push(match sync_verdict(p) {
             SyncVerdict::Served => Finding::new(Check::SyncEarlyTalker, Severity::Low, "clients that talk before the greeting are served")
-                .fix("Postfix: smtpd_forbid_unauth_pipelining = yes (or postscreen); Exim: pipelining_connect_advertise_hosts = (empty: PIPECONNECT invites it); doorman drops them"),
+                .fix("Postfix: smtpd_forbid_unauth_pipelining = yes (or postscreen); Exim: pipelining_connect_advertise_hosts = (empty: PIPECONNECT invites it); doorman: helo.rules.early_talker: reject"),
             SyncVerdict::Refused => Finding::new(Check::SyncEarlyTalker, Severity::Info, "clients that talk before the greeting are refused"),
             SyncVerdict::Unclear => Finding::new(Check::SyncEarlyTalker, Severity::Info, "the early-talker probe was inconclusive"),
         }

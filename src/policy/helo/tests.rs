@@ -75,7 +75,8 @@ fn rule_labels_and_indexes() {
             "dnsbl",
             "pipelining",
             "non_smtp_command",
-            "bare_newline"
+            "bare_newline",
+            "early_talker"
         ]
     );
 }

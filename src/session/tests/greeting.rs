@@ -71,9 +71,11 @@ async fn silent_upstream_gets_421_within_connect_timeout() {
     assert_eq!(started.elapsed(), Duration::from_secs(7));
 }
 
+const EARLY_REJECT: &str = "helo:\n  rules:\n    early_talker: reject";
+
 #[tokio::test(start_paused = true)]
 async fn early_talker_is_refused_and_the_upstream_never_hears_it() {
-    let mut s = Harness::new().yaml("banner:\n  greet_delay: 5s").start();
+    let mut s = Harness::new().yaml(&format!("{EARLY_REJECT}\nbanner:\n  greet_delay: 5s")).start();
     s.client.send(b"EHLO bot.example\r\n").await;
     assert_reply(&s.client.reply().await, 554, "5.5.1");
     s.client.closed().await;
@@ -85,9 +87,35 @@ async fn early_talker_is_refused_and_the_upstream_never_hears_it() {
 /// still an early talker.
 #[tokio::test(start_paused = true)]
 async fn early_talker_without_a_delay_is_still_caught() {
-    let mut s = Harness::new().start();
+    let mut s = Harness::new().yaml(EARLY_REJECT).start();
     s.client.send(b"EHLO bot.example\r\n").await;
     assert_reply(&s.client.reply().await, 554, "5.5.1");
+}
+
+/// `tempfail`: a 421 instead of the greeting (a greeting may only be 220,
+/// 554 or 421), and the connection closes.
+#[tokio::test(start_paused = true)]
+async fn early_talker_under_tempfail_gets_421() {
+    let mut s = Harness::new().yaml("helo:\n  rules:\n    early_talker: tempfail").start();
+    s.client.send(b"EHLO bot.example\r\n").await;
+    assert_reply(&s.client.reply().await, 421, "4.7.0");
+    s.client.closed().await;
+}
+
+/// The default (`monitor`, as postscreen's `pregreet` action): the early
+/// talker is greeted and served, as the MTA alone would; the finding is
+/// counted (as every finding, it keeps the client out of the pass cache).
+#[tokio::test(start_paused = true)]
+async fn early_talker_is_served_by_default_and_counted() {
+    let labels = crate::metrics::HeloRuleLabels { rule: "early_talker", action: "would_reject" };
+    let counted = || crate::metrics::metrics().helo_rules.get_or_create(&labels).get();
+    let before = counted();
+    let mut s = Harness::new().yaml("banner:\n  greet_delay: 5s").start();
+    s.client.send(b"EHLO bot.example\r\n").await;
+    assert_code(&s.client.reply().await, 220);
+    assert_code(&s.client.reply().await, 250);
+    assert_code(&s.client.cmd("QUIT").await, 221);
+    assert!(counted() > before);
 }
 
 #[tokio::test(start_paused = true)]
