@@ -19,6 +19,8 @@ mod config_reference;
 mod design;
 #[path = "cli/docs_tests.rs"]
 mod docs_tests;
+#[path = "cli/fingerprints.rs"]
+mod fingerprints;
 #[path = "cli/shipped_configs.rs"]
 mod shipped_configs;
 

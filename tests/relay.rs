@@ -6,6 +6,8 @@ mod support;
 
 #[path = "relay/banner.rs"]
 mod banner;
+#[path = "relay/fingerprint.rs"]
+mod fingerprint;
 #[path = "relay/helo.rs"]
 mod helo;
 #[path = "relay/limits.rs"]

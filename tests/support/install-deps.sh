@@ -47,6 +47,8 @@ PACKAGES=(
   libc6-dev
   docker-compose      # `docker-compose config`: the Compose v1 validator (tests/deployment.rs)
   python3-venv        # the venv of the PyPI checkers below
+  nmap                # `nmap -sV` names no product behind doorman (tests/relay/fingerprint.rs, tests/cli/fingerprints.rs)
+  msmtp               # a real client that sends UTF-8 addresses without SMTPUTF8 (tests/relay/interop.rs)
 )
 # shellcheck disable=SC2206 # word splitting of EXTRA_PACKAGES is intended
 PACKAGES+=(${EXTRA_PACKAGES:-})
