@@ -8,8 +8,10 @@
 //! effective configuration printed by `doorman check`.
 
 pub mod banner;
+mod commands;
 mod dns;
 mod helo;
+mod limits;
 mod network;
 mod rules;
 mod scanners;
@@ -20,8 +22,10 @@ pub(crate) mod types;
 use std::path::{Path, PathBuf};
 
 pub use banner::{Banner, BannerMode};
+pub use commands::{Commands, Handling, Utf8WithoutSmtputf8};
 pub use dns::{Dns, Nameserver};
 pub use helo::{Dnsbl, Helo, HeloRules};
+pub use limits::Limits;
 pub use network::*;
 pub use rules::{Mode, Rule, Setting, SyncCheck};
 pub use scanners::{

@@ -126,6 +126,8 @@ pub struct Metrics {
     pub pass_cache: Family<ConnectionLabels, Counter>,
     /// doorman_shield_store_errors_total
     pub store_errors: Counter,
+    /// doorman_recipient_harvest_total{action}: tarpit | closed
+    pub harvest: Family<ActionLabels, Counter>,
     /// doorman_shield_store_up
     pub store_up: Gauge,
 }
@@ -155,6 +157,7 @@ impl Metrics {
             without_upstream: Family::default(),
             pass_cache: Family::default(),
             store_errors: Counter::default(),
+            harvest: Family::default(),
             store_up: Gauge::default(),
             registry: Registry::default(),
         };
@@ -209,6 +212,11 @@ impl Metrics {
             "Clients that broke SMTP command synchronization, by what doorman did",
             self.sync_violations.clone(),
         );
+        registry.register(
+            "doorman_recipient_harvest",
+            "Sessions that collected refused recipients, by what doorman did (tarpit, closed)",
+            self.harvest.clone(),
+        );
         registry.register("doorman_pass_cache_lookups", "Pass cache lookups by result", self.pass_cache.clone());
         registry.register("doorman_shield_store_errors", "Failed shared-store operations", self.store_errors.clone());
         registry.register("doorman_shield_store_up", "1 while the shared store answers", self.store_up.clone());
@@ -230,6 +238,9 @@ impl Metrics {
         }
         for r in NoUpstream::ALL {
             let _ = self.without_upstream.get_or_create(&RejectionLabels { reason: r.as_str() });
+        }
+        for action in ["tarpit", "closed"] {
+            let _ = self.harvest.get_or_create(&ActionLabels { action });
         }
         for result in ["hit", "miss"] {
             let _ = self.pass_cache.get_or_create(&ConnectionLabels { result });

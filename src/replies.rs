@@ -49,6 +49,11 @@ pub(crate) fn connection_rate(host: &str, ip: std::net::IpAddr) -> Reply {
     Reply::new(421, format!("4.7.0 {host} Error: too many connections from {ip}, slow down"))
 }
 
+/// The client collected `limits.max_refused_recipients` refused recipients.
+pub(crate) fn too_many_refused_recipients(host: &str) -> Reply {
+    Reply::new(421, format!("4.7.0 {host} Error: too many refused recipients, try again later"))
+}
+
 /// The client kept its upstream session waiting too often.
 pub(crate) fn too_slow(host: &str) -> Reply {
     Reply::new(421, format!("4.4.2 {host} Error: too slow, try again later"))

@@ -7,6 +7,7 @@ mod auth;
 mod connection;
 mod data;
 mod envelope;
+mod harvest;
 mod helo;
 mod identity;
 mod input;
@@ -113,6 +114,8 @@ struct Session<S: Io, D: Dialer> {
     ended: Option<NoUpstream>,
     /// Breaks of command synchronization so far.
     sync_violations: u32,
+    /// Recipients refused since the last delivery (`harvest.rs`).
+    refused_rcpts: u32,
     /// The first command came before the greeting (`early_talker` judged it).
     talked_early: bool,
     /// When the upstream last did something for this client.

@@ -8,6 +8,8 @@ mod support;
 mod banner;
 #[path = "relay/fingerprint.rs"]
 mod fingerprint;
+#[path = "relay/harvest.rs"]
+mod harvest;
 #[path = "relay/helo.rs"]
 mod helo;
 #[path = "relay/limits.rs"]

@@ -204,6 +204,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if reply.is_positive() {
             self.delivered += 1;
             self.junk = 0;
+            self.refused_rcpts = 0;
         }
         self.log_transaction(transfer, Some(reply.code()), outcome);
         Ok(self.relay(reply))

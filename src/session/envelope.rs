@@ -4,6 +4,7 @@
 
 use super::transaction::SequenceError;
 use super::{Session, Step};
+use crate::config::Utf8WithoutSmtputf8;
 use crate::metrics::{Reason, metrics};
 use crate::replies;
 use crate::tls::Io;
@@ -34,7 +35,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             Ok(utf8) => utf8,
             Err(e) => return Ok(self.protocol_error(Reason::Parameter, replies::param_error(&e))),
         };
-        if !utf8 && !path.is_ascii() {
+        if !utf8 && !path.is_ascii() && !self.takes_utf8_without_smtputf8() {
             return Ok(self.protocol_error(Reason::Utf8, replies::utf8_needs_smtputf8()));
         }
         if self.refusal().await.is_some() {
@@ -72,7 +73,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if let Err(e) = check_rcpt(&params, &self.advertised) {
             return Ok(self.protocol_error(Reason::Parameter, replies::param_error(&e)));
         }
-        if !utf8 && !path.is_ascii() {
+        if !utf8 && !path.is_ascii() && !self.takes_utf8_without_smtputf8() {
             return Ok(self.protocol_error(Reason::Utf8, replies::utf8_needs_smtputf8()));
         }
         let cmd = Command::Rcpt { path: path.clone(), params };
@@ -81,7 +82,16 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if reply.is_positive() {
             self.txn.relayed(cmd);
         }
-        Ok(self.relay(reply))
+        Ok(self.relay_rcpt(reply).await)
+    }
+
+    /// A UTF-8 address without SMTPUTF8 (msmtp sends one) is relayed as
+    /// the upstream would take it from the client directly: under
+    /// `commands.utf8_without_smtputf8: upstream`, when it offers SMTPUTF8.
+    fn takes_utf8_without_smtputf8(&self) -> bool {
+        let offered = self.upstream_caps.has("SMTPUTF8")
+            || self.shield.upstream_caps.get().is_some_and(|caps| caps.has("SMTPUTF8"));
+        self.config.commands.utf8_without_smtputf8 == Utf8WithoutSmtputf8::Upstream && offered
     }
 
     pub(super) async fn on_rset(&mut self) -> Step {

@@ -216,6 +216,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             upstream,
             ended: None,
             sync_violations: 0,
+            refused_rcpts: 0,
             talked_early: false,
             upstream_used: tokio::time::Instant::now(),
             releases: 0,

@@ -12,6 +12,7 @@ mod commands;
 mod data;
 mod envelope;
 mod greeting;
+mod harvest;
 mod helo_rules;
 mod identity;
 mod late_connect;

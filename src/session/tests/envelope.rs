@@ -84,3 +84,33 @@ async fn several_transactions_in_one_session() {
     assert_code(&s.client.cmd("QUIT").await, 221);
     assert_eq!(s.finished().await.text(0).matches("\r\n.\r\n").count(), 3);
 }
+
+/// msmtp sends a UTF-8 address without the SMTPUTF8 parameter. The upstream
+/// offers SMTPUTF8 (it would take the address from the client directly),
+/// so by default doorman relays it as it came.
+#[tokio::test(start_paused = true)]
+async fn a_utf8_address_without_smtputf8_is_relayed_when_the_upstream_takes_it() {
+    let mut s = Harness::new().ready().await;
+    assert_code(&s.client.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+    assert_code(&s.client.cmd("RCPT TO:<münchen@example.test>").await, 250);
+    assert_code(&s.client.cmd("DATA").await, 354);
+    s.client.send(format!("{MESSAGE}.\r\n").as_bytes()).await;
+    assert_code(&s.client.reply().await, 250);
+    assert!(s.upstream().all().contains("RCPT TO:<münchen@example.test>\r\n"), "{}", s.upstream().all());
+}
+
+/// Strict (`commands.utf8_without_smtputf8: reject`), or an upstream without
+/// SMTPUTF8: `553 5.6.7` (RFC 6531 3.5), and the upstream never sees it.
+#[tokio::test(start_paused = true)]
+async fn a_utf8_address_without_smtputf8_is_refused_when_strict_or_not_offered() {
+    let plain = "250-backend.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+    let strict = Harness::new().yaml("commands:\n  utf8_without_smtputf8: reject");
+    let not_offered = Harness::new().known(Some(plain)).mta(Mta { ehlo: plain, ..Mta::default() });
+    for h in [strict, not_offered] {
+        let mut s = h.ready().await;
+        assert_reply(&s.client.cmd("MAIL FROM:<jörg@sender.example>").await, 553, "5.6.7");
+        assert_code(&s.client.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+        assert_reply(&s.client.cmd("RCPT TO:<münchen@example.test>").await, 553, "5.6.7");
+        assert!(!s.upstream().all().contains("nchen"), "{}", s.upstream().all());
+    }
+}

@@ -62,10 +62,22 @@ impl Default for Mta {
 }
 
 impl Mta {
-    /// This MTA, answering `verb` (or `.` for the final dot) with `reply`.
+    /// This MTA, answering `verb` (or `.` for the final dot), or the command
+    /// lines that start with `verb` when it holds a space or colon
+    /// (`"RCPT TO:<gone"`), with `reply`. The first override that fits wins.
     pub(crate) fn on(mut self, verb: &'static str, reply: &'static str) -> Self {
         self.overrides.push((verb, reply));
         self
+    }
+
+    fn reply_to(&self, line: &str) -> &'static str {
+        let upper = line.to_ascii_uppercase();
+        let verb = upper.split([' ', '\r']).next().unwrap_or("");
+        let prefix = |v: &str| v.contains([' ', ':']) && upper.starts_with(&v.to_ascii_uppercase());
+        match self.overrides.iter().find(|(v, _)| prefix(v)) {
+            Some((_, r)) => r,
+            None => self.reply(verb),
+        }
     }
 
     fn reply(&self, verb: &str) -> &'static str {
@@ -241,8 +253,9 @@ impl End {
             return None;
         }
         while let Some(line) = self.read_until(b"\r\n").await {
-            let verb = String::from_utf8_lossy(&line).split([' ', '\r']).next().unwrap_or("").to_ascii_uppercase();
-            let reply = mta.reply(&verb);
+            let text = String::from_utf8_lossy(&line);
+            let verb = text.split([' ', '\r']).next().unwrap_or("").to_ascii_uppercase();
+            let reply = mta.reply_to(&text);
             if !self.send(reply).await {
                 return None;
             }
