@@ -38,7 +38,11 @@ impl TestCert {
         let mut roots = RootCertStore::empty();
         let der = CertificateDer::from_pem_file(&self.cert).expect("read cert");
         roots.add(der).expect("add root");
-        let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let config = ClientConfig::builder_with_provider(doorman::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let name = ServerName::try_from("mx.example.test").expect("name");
         (TlsConnector::from(Arc::new(config)), name)
     }
