@@ -119,3 +119,24 @@ pub fn upstream_connector(upstream: &config::Upstream) -> Result<Option<Upstream
         .with_no_client_auth();
     Ok(Some(UpstreamTls { connector: TlsConnector::from(Arc::new(config)), name }))
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio_rustls::rustls::NamedGroup;
+
+    /// What docs/security.md promises of every configuration: the hybrid
+    /// group first, the classical ones kept; ECDHE (or TLS 1.3) and AEAD
+    /// only, so no RSA key exchange and no CBC.
+    #[test]
+    fn the_provider_is_pq_first_ecdhe_and_aead_only() {
+        let p = super::provider();
+        let groups: Vec<_> = p.kx_groups.iter().map(|g| g.name()).collect();
+        let want = [NamedGroup::X25519MLKEM768, NamedGroup::X25519, NamedGroup::secp256r1, NamedGroup::secp384r1];
+        assert_eq!(groups, want);
+        for suite in &p.cipher_suites {
+            let name = format!("{:?}", suite.suite());
+            assert!(name.starts_with("TLS13_") || name.starts_with("TLS_ECDHE_"), "{name}");
+            assert!(name.contains("_GCM_") || name.contains("_CHACHA20_POLY1305_"), "{name}");
+        }
+    }
+}
