@@ -11,3 +11,7 @@ mod support;
 mod relay_trap;
 #[path = "identity/tls.rs"]
 mod tls;
+#[path = "identity/tls_offer.rs"]
+mod tls_offer;
+#[path = "identity/tls_received.rs"]
+mod tls_received;

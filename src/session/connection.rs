@@ -88,6 +88,11 @@ impl<S: Io> Connection<S> {
         self.io.is_tls()
     }
 
+    /// What the client's TLS session negotiated; `None` in plaintext.
+    pub(super) fn tls_summary(&self) -> Option<crate::tls::TlsSummary> {
+        self.io.tls_summary()
+    }
+
     /// Starts TLS: everything the client sent before the handshake and that
     /// is still buffered (pipelined after STARTTLS, CVE-2011-0411) is thrown
     /// away, never executed. Returns how many bytes were discarded.

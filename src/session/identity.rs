@@ -1,7 +1,8 @@
 //! Passing the real client to the upstream: XCLIENT once per upstream
 //! connection (before the client's HELO is relayed), XFORWARD before each
-//! MAIL, or a Received header at delivery. PROXY headers are sent at connect
-//! (`start.rs`).
+//! MAIL, or a Received header at delivery (also for a TLS client in every
+//! mode: the upstream cannot learn TLS otherwise). PROXY headers are sent
+//! at connect (`start.rs`).
 
 use crate::tls::Io;
 use crate::upstream::Dialer;
@@ -19,7 +20,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             name: self.client_name.as_deref(),
             helo,
             esmtp,
-            tls: self.conn.is_tls(),
+            tls: self.conn.tls_summary(),
             authenticated: self.authenticated,
         }
     }
@@ -65,9 +66,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
         Ok(())
     }
 
-    /// Header lines doorman prepends to a relayed message.
+    /// Header lines doorman prepends to a relayed message: its `Received:`
+    /// header with `client_identity: none`, and for a TLS client in every
+    /// mode, since no identity command tells the upstream about TLS.
     pub(super) fn added_headers(&self) -> String {
-        if self.config.upstream.client_identity != ClientIdentity::None {
+        if self.config.upstream.client_identity != ClientIdentity::None && !self.conn.is_tls() {
             return String::new();
         }
         let date = crate::date::now();

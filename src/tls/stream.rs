@@ -53,6 +53,16 @@ impl<S, T> MaybeTls<S, T> {
     }
 }
 
+impl<S> ClientStream<S> {
+    /// What the client's TLS session negotiated; `None` in plaintext.
+    pub fn tls_summary(&self) -> Option<super::TlsSummary> {
+        match self {
+            Self::Tls(tls) => super::TlsSummary::of(tls.get_ref().1),
+            Self::Plain(_) | Self::Gone => None,
+        }
+    }
+}
+
 fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "stream closed after a failed TLS handshake")
 }

@@ -7,6 +7,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::tls::TlsSummary;
+
 /// What doorman knows about the client when it must describe it.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientFacts<'a> {
@@ -18,8 +20,8 @@ pub(crate) struct ClientFacts<'a> {
     pub helo: Option<&'a str>,
     /// EHLO (ESMTP) rather than HELO.
     pub esmtp: bool,
-    /// TLS is active on the client side.
-    pub tls: bool,
+    /// What the client's TLS session negotiated; `None` in plaintext.
+    pub tls: Option<TlsSummary>,
     /// The client authenticated.
     pub authenticated: bool,
 }
@@ -27,7 +29,7 @@ pub(crate) struct ClientFacts<'a> {
 impl ClientFacts<'_> {
     /// The RFC 3848 protocol name: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA.
     pub(crate) fn protocol(&self) -> &'static str {
-        match (self.esmtp, self.tls, self.authenticated) {
+        match (self.esmtp, self.tls.is_some(), self.authenticated) {
             (false, _, _) => "SMTP",
             (true, false, false) => "ESMTP",
             (true, true, false) => "ESMTPS",
@@ -196,8 +198,12 @@ fn xtext(s: &str) -> String {
 }
 
 /// A `Received:` header naming the real client, for upstreams that take no
-/// identity command. Client-supplied text is neutered as Postfix does: only
-/// printable ASCII, and none of `"<>()\;@` (no forged `by`/`for` clauses).
+/// identity command, and for a TLS client whatever the upstream takes (no
+/// identity command carries TLS). A TLS session is recorded as Postfix does:
+/// `(using TLSv1.3 with cipher ... (256/256 bits) key-exchange ...)` and
+/// `with ESMTPS` (RFC 3848). Client-supplied text is neutered as Postfix
+/// does: only printable ASCII, and none of `"<>()\;@` (no forged `by`/`for`
+/// clauses).
 pub(crate) fn received_header(f: &ClientFacts<'_>, hostname: &str, id: &str, date: &str) -> String {
     use std::fmt::Write;
     fn push_clean(out: &mut String, s: Option<&str>) {
@@ -213,7 +219,12 @@ pub(crate) fn received_header(f: &ClientFacts<'_>, hostname: &str, id: &str, dat
     push_clean(&mut out, f.helo);
     out.push_str(" (");
     push_clean(&mut out, f.name);
-    let _ = write!(out, " [{}])\r\n\tby ", f.addr.ip());
+    let _ = write!(out, " [{}])\r\n\t", f.addr.ip());
+    if let Some(tls) = f.tls {
+        let using = tls.to_string().replacen(" key-exchange ", "\r\n\t key-exchange ", 1);
+        let _ = write!(out, "({using})\r\n\t");
+    }
+    out.push_str("by ");
     for part in [hostname, " (doorman) with ", f.protocol(), " id ", id, ";\r\n\t", date, "\r\n"] {
         out.push_str(part);
     }
@@ -230,7 +241,7 @@ mod tests {
             name: None,
             helo: Some("mail.client.example"),
             esmtp: true,
-            tls: false,
+            tls: None,
             authenticated: false,
         }
     }
@@ -322,13 +333,40 @@ mod tests {
     fn received_header_is_neutered() {
         let mut f = facts("198.51.100.23:40001");
         f.helo = Some("a (b) <c>; by trusted.example");
-        f.tls = true;
         let h = received_header(&f, "mx.example.test", "0000001a", "Sun, 29 Nov 2026 15:07:31 +0000");
         assert_eq!(
             h,
             "Received: from a??b???c???by?trusted.example (unknown [198.51.100.23])\r\n\
-             \tby mx.example.test (doorman) with ESMTPS id 0000001a;\r\n\tSun, 29 Nov 2026 15:07:31 +0000\r\n"
+             \tby mx.example.test (doorman) with ESMTP id 0000001a;\r\n\tSun, 29 Nov 2026 15:07:31 +0000\r\n"
         );
         assert!(h.ends_with("\r\n") && h.lines().count() == 3);
+    }
+
+    /// A TLS client: ESMTPS (ESMTPSA when authenticated) and the session's
+    /// version, cipher and key exchange, as Postfix writes them.
+    #[test]
+    fn received_header_records_tls() {
+        let mut f = facts("198.51.100.23:40001");
+        f.name = Some("mail.client.example");
+        f.tls = Some(TlsSummary {
+            version: "TLSv1.3",
+            cipher: "TLS_AES_256_GCM_SHA384",
+            bits: 256,
+            group: Some("X25519MLKEM768"),
+        });
+        let h = received_header(&f, "mx.example.test", "0000001a", "Sun, 29 Nov 2026 15:07:31 +0000");
+        assert_eq!(
+            h,
+            "Received: from mail.client.example (mail.client.example [198.51.100.23])\r\n\
+             \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\r\n\
+             \t key-exchange X25519MLKEM768)\r\n\
+             \tby mx.example.test (doorman) with ESMTPS id 0000001a;\r\n\tSun, 29 Nov 2026 15:07:31 +0000\r\n"
+        );
+        f.authenticated = true;
+        f.tls = f.tls.map(|t| TlsSummary { group: None, ..t });
+        let h = received_header(&f, "mx.example.test", "1", "date");
+        assert!(h.contains("\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\r\n\tby "), "{h}");
+        assert!(h.contains(" with ESMTPSA id 1;"), "{h}");
+        assert!(h.lines().all(|l| l.len() < 78), "{h}");
     }
 }

@@ -12,7 +12,7 @@ use crate::support::proxy::{Proxy, config_yaml};
 use crate::support::tls::TestCert;
 use crate::support::{message, rcpt};
 
-async fn proxy_with(cert: &TestCert, listen_extra: &str, extra: &str) -> Proxy {
+pub(crate) async fn proxy_with(cert: &TestCert, listen_extra: &str, extra: &str) -> Proxy {
     let yaml = config_yaml(&trap().addr(), &format!("{}{extra}", cert.config()))
         .replace("  - address: 127.0.0.1:0", &format!("  - address: 127.0.0.1:0{listen_extra}"))
         .replace("connect_timeout: 2s", "connect_timeout: 2s\n  client_identity: xclient");

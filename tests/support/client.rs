@@ -53,6 +53,14 @@ impl Client {
         self.stream = doorman::tls::MaybeTls::Tls(Box::new(tls));
     }
 
+    /// The TLS session, once [`Client::start_tls`] succeeded.
+    pub fn tls(&self) -> Option<&tokio_rustls::rustls::ClientConnection> {
+        match &self.stream {
+            doorman::tls::MaybeTls::Tls(tls) => Some(tls.get_ref().1),
+            _ => None,
+        }
+    }
+
     /// The plain TCP stream, for a handshake the test drives itself.
     pub fn into_plain(mut self) -> TcpStream {
         assert!(self.buf.is_empty(), "bytes buffered before the handshake");

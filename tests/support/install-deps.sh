@@ -43,7 +43,8 @@ PACKAGES=(
   redis-server        # the shield's shared store (tests/support/redis.rs); policy-rc.d keeps its service off
   libnet-ssleay-perl  # swaks --tls / --tlsc
   libio-socket-ssl-perl
-  gcc                 # linker used by cargo/rustc
+  openssl             # s_client: the old clients' offers (tests/identity/tls_offer.rs)
+  gcc                 # linker used by cargo/rustc; compiles aws-lc-sys (its cc builder: no cmake)
   libc6-dev
   docker-compose      # `docker-compose config`: the Compose v1 validator (tests/deployment.rs)
   python3-venv        # the venv of the PyPI checkers below

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::crypto::CryptoProvider;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
 
 /// A self-signed certificate for mx.example.test, localhost and 127.0.0.1.
 pub struct TestCert {
@@ -16,15 +17,25 @@ pub struct TestCert {
 }
 
 impl TestCert {
-    /// Generates a new certificate and key in a temp dir.
+    /// Generates a new certificate and key (ECDSA P-256) in a temp dir.
     pub fn new() -> Self {
+        Self::with_key(rcgen::KeyPair::generate().expect("generate a test key"))
+    }
+
+    /// The same with an RSA 2048 key, the kind most servers have.
+    pub fn rsa() -> Self {
+        Self::with_key(rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("generate an RSA key"))
+    }
+
+    fn with_key(key_pair: rcgen::KeyPair) -> Self {
         let names = vec!["mx.example.test".to_owned(), "localhost".to_owned(), "127.0.0.1".to_owned()];
-        let ck = rcgen::generate_simple_self_signed(names).expect("generate a test certificate");
+        let params = rcgen::CertificateParams::new(names).expect("certificate names");
+        let signed = params.self_signed(&key_pair).expect("generate a test certificate");
         let dir = tempfile::tempdir().expect("tempdir");
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
-        std::fs::write(&cert, ck.cert.pem()).expect("write cert");
-        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key");
+        std::fs::write(&cert, signed.pem()).expect("write cert");
+        std::fs::write(&key, key_pair.serialize_pem()).expect("write key");
         Self { dir, cert, key }
     }
 
@@ -33,15 +44,36 @@ impl TestCert {
         format!("tls:\n  certificate: {}\n  key: {}\n", self.cert.display(), self.key.display())
     }
 
-    /// A TLS client that trusts exactly this certificate.
+    /// A TLS client that trusts exactly this certificate, with doorman's
+    /// own provider.
     pub fn connector(&self) -> (TlsConnector, ServerName<'static>) {
+        let versions = tokio_rustls::rustls::DEFAULT_VERSIONS;
+        (self.connector_with(Arc::unwrap_or_clone(doorman::tls::provider()), versions), server_name())
+    }
+
+    /// A TLS client that trusts exactly this certificate and offers only
+    /// what `provider` has (key exchange groups, cipher suites in order) and
+    /// `versions`.
+    pub fn connector_with(
+        &self,
+        provider: CryptoProvider,
+        versions: &[&'static SupportedProtocolVersion],
+    ) -> TlsConnector {
         let mut roots = RootCertStore::empty();
         let der = CertificateDer::from_pem_file(&self.cert).expect("read cert");
         roots.add(der).expect("add root");
-        let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        let name = ServerName::try_from("mx.example.test").expect("name");
-        (TlsConnector::from(Arc::new(config)), name)
+        let config = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(versions)
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
     }
+}
+
+/// The name the test certificate carries.
+pub fn server_name() -> ServerName<'static> {
+    ServerName::try_from("mx.example.test").expect("name")
 }
 
 /// A stream whose first write goes out with `prefix` in front of it, in one

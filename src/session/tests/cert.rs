@@ -23,7 +23,11 @@ impl TestCert {
         let yaml = format!("tls:\n  certificate: {}\n  key: {}", cert_path.display(), key_path.display());
         let mut roots = RootCertStore::empty();
         roots.add(cert.cert.der().clone()).expect("root");
-        let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let client = ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         Self { yaml, client, _dir: dir }
     }
 }
