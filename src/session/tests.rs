@@ -13,6 +13,7 @@ mod data;
 mod envelope;
 mod greeting;
 mod helo_rules;
+mod hostile;
 mod identity;
 mod late_connect;
 mod pipelining;
