@@ -183,3 +183,13 @@ async fn bytes_after_quit_are_ignored_and_a_silent_close_is_clean() {
     let up = s.hang_up().await;
     assert_eq!(up.text(0).matches("\r\n.\r\n").count(), 1);
 }
+
+/// Checklist F44: AUTH inside a transaction is refused by doorman; the MTA
+/// never sees the credentials.
+#[tokio::test(start_paused = true)]
+async fn auth_inside_a_transaction_is_refused() {
+    let mut s = Harness::new().yaml("auth:\n  allow_plaintext: true").ready().await;
+    assert_code(&s.client.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+    assert_reply(&s.client.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==").await, 503, "5.5.1");
+    assert!(!s.upstream().all().contains("AUTH"), "{}", s.upstream().all());
+}
