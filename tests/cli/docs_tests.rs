@@ -52,10 +52,12 @@ fn checklist_ids(text: &str) -> Vec<String> {
     for line in text.lines() {
         if let Some(title) = line.strip_prefix("## ") {
             section = title.split_once(". ").map(|(l, _)| l.to_owned()).filter(|l| l.len() == 1);
-        } else if let (Some(letter), Some((number, rest))) = (&section, line.trim_start().split_once(". ")) {
-            if rest.starts_with("**") && !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
-                ids.push(format!("{letter}{number}"));
-            }
+        } else if let (Some(letter), Some((number, rest))) = (&section, line.trim_start().split_once(". "))
+            && rest.starts_with("**")
+            && !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+        {
+            ids.push(format!("{letter}{number}"));
         }
     }
     ids
