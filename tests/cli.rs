@@ -194,3 +194,29 @@ fn wire_module_does_no_io() {
         }
     }
 }
+
+/// Checklist I104: every timeout runs on the monotonic clock (tokio's and
+/// std's `Instant`). The wall clock is read only for dates (`Received:`,
+/// `{date}`), for pass expiry shared by replicas through the store, and by
+/// the audit's certificate checks.
+#[test]
+fn only_dates_read_the_wall_clock() {
+    let mut dirs = vec![repo().join("src")];
+    let mut readers = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for p in std::fs::read_dir(&dir).expect("src").flatten().map(|e| e.path()) {
+            if p.is_dir() {
+                dirs.push(p);
+            } else if ["SystemTime", "chrono::", "time::OffsetDateTime"]
+                .iter()
+                .any(|w| std::fs::read_to_string(&p).expect("read").contains(w))
+            {
+                readers.push(p.strip_prefix(repo()).expect("in repo").display().to_string());
+            }
+        }
+    }
+    let allowed = |f: &String| f == "src/date.rs" || f == "src/shield/store.rs" || f.starts_with("src/audit");
+    let others: Vec<_> = readers.iter().filter(|f| !allowed(f)).collect();
+    assert!(others.is_empty(), "the wall clock is read outside dates: {others:?}");
+    assert!(readers.contains(&"src/date.rs".to_owned()), "the search found nothing: {readers:?}");
+}

@@ -14,6 +14,7 @@ mod envelope;
 mod greeting;
 mod harvest;
 mod helo_rules;
+mod hostile;
 mod identity;
 mod late_connect;
 mod pipelining;

@@ -284,6 +284,15 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
         self.reply().await
     }
 
+    /// Everything the session still writes, raw (a TLS alert is not a
+    /// reply), until it closes.
+    pub(crate) async fn read_to_close(&mut self) -> Vec<u8> {
+        let mut all = std::mem::take(&mut self.buf).to_vec();
+        let read = self.io.read_to_end(&mut all);
+        let _ = tokio::time::timeout(CLIENT_PATIENCE, read).await.expect("the session never closed");
+        all
+    }
+
     /// Asserts the session closes with nothing more to say.
     pub(crate) async fn closed(&mut self) {
         assert_eq!(self.try_reply().await, None, "expected the session to close");

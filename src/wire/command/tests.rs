@@ -80,3 +80,21 @@ fn other_verbs() {
     let long_auth = format!("AUTH PLAIN {}", "A".repeat(4000));
     assert!(parse(&long_auth).is_ok());
 }
+
+/// Checklist D28 and O108: the RFC 5321 length limits of a path (a domain
+/// over 255 octets makes the path too long) and its local part; control characters (an ESC sequence meant for a
+/// terminal that shows the log) never pass into an address.
+#[test]
+fn path_lengths_and_control_characters() {
+    let domain = |n: usize| format!("{}.example", ["a"; 200].join(".")).chars().take(n).collect::<String>();
+    let at_limit = format!("MAIL FROM:<{}@{}>", "x".repeat(60), domain(193));
+    assert!(parse(&at_limit).is_ok(), "a path of 256 octets with its brackets");
+    assert_eq!(parse(&format!("MAIL FROM:<{}@{}>", "x".repeat(60), domain(194))), Err(CommandError::BadSender));
+    assert_eq!(parse(&format!("RCPT TO:<{}@b.example>", "x".repeat(65))), Err(CommandError::BadRecipient));
+    assert_eq!(parse(&format!("RCPT TO:<postmaster@{}>", domain(256))), Err(CommandError::BadRecipient));
+    for hostile in
+        ["MAIL FROM:<a\x1b[2J@b.example>", "RCPT TO:<a@b\x1b]0;x\x07.example>", "RCPT TO:<\"a\x7f\"@b.example>"]
+    {
+        assert!(parse(hostile).is_err(), "{hostile:?}");
+    }
+}
