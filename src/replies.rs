@@ -116,7 +116,7 @@ pub(crate) fn help() -> Reply {
     Reply::multi(
         214,
         vec![
-            "2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP".into(),
+            "2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP".into(),
             "2.0.0 See RFC 5321 for details".into(),
         ],
     )
@@ -140,6 +140,33 @@ pub(crate) fn need_mail() -> Reply {
 /// DATA before any RCPT.
 pub(crate) fn need_rcpt() -> Reply {
     Reply::new(503, "5.5.1 Error: need RCPT command")
+}
+
+/// RCPT or DATA after BDAT chunks of the same message.
+pub(crate) fn in_chunks() -> Reply {
+    Reply::new(503, "5.5.1 Error: BDAT chunks already sent; only BDAT or RSET may follow")
+}
+
+/// A BDAT chunk taken (all but the last, whose reply is the upstream's).
+pub(crate) fn chunk_taken(size: u64) -> Reply {
+    Reply::new(250, format!("2.0.0 {size} octets taken"))
+}
+
+/// BDAT where CHUNKING was not offered (after HELO, or turned off): the
+/// session closes, the payload unread.
+pub(crate) fn chunking_not_offered() -> Reply {
+    Reply::new(521, "5.5.1 Error: BDAT needs EHLO and CHUNKING; closing")
+}
+
+/// `BDAT 0` without LAST: a chunk of nothing that does not end the message.
+pub(crate) fn empty_chunk() -> Reply {
+    Reply::new(501, "5.5.4 Error: an empty BDAT chunk must be the last")
+}
+
+/// BDAT content relayed by an upstream that no longer takes BDAT (a
+/// BINARYMIME message cannot go by DATA).
+pub(crate) fn binary_not_relayable() -> Reply {
+    Reply::new(451, "4.3.0 Error: the mail server cannot take binary content now, try again later")
 }
 
 /// DATA after every RCPT was refused.
@@ -245,7 +272,7 @@ pub(crate) fn command_error(e: &CommandError) -> Reply {
         CommandError::BadBytes => Reply::new(500, "5.5.2 Error: NUL or bare CR in command"),
         CommandError::NotAscii => Reply::new(500, "5.5.2 Error: bad UTF-8 syntax or 8-bit characters"),
         CommandError::NotImplemented => Reply::new(502, "5.5.1 Error: command not implemented"),
-        CommandError::Chunking => Reply::new(521, "5.5.1 Error: BDAT not implemented; closing"),
+        CommandError::Chunking => Reply::new(554, "5.5.4 Error: BDAT without a valid chunk size; closing"),
         CommandError::Forbidden => Reply::new(550, "5.7.0 Error: insufficient authorization"),
         CommandError::Unknown | CommandError::NonSmtp => Reply::new(500, "5.5.2 Error: command not recognized"),
         CommandError::Syntax { usage } => Reply::new(501, format!("5.5.4 Syntax: {usage}")),

@@ -4,6 +4,7 @@
 //! replies and never write to the socket themselves.
 
 mod auth;
+mod chunking;
 mod connection;
 mod data;
 mod envelope;
@@ -155,6 +156,8 @@ struct Session<S: Io, D: Dialer> {
     /// Extensions advertised to the client (none before EHLO).
     advertised: Advertised,
     txn: Transaction,
+    /// A message arriving in BDAT chunks, until its last.
+    chunks: Option<Box<self::chunking::Chunks>>,
     /// Protocol errors so far (closing at `limits.max_errors`).
     errors: u32,
     /// Commands that moved no mail since the last delivery (`limits.max_junk_commands`).
@@ -247,6 +250,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             Command::Mail { path, params } => self.on_mail(path, params).await,
             Command::Rcpt { path, params } => self.on_rcpt(path, params).await,
             Command::Data => self.on_data().await,
+            Command::Bdat { size, last } => self.on_bdat(size, last).await,
             Command::Rset => self.on_rset().await,
             Command::Noop => Ok(self.reply(replies::ok())),
             Command::Quit => {

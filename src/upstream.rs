@@ -251,6 +251,35 @@ impl<U: Io> UpstreamClient<U> {
         self.read_reply(Stage::DataEnd, self.data_timeout).await.map(Delivery::Final)
     }
 
+    /// Delivers a spooled message as one chunk, `BDAT <size> LAST`, with
+    /// `prefix` in front, as it stands (no stuffing: the size frames it),
+    /// and reads the reply (within `data_timeout`). For an upstream that
+    /// offers CHUNKING, and the only way for BINARYMIME content.
+    ///
+    /// # Errors
+    /// Any transport failure, timeout or malformed reply.
+    pub(crate) async fn deliver_chunked(
+        &mut self,
+        prefix: &[u8],
+        spool: &mut Spool,
+    ) -> Result<Delivery, UpstreamError> {
+        self.expect_silence(Stage::Message)?;
+        let size = prefix.len() as u64 + spool.len();
+        self.write_buf.clear();
+        Command::Bdat { size, last: true }.encode(&mut self.write_buf);
+        self.write_buf.extend_from_slice(prefix);
+        let mut reader = spool.reader().await.map_err(UpstreamError::Spool)?;
+        while let Some(chunk) = reader.next_chunk().await.map_err(UpstreamError::Spool)? {
+            self.write_buf.extend_from_slice(chunk);
+            if self.write_buf.len() >= WRITE_BATCH {
+                self.write_out(Stage::Message).await?;
+                self.write_buf.clear();
+            }
+        }
+        self.write_out(Stage::DataEnd).await?;
+        self.read_reply(Stage::DataEnd, self.data_timeout).await.map(Delivery::Final)
+    }
+
     /// Says QUIT and waits briefly for the reply; errors are irrelevant now.
     pub(crate) async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.command(&Command::Quit, Stage::Quit)).await;

@@ -138,7 +138,7 @@ fn version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 }
 
 /// EHLO reply options.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ehlo {
     /// RFC 3865 NO-SOLICITING; `""` advertises the bare keyword.
@@ -148,6 +148,20 @@ pub struct Ehlo {
     /// operator knows passes through a proxy unchanged).
     #[serde(default)]
     pub pass_keywords: Vec<String>,
+    /// Offer CHUNKING (BDAT, RFC 3030) to clients, whatever the upstream
+    /// offers; BINARYMIME too where the upstream carries it.
+    #[serde(default = "yes")]
+    pub chunking: bool,
+}
+
+impl Default for Ehlo {
+    fn default() -> Self {
+        Self { no_soliciting: None, pass_keywords: Vec::new(), chunking: true }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Message handling.

@@ -107,7 +107,7 @@ label_enum! {
         BadParameter => "bad_parameter",
         /// ETRN, TURN and the like.
         NotImplemented => "not_implemented",
-        /// BDAT (CHUNKING is not offered).
+        /// BDAT that ends the session: CHUNKING not offered, no readable size, or over the size limit.
         Bdat => "bdat",
         /// XCLIENT/XFORWARD from a client.
         ForbiddenCommand => "forbidden_command",

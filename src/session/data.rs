@@ -5,7 +5,10 @@
 //! not accepted; a message doorman refuses never reaches the upstream.
 //!
 //! Three steps: [`Session::receive`] the message, judge it (doorman's own
-//! limits, then the scanners), [`Session::relay_message`] it.
+//! limits, then the scanners), [`Session::relay_message`] it. BDAT chunks
+//! (`chunking.rs`) are received the same way and share the other two.
+//! The upstream gets DATA, or one `BDAT ... LAST` when the client sent BDAT
+//! and the upstream offers CHUNKING.
 
 use std::time::Instant;
 
@@ -27,10 +30,12 @@ use crate::upstream::Dialer;
 use crate::wire::{DataDecoder, DataSummary, LineEndingPolicy, Reply};
 
 /// One message on its way, for its transaction log line.
-struct Transfer {
-    envelope: Envelope,
-    started: Instant,
-    summary: DataSummary,
+pub(super) struct Transfer {
+    pub(super) envelope: Envelope,
+    pub(super) started: Instant,
+    pub(super) summary: DataSummary,
+    /// It came in BDAT chunks.
+    pub(super) chunked: bool,
 }
 
 impl<S: Io, D: Dialer> Session<S, D> {
@@ -43,11 +48,16 @@ impl<S: Io, D: Dialer> Session<S, D> {
         self.conn.queue(&replies::start_data());
         let mut decoder =
             DataDecoder::new(self.config.data.bare_line_endings, self.config.limits.max_message_size.as_u64());
-        let scan = self.shared.scan.is_enabled().then(|| self.shared.scan.start(self.scan_context(&envelope)));
-        let mut intake = Intake::new(self.spool(), scan);
+        let mut intake = self.intake(&envelope);
         self.conn.flush().await?;
         let end = self.receive(&mut decoder, &mut intake).await?;
-        let transfer = Transfer { envelope, started, summary: decoder.summary().clone() };
+        let transfer = Transfer { envelope, started, summary: decoder.summary().clone(), chunked: false };
+        self.complete(end, transfer, intake).await
+    }
+
+    /// The end of a message's intake: an aborted one is dropped, a complete
+    /// one judged and relayed, and the client's reply queued.
+    pub(super) async fn complete(&mut self, end: DataEnd, transfer: Transfer, mut intake: Intake) -> Step {
         if end != DataEnd::Complete {
             // Nothing was relayed: dropping the intake drops the spool and
             // the scans, and the upstream never sees a final dot.
@@ -59,6 +69,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             }
             return Ok(Flow::Close);
         }
+        intake.finish().await;
         let Intake { mut spool, scan, error, .. } = intake;
         if let Some((outcome, reply)) = self.local_refusal(error, &transfer.summary) {
             if let Some(scan) = scan {
@@ -75,15 +86,21 @@ impl<S: Io, D: Dialer> Session<S, D> {
             Err(_) => {
                 warn!(?budget, "no final reply within limits.final_reply_timeout; the client is told to retry");
                 metrics().reject(Reason::FinalReplyTimeout);
-                self.txn.reset();
+                self.reset_transaction();
                 self.log_transaction(&transfer, None, MessageOutcome::TempfailTimeout);
                 Err(SessionError::Abandoned(replies::final_reply_timeout()))
             }
         }
     }
 
+    /// Where a new message of `envelope` goes: a spool, and the scanners.
+    pub(super) fn intake(&self, envelope: &Envelope) -> Intake {
+        let scan = self.shared.scan.is_enabled().then(|| self.shared.scan.start(self.scan_context(envelope)));
+        Intake::new(self.spool(), scan)
+    }
+
     /// A new spool for one message, counted in the budget all sessions share.
-    fn spool(&self) -> Spool {
+    pub(super) fn spool(&self) -> Spool {
         let data = &self.config.data;
         let memory = usize::try_from(data.spool_memory_limit.as_u64()).unwrap_or(usize::MAX);
         let budget = SpoolBudget {
@@ -99,7 +116,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// has taken `upstream.release_after` gives the upstream session back
     /// meanwhile (the transaction is built again for the delivery); a large
     /// message that arrives at a normal rate keeps it.
-    async fn receive(&mut self, decoder: &mut DataDecoder, intake: &mut Intake) -> Result<DataEnd, SessionError> {
+    pub(super) async fn receive(
+        &mut self,
+        decoder: &mut DataDecoder,
+        intake: &mut Intake,
+    ) -> Result<DataEnd, SessionError> {
         let started = tokio::time::Instant::now();
         let deadline = started + self.config.limits.data_timeout;
         let mut check = self.release_at().map(|_| started + self.config.upstream.release_after);
@@ -125,10 +146,6 @@ impl<S: Io, D: Dialer> Session<S, D> {
             }
             match read {
                 DataRead::More => {}
-                DataRead::Done(DataEnd::Complete) => {
-                    intake.finish().await;
-                    return Ok(DataEnd::Complete);
-                }
                 DataRead::Done(end) => return Ok(end),
             }
         }
@@ -187,8 +204,17 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// DATA, the message with `headers` in front, the final dot: the client's
     /// reply is the upstream's reply to it.
     async fn relay_message(&mut self, headers: &str, spool: &mut Spool, transfer: &Transfer) -> Step {
-        let delivery = self.upstream().await?.deliver(headers.as_bytes(), spool).await?;
-        self.txn.reset();
+        self.upstream().await?;
+        let by_bdat = transfer.chunked && self.upstream_caps.has("CHUNKING");
+        if self.txn.is_binary() && !by_bdat {
+            return self.refuse(transfer, MessageOutcome::UpstreamTempfail, replies::binary_not_relayable()).await;
+        }
+        let upstream = self.upstream().await?;
+        let delivery = match by_bdat {
+            true => upstream.deliver_chunked(headers.as_bytes(), spool).await?,
+            false => upstream.deliver(headers.as_bytes(), spool).await?,
+        };
+        self.reset_transaction();
         let reply = match delivery {
             Delivery::DataRefused(reply) => {
                 self.reset_upstream().await?;

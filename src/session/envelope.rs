@@ -98,7 +98,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if !self.txn.is_open() {
             return Ok(self.reply(replies::ok()));
         }
-        self.txn.reset();
+        self.reset_transaction();
         match self.upstream.as_mut() {
             Some(upstream) => {
                 let reply = upstream.command(&Command::Rset, Stage::Rset).await?;
@@ -110,7 +110,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
 
     /// Ends the upstream's transaction without delivering anything.
     pub(super) async fn reset_upstream(&mut self) -> Result<(), UpstreamError> {
-        self.txn.reset();
+        self.reset_transaction();
         let Some(upstream) = self.upstream.as_mut() else {
             return Ok(());
         };
@@ -127,5 +127,6 @@ pub(super) fn sequence_reply(e: SequenceError) -> Reply {
         SequenceError::NeedRcpt => replies::need_rcpt(),
         SequenceError::NoValidRecipients => replies::no_valid_recipients(),
         SequenceError::TooManyRecipients => replies::too_many_recipients(),
+        SequenceError::InChunks => replies::in_chunks(),
     }
 }

@@ -36,7 +36,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
             false => None,
         };
         // A new HELO/EHLO ends any transaction, here as at the upstream (RFC 5321 §4.1.4).
-        self.txn.reset();
+        self.reset_transaction();
         self.helo = Some(domain);
         self.esmtp = extended;
         if extended {

@@ -25,6 +25,12 @@ impl Intake {
         Self { spool, scan, filter, filtered: Vec::new(), error: None }
     }
 
+    /// An intake for a chunk that is read only to be dropped: its decoder
+    /// passes nothing on, and the spool would stay in memory anyway.
+    pub(super) fn dropping() -> Self {
+        Self::new(Spool::new(usize::MAX, None), None)
+    }
+
     /// Takes the next piece of decoded content.
     pub(super) async fn push(&mut self, content: &[u8]) {
         if self.error.is_some() || content.is_empty() {

@@ -67,7 +67,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
         self.helo = None;
         self.esmtp = false;
         self.advertised = Advertised { size: self.ehlo_policy.max_message_size, keywords: Vec::new() };
-        self.txn.reset();
+        self.reset_transaction();
         Ok(Flow::Continue)
     }
 }

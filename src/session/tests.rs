@@ -8,6 +8,7 @@ mod cert;
 mod harness;
 mod upstream;
 
+mod chunking;
 mod commands;
 mod data;
 mod envelope;

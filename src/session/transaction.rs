@@ -17,6 +17,8 @@ pub(super) enum SequenceError {
     NoValidRecipients,
     /// RCPT beyond the recipient limit.
     TooManyRecipients,
+    /// RCPT or DATA after BDAT chunks (RFC 3030: one way per message).
+    InChunks,
 }
 
 /// The envelope of an open transaction: the sender, and the recipients the
@@ -44,6 +46,8 @@ pub(super) enum Transaction {
         /// MAIL and the accepted RCPTs as the upstream got them: to build
         /// the transaction again after the upstream session was released.
         replay: Vec<Command>,
+        /// BDAT chunks taken so far (the message is not complete yet).
+        chunks: u32,
     },
 }
 
@@ -61,7 +65,8 @@ impl Transaction {
 
     /// The upstream accepted MAIL from `from`.
     pub(super) fn mail_accepted(&mut self, utf8: bool, from: String) {
-        *self = Self::Open { utf8, attempted: 0, envelope: Envelope { from, rcpts: Vec::new() }, replay: Vec::new() };
+        let envelope = Envelope { from, rcpts: Vec::new() };
+        *self = Self::Open { utf8, attempted: 0, envelope, replay: Vec::new(), chunks: 0 };
     }
 
     /// `cmd` (MAIL, or a RCPT it accepted) is part of the upstream's
@@ -87,6 +92,7 @@ impl Transaction {
     pub(super) fn check_rcpt(&self, max_recipients: usize) -> Result<bool, SequenceError> {
         match self {
             Self::Idle => Err(SequenceError::NeedMail),
+            Self::Open { chunks: 1.., .. } => Err(SequenceError::InChunks),
             Self::Open { envelope, .. } if envelope.rcpts.len() >= max_recipients => {
                 Err(SequenceError::TooManyRecipients)
             }
@@ -112,11 +118,37 @@ impl Transaction {
     /// [`SequenceError::NoValidRecipients`].
     pub(super) fn check_data(&self) -> Result<usize, SequenceError> {
         match self {
+            Self::Open { chunks: 1.., .. } => Err(SequenceError::InChunks),
+            _ => self.check_bdat(),
+        }
+    }
+
+    /// May a BDAT chunk come now? As DATA, and also after earlier chunks.
+    ///
+    /// # Errors
+    /// As [`Transaction::check_data`].
+    pub(super) fn check_bdat(&self) -> Result<usize, SequenceError> {
+        match self {
             Self::Idle => Err(SequenceError::NeedMail),
             Self::Open { attempted: 0, .. } => Err(SequenceError::NeedRcpt),
             Self::Open { envelope, .. } if envelope.rcpts.is_empty() => Err(SequenceError::NoValidRecipients),
             Self::Open { envelope, .. } => Ok(envelope.rcpts.len()),
         }
+    }
+
+    /// A BDAT chunk was taken.
+    pub(super) fn chunk_taken(&mut self) {
+        if let Self::Open { chunks, .. } = self {
+            *chunks += 1;
+        }
+    }
+
+    /// MAIL said `BODY=BINARYMIME`: the content is octets, relayed by BDAT only.
+    pub(super) fn is_binary(&self) -> bool {
+        let body = |p: &crate::wire::Param| {
+            p.keyword == "BODY" && p.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("BINARYMIME"))
+        };
+        matches!(self.replay().first(), Some(Command::Mail { params, .. }) if params.iter().any(body))
     }
 
     /// The envelope, when a transaction is open.

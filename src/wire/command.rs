@@ -7,6 +7,9 @@ use bytes::{BufMut, BytesMut};
 use super::domain::{Charset, is_domain};
 use super::limits::{AUTH_LINE_MAX, COMMAND_LINE_MAX, DOMAIN_MAX, LOCAL_PART_MAX, PATH_MAX};
 
+mod error;
+pub use error::CommandError;
+
 /// An ESMTP parameter of MAIL or RCPT (`SIZE=1000`, `BODY=8BITMIME`, `SMTPUTF8`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
@@ -45,76 +48,9 @@ pub enum Command {
     Auth { mechanism: String, initial: Option<String> },
     /// `STARTTLS`
     StartTls,
-}
-
-/// Why a command line was refused. Each variant maps to exactly one reply
-/// (see `replies::command_error`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    /// Longer than [`COMMAND_LINE_MAX`] (AUTH: [`AUTH_LINE_MAX`]).
-    #[error("command line too long")]
-    LineTooLong,
-    /// NUL or a bare CR inside the line.
-    #[error("NUL or bare CR in command")]
-    BadBytes,
-    /// Not UTF-8, or 8-bit where only ASCII is allowed.
-    #[error("8-bit or invalid UTF-8 in command")]
-    NotAscii,
-    /// An empty line or an unknown verb.
-    #[error("unrecognized command")]
-    Unknown,
-    /// A verb doorman knows but does not offer (ETRN, TURN, BDAT, …).
-    #[error("command not implemented")]
-    NotImplemented,
-    /// BDAT: CHUNKING is never offered, and the payload that follows would be
-    /// read as commands, so the session closes.
-    #[error("BDAT without CHUNKING")]
-    Chunking,
-    /// XCLIENT/XFORWARD from a client: reserved for doorman itself.
-    #[error("privileged command from client")]
-    Forbidden,
-    /// HTTP verbs and header-like lines: content sent as commands.
-    #[error("non-SMTP command")]
-    NonSmtp,
-    /// Wrong arguments for a known verb; `usage` is the expected form.
-    #[error("syntax error, expected {usage}")]
-    Syntax { usage: &'static str },
-    /// MAIL FROM path that is not a valid reverse-path.
-    #[error("bad sender address syntax")]
-    BadSender,
-    /// RCPT TO path that is not a valid forward-path.
-    #[error("bad recipient address syntax")]
-    BadRecipient,
-    /// A malformed or duplicated ESMTP parameter.
-    #[error("bad parameter syntax")]
-    BadParam,
-}
-
-impl CommandError {
-    /// A fixed label for metrics and logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::LineTooLong => "line_too_long",
-            Self::BadBytes => "bad_bytes",
-            Self::NotAscii => "not_ascii",
-            Self::Unknown => "unknown_command",
-            Self::NotImplemented => "not_implemented",
-            Self::Chunking => "bdat",
-            Self::Forbidden => "forbidden_command",
-            Self::NonSmtp => "non_smtp",
-            Self::Syntax { .. } => "syntax",
-            Self::BadSender => "bad_sender",
-            Self::BadRecipient => "bad_recipient",
-            Self::BadParam => "bad_parameter",
-        }
-    }
-
-    /// The session cannot go on after this error: BDAT chunks whose payload
-    /// would be read as commands. (A non-SMTP client is the session's
-    /// `non_smtp_command` rule to judge.)
-    pub fn closes_session(&self) -> bool {
-        matches!(self, Self::Chunking)
-    }
+    /// `BDAT size [LAST]` (RFC 3030): `size` octets of message follow the
+    /// command line, and are never read as commands.
+    Bdat { size: u64, last: bool },
 }
 
 impl Command {
@@ -157,7 +93,7 @@ impl Command {
             "HELP" => Ok(Self::Help { arg: (!rest.is_empty()).then(|| rest.to_owned()) }),
             "AUTH" => parse_auth(rest),
             "XCLIENT" | "XFORWARD" => Err(CommandError::Forbidden),
-            "BDAT" => Err(CommandError::Chunking),
+            "BDAT" => parse_bdat(rest),
             "ETRN" | "TURN" | "ATRN" | "XEXCH50" | "SEND" | "SOML" | "SAML" => Err(CommandError::NotImplemented),
             "GET" | "POST" | "HEAD" | "PUT" | "CONNECT" | "OPTIONS" | "DELETE" => Err(CommandError::NonSmtp),
             _ if looks_like_header(verb) => Err(CommandError::NonSmtp),
@@ -181,6 +117,7 @@ impl Command {
             Self::Help { .. } => "HELP",
             Self::Auth { .. } => "AUTH",
             Self::StartTls => "STARTTLS",
+            Self::Bdat { .. } => "BDAT",
         }
     }
 
@@ -200,6 +137,11 @@ impl Command {
             }
             Self::Data | Self::Rset | Self::Noop | Self::Quit | Self::StartTls | Self::Help { arg: None } => {
                 put_words(dst, &[verb]);
+            }
+            Self::Bdat { size, last } => {
+                let size = size.to_string();
+                let words: &[&[u8]] = if *last { &[verb, size.as_bytes(), b"LAST"] } else { &[verb, size.as_bytes()] };
+                put_words(dst, words);
             }
         }
     }
@@ -228,6 +170,21 @@ fn put_path(dst: &mut BytesMut, prefix: &[u8], path: &str, params: &[Param]) {
         }
     }
     dst.put_slice(b"\r\n");
+}
+
+/// `size [LAST]`: a size of 1 to 20 digits (0 is legal, RFC 3030 2). A
+/// size doorman cannot read leaves the payload's end unknown:
+/// [`CommandError::Chunking`], which closes the session.
+fn parse_bdat(rest: &str) -> Result<Command, CommandError> {
+    let mut words = rest.split([' ', '\t']).filter(|w| !w.is_empty());
+    let size = words.next().filter(|w| w.len() <= 20 && w.bytes().all(|b| b.is_ascii_digit()));
+    let size = size.and_then(|w| w.parse::<u64>().ok()).ok_or(CommandError::Chunking)?;
+    let last = match (words.next(), words.next()) {
+        (None, _) => false,
+        (Some(w), None) if w.eq_ignore_ascii_case("LAST") => true,
+        _ => return Err(CommandError::Chunking),
+    };
+    Ok(Command::Bdat { size, last })
 }
 
 fn required(rest: &str, usage: &'static str) -> Result<String, CommandError> {

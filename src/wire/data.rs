@@ -8,6 +8,12 @@
 //! [`LineEndingPolicy`]: `Reject` flags the message, `Normalize` rewrites the
 //! content into canonical CRLF. The decoded content is what gets spooled,
 //! scanned and relayed; [`DotStuffer`] re-stuffs it for the upstream.
+//!
+//! BDAT chunks (RFC 3030) are decoded by the same machine without the dot:
+//! a line that starts with `.` is content as it stands (`\r\n.\r\n` in a
+//! chunk is a line holding a dot, stuffed again if the message is relayed
+//! with DATA), and only `BDAT ... LAST` ends the message. Under
+//! `BODY=BINARYMIME` the octets are not lines at all and pass untouched.
 
 use bytes::{BufMut, BytesMut};
 
@@ -36,6 +42,17 @@ pub struct DataSummary {
     pub too_big: bool,
 }
 
+/// How the message arrives, and so how its end is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// DATA: dot-stuffed text ending at `<CRLF>.<CRLF>`.
+    Dot,
+    /// BDAT chunks of text: no stuffing; the session knows the end.
+    Chunks,
+    /// BDAT chunks under `BODY=BINARYMIME`: octets, not lines.
+    Binary,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// At the start of a line (after a real CRLF, or right after 354).
@@ -53,18 +70,43 @@ enum State {
 /// Incremental decoder for message text; see the module docs.
 #[derive(Debug, Clone)]
 pub struct DataDecoder {
+    framing: Framing,
     state: State,
     policy: LineEndingPolicy,
     max_size: u64,
     /// Raw octets on the current line, without CRLF.
     line_len: usize,
+    /// BDAT: octets of the current chunk still to come.
+    chunk_left: u64,
     summary: DataSummary,
 }
 
 impl DataDecoder {
     /// A decoder that stores at most `max_size` content octets.
     pub fn new(policy: LineEndingPolicy, max_size: u64) -> Self {
-        Self { state: State::LineStart, policy, max_size, line_len: 0, summary: DataSummary::default() }
+        Self::framed(Framing::Dot, policy, max_size)
+    }
+
+    /// A decoder for the text of BDAT chunks: no dot-stuffing, no end.
+    pub fn chunks(policy: LineEndingPolicy, max_size: u64) -> Self {
+        Self::framed(Framing::Chunks, policy, max_size)
+    }
+
+    /// A decoder for BDAT chunks under `BODY=BINARYMIME`: the octets as
+    /// they are, only counted.
+    pub fn binary(max_size: u64) -> Self {
+        Self::framed(Framing::Binary, LineEndingPolicy::Reject, max_size)
+    }
+
+    fn framed(framing: Framing, policy: LineEndingPolicy, max_size: u64) -> Self {
+        let summary = DataSummary::default();
+        Self { framing, state: State::LineStart, policy, max_size, line_len: 0, chunk_left: 0, summary }
+    }
+
+    /// BDAT: the next `size` octets are one chunk. [`DataDecoder::decode`]
+    /// takes no more than that, and reports the chunk's end as the end.
+    pub fn expect_chunk(&mut self, size: u64) {
+        self.chunk_left = size;
     }
 
     /// Decodes from `input`, appending content to `out` unless the message is
@@ -73,11 +115,27 @@ impl DataDecoder {
     /// Returns how many bytes were consumed and whether end-of-data was
     /// reached; bytes after the end are left for the command channel.
     pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, bool) {
+        if self.framing == Framing::Dot {
+            return self.text(input, out);
+        }
+        let take = usize::try_from(self.chunk_left).unwrap_or(usize::MAX).min(input.len());
+        match self.framing {
+            Framing::Binary => self.emit(out, &input[..take]),
+            _ => {
+                self.text(&input[..take], out);
+            }
+        }
+        self.chunk_left -= take as u64;
+        (take, self.chunk_left == 0)
+    }
+
+    /// Decodes text: CR/LF/NUL and (under DATA) dots; see [`Self::decode`].
+    fn text(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, bool) {
         let mut i = 0;
         while i < input.len() {
             let byte = input[i];
             match self.state {
-                State::LineStart if byte == b'.' => {
+                State::LineStart if byte == b'.' && self.framing == Framing::Dot => {
                     self.state = State::Dot;
                     self.line_len = 1;
                     i += 1;
@@ -113,10 +171,10 @@ impl DataDecoder {
     /// Consumes ordinary text up to and including the next CR, LF or NUL.
     fn text_run(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
         let Some(k) = memchr::memchr3(b'\r', b'\n', 0, input) else {
-            self.text(out, input);
+            self.line_text(out, input);
             return input.len();
         };
-        self.text(out, &input[..k]);
+        self.line_text(out, &input[..k]);
         match input[k] {
             b'\r' => self.state = State::Cr,
             b'\n' => {
@@ -128,7 +186,7 @@ impl DataDecoder {
         k + 1
     }
 
-    fn text(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+    fn line_text(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
         self.line_len += bytes.len();
         if self.line_len + 2 > TEXT_LINE_MAX {
             self.summary.line_too_long = true;

@@ -2,9 +2,12 @@
 //!
 //! doorman advertises only extensions it carries end to end: an allowlist,
 //! intersected with what the upstream offers, plus keywords the operator
-//! explicitly passes. Everything else (CHUNKING, BINARYMIME, PIPECONNECT,
-//! XEXCH50, XCLIENT, XFORWARD, STARTTLS, ETRN, VRFY, unknown X- keywords, …)
-//! is removed. SIZE is the smaller of the upstream's and doorman's limit.
+//! explicitly passes. CHUNKING is doorman's own (it reads BDAT chunks
+//! itself, whatever the upstream offers); BINARYMIME only with an upstream
+//! that offers it and CHUNKING, since binary content can only be relayed by
+//! BDAT. Everything else (PIPECONNECT, XEXCH50, XCLIENT, XFORWARD, STARTTLS,
+//! ETRN, VRFY, unknown X- keywords, …) is removed. SIZE is the smaller of
+//! the upstream's and doorman's limit.
 
 use super::reply::Reply;
 
@@ -70,6 +73,8 @@ pub struct EhloPolicy {
     pub auth: bool,
     /// Offer STARTTLS (doorman terminates TLS itself).
     pub starttls: bool,
+    /// Offer CHUNKING (BDAT), and BINARYMIME where the upstream carries it.
+    pub chunking: bool,
     /// Extra keywords the operator chose to relay.
     pub pass_keywords: Vec<String>,
     /// RFC 3865 NO-SOLICITING; `Some("")` is the bare keyword.
@@ -112,6 +117,18 @@ pub fn advertise(hostname: &str, upstream: &Capabilities, policy: &EhloPolicy) -
         }
     }
     lines.insert(1, format!("SIZE {size}"));
+    if policy.chunking {
+        let mut own = vec!["CHUNKING"];
+        if upstream.has("CHUNKING") && upstream.has("BINARYMIME") {
+            own.push("BINARYMIME");
+        }
+        for keyword in own {
+            if !keywords.iter().any(|have| have == keyword) {
+                lines.push(keyword.to_owned());
+                keywords.push(keyword.to_owned());
+            }
+        }
+    }
     if policy.starttls {
         lines.push("STARTTLS".to_owned());
         keywords.push("STARTTLS".to_owned());
@@ -170,6 +187,7 @@ mod tests {
             max_message_size: 1000,
             auth: true,
             starttls: true,
+            chunking: false,
             pass_keywords: vec!["x-foo".into()],
             no_soliciting: Some(String::new()),
         };
@@ -181,9 +199,22 @@ mod tests {
         assert!(lines.contains(&"STARTTLS".to_owned()), "doorman's own STARTTLS");
         assert_eq!(lines.last().map(String::as_str), Some("NO-SOLICITING"));
         assert!(!lines.iter().any(|l| l.starts_with("AUTH=")));
+        assert!(!lines.iter().any(|l| l == "CHUNKING"), "chunking: false");
         // An upstream without SIZE: ours.
         let (reply, adv) = advertise("mx", &Capabilities::default(), &policy);
         assert_eq!(reply.lines()[1], "SIZE 1000");
         assert_eq!(adv.size, 1000);
+    }
+
+    /// CHUNKING is doorman's own; BINARYMIME needs the upstream's BDAT.
+    #[test]
+    fn chunking_is_ours_and_binarymime_the_upstreams() {
+        let policy = EhloPolicy { max_message_size: 1000, chunking: true, ..Default::default() };
+        let (_, adv) = advertise("mx", &upstream(), &policy);
+        assert!(adv.has("CHUNKING") && adv.has("BINARYMIME"));
+        let (reply, adv) = advertise("mx", &Capabilities::default(), &policy);
+        assert!(adv.has("CHUNKING") && !adv.has("BINARYMIME"), "{reply}");
+        let only_binary = Capabilities::from_ehlo(&Reply::multi(250, vec!["up".into(), "BINARYMIME".into()]));
+        assert!(!advertise("mx", &only_binary, &policy).1.has("BINARYMIME"));
     }
 }

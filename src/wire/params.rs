@@ -37,8 +37,9 @@ pub fn check_mail(params: &[Param], adv: &Advertised) -> Result<bool, ParamError
                     true
                 }
             }
-            ("BODY", Some(v)) if adv.has("8BITMIME") => {
-                v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME")
+            ("BODY", Some(v)) if adv.has("8BITMIME") || adv.has("BINARYMIME") => {
+                let v = v.to_ascii_uppercase();
+                v == "7BIT" || adv.has(&v) && matches!(v.as_str(), "8BITMIME" | "BINARYMIME")
             }
             ("SMTPUTF8", None) if adv.has("SMTPUTF8") => {
                 utf8 = true;
@@ -134,6 +135,9 @@ mod tests {
         let a = adv(&["SIZE", "8BITMIME", "DSN", "SMTPUTF8"]);
         assert_eq!(check_mail(&[p("BODY", Some("8BITMIME")), p("SMTPUTF8", None)], &a), Ok(true));
         assert_eq!(check_mail(&[p("BODY", Some("BINARYMIME"))], &a), Err(ParamError::BadValue("BODY".into())));
+        let binary = adv(&["SIZE", "8BITMIME", "CHUNKING", "BINARYMIME"]);
+        assert_eq!(check_mail(&[p("BODY", Some("binarymime"))], &binary), Ok(false));
+        assert_eq!(check_mail(&[p("BODY", Some("CHUNKING"))], &binary), Err(ParamError::BadValue("BODY".into())));
         assert_eq!(check_mail(&[p("FOO", Some("bar"))], &a), Err(ParamError::Unsupported("FOO".into())));
         assert_eq!(check_mail(&[p("AUTH", Some("<>"))], &a), Err(ParamError::Unsupported("AUTH".into())));
         assert_eq!(check_mail(&[p("ENVID", Some("+ZZ"))], &a), Err(ParamError::BadValue("ENVID".into())));

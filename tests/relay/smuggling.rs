@@ -86,3 +86,35 @@ async fn smuggling_is_refused_under_reject() {
 async fn smuggling_becomes_one_message_under_normalize() {
     run("normalize").await;
 }
+
+/// BDAT (RFC 3030): a chunk that holds `\r\n.\r\n` and a whole second
+/// transaction, split across two chunks at the fake end, is one message
+/// whose text holds them; the real Postfix (it offers CHUNKING) gets it as
+/// one BDAT and queues exactly that message, and the session stays in sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bdat_payload_with_an_end_of_data_stays_content() {
+    let proxy = Proxy::start(&postfix().addr(), "").await;
+    let (legit, smuggled, control) = (rcpt("bdat-legit"), rcpt("bdat-smuggled"), rcpt("bdat-control"));
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    let ehlo = c.cmd("EHLO client.example.net").await;
+    assert!(ehlo.lines().iter().any(|l| l == "CHUNKING"), "{ehlo}");
+    assert_code(&c.cmd("MAIL FROM:<alice@sender.example>").await, 250);
+    assert_code(&c.cmd(&format!("RCPT TO:<{legit}>")).await, 250);
+    let text = format!(
+        "{}.\r\nMAIL FROM:<ceo@sender.example>\r\nRCPT TO:<{smuggled}>\r\nDATA\r\nSubject: smuggled\r\n\r\nwire the money\r\n.\r\n",
+        message(&legit, "bdat", &["innocent body"])
+    );
+    let split = text.find(".\r\nMAIL").expect("the fake end") + 1;
+    for (chunk, last) in [(&text[..split], ""), (&text[split..], " LAST")] {
+        c.send(format!("BDAT {}{last}\r\n{chunk}", chunk.len()).as_bytes()).await;
+        assert_code(&c.reply().await, 250);
+    }
+    c.deliver(&control, "control after BDAT").await;
+    postfix().wait_for(&control, 1).await;
+    let got = postfix().wait_for(&legit, 1).await;
+    assert_eq!(got.len(), 1);
+    // The Maildir file has LF line ends.
+    let text = String::from_utf8_lossy(&got[0]).replace("\r\n", "\n");
+    assert!(text.contains("\n.\nMAIL FROM:<ceo@sender.example>\n"), "{text}");
+    assert!(postfix().messages_for(&smuggled).is_empty(), "the smuggled message was delivered");
+}

@@ -45,15 +45,15 @@ async fn malformed_commands_get_their_reply_and_never_reach_the_upstream() {
 
 #[tokio::test(start_paused = true)]
 async fn content_sent_as_commands_ends_the_session() {
-    for (line, code) in [("GET / HTTP/1.1", 554), ("Subject: hello", 554), ("BDAT 10 LAST", 521)] {
+    for line in ["GET / HTTP/1.1", "Subject: hello", "BDAT ten LAST"] {
         let mut s = Harness::new().ready().await;
         let reply = s.client.cmd(line).await;
-        assert_code(&reply, code);
+        assert_code(&reply, 554);
         s.client.closed().await;
         assert_eq!(s.finished().await.connections(), 0, "{line}");
-        if code == 554 {
-            assert!(reply.to_string().ends_with("(rule non_smtp_command)"), "{reply}");
-        }
+        // A BDAT whose size cannot be read: where its payload ends is unknown.
+        let rule = if line.starts_with("BDAT") { "5.5.4 Error: BDAT" } else { "(rule non_smtp_command)" };
+        assert!(reply.to_string().contains(rule), "{reply}");
     }
 }
 
@@ -162,10 +162,11 @@ async fn helo_gets_one_line_and_ehlo_the_filtered_extensions() {
     let ehlo = s.client.cmd("EHLO client.example.net").await;
     let lines = ehlo.lines();
     assert_eq!(lines[0], "mx.example.test");
-    for hidden in ["backend", "XCLIENT", "XFORWARD", "CHUNKING", "AUTH", "STARTTLS"] {
+    for hidden in ["backend", "XCLIENT", "XFORWARD", "BINARYMIME", "AUTH", "STARTTLS"] {
         assert!(!lines.iter().any(|l| l.contains(hidden)), "{hidden} leaked: {lines:?}");
     }
     assert!(lines.contains(&"SIZE 10240000".to_owned()), "the smaller SIZE wins: {lines:?}");
+    assert!(lines.contains(&"CHUNKING".to_owned()), "doorman's own: {lines:?}");
     assert_eq!(lines.last().map(String::as_str), Some("NO-SOLICITING"));
     assert_eq!(s.client.cmd("HELO client.example.net").await.to_bytes().as_ref(), b"250 mx.example.test\r\n");
 }

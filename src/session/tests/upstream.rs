@@ -115,6 +115,11 @@ impl Recorded {
         String::from_utf8_lossy(&all).into_owned()
     }
 
+    /// Everything sent on every connection, as it was.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        self.0.lock().map(|r| r.concat()).unwrap_or_default()
+    }
+
     /// Everything sent on every connection, as text.
     pub(crate) fn all(&self) -> String {
         (0..self.connections()).map(|i| self.text(i)).collect()
@@ -206,6 +211,21 @@ impl End {
         }
     }
 
+    /// Reads exactly `n` octets (a BDAT chunk).
+    async fn read_exact(&mut self, n: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 8192];
+            match self.io.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(k) => {
+                    self.recorded.push(self.conn, &chunk[..k]);
+                    self.buf.extend_from_slice(&chunk[..k]);
+                }
+            }
+        }
+        Some(self.buf.drain(..n).collect())
+    }
+
     async fn send(&mut self, bytes: &str) -> bool {
         self.io.write_all(bytes.as_bytes()).await.is_ok()
     }
@@ -253,8 +273,16 @@ impl End {
             return None;
         }
         while let Some(line) = self.read_until(b"\r\n").await {
-            let text = String::from_utf8_lossy(&line);
+            let text = String::from_utf8_lossy(&line).into_owned();
             let verb = text.split([' ', '\r']).next().unwrap_or("").to_ascii_uppercase();
+            if verb == "BDAT" {
+                // The chunk, then the reply its last one gets (as to a final dot).
+                let size = text.split(' ').nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+                if self.read_exact(size).await.is_none() || !self.send(mta.reply(".")).await {
+                    return None;
+                }
+                continue;
+            }
             let reply = mta.reply_to(&text);
             if !self.send(reply).await {
                 return None;

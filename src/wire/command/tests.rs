@@ -43,7 +43,10 @@ fn hostile_lines_are_refused() {
     assert_eq!(parse("xforward ADDR=127.0.0.1"), Err(CommandError::Forbidden));
     assert_eq!(parse("GET / HTTP/1.1"), Err(CommandError::NonSmtp));
     assert_eq!(parse("Subject: hello"), Err(CommandError::NonSmtp));
-    assert_eq!(parse("BDAT 579 LAST"), Err(CommandError::Chunking));
+    for unreadable in ["BDAT", "BDAT -1", "BDAT 1x", "BDAT 579 FIRST", "BDAT 579 LAST x", "BDAT 123456789012345678901"]
+    {
+        assert_eq!(parse(unreadable), Err(CommandError::Chunking), "{unreadable}");
+    }
     assert_eq!(parse("ETRN example.test"), Err(CommandError::NotImplemented));
     assert_eq!(parse("FOO"), Err(CommandError::Unknown));
     assert_eq!(parse(""), Err(CommandError::Unknown));
@@ -96,5 +99,18 @@ fn path_lengths_and_control_characters() {
         ["MAIL FROM:<a\x1b[2J@b.example>", "RCPT TO:<a@b\x1b]0;x\x07.example>", "RCPT TO:<\"a\x7f\"@b.example>"]
     {
         assert!(parse(hostile).is_err(), "{hostile:?}");
+    }
+}
+
+#[test]
+fn bdat_sizes_and_last() {
+    assert_eq!(parse("BDAT 579 LAST"), Ok(Command::Bdat { size: 579, last: true }));
+    assert_eq!(parse("bdat 0 last"), Ok(Command::Bdat { size: 0, last: true }));
+    assert_eq!(parse("BDAT 1000"), Ok(Command::Bdat { size: 1000, last: false }));
+    for cmd in [Command::Bdat { size: 7, last: false }, Command::Bdat { size: 18446744073709551615, last: true }] {
+        let mut out = bytes::BytesMut::new();
+        cmd.encode(&mut out);
+        assert_eq!(out.last_chunk::<2>(), Some(b"\r\n"));
+        assert_eq!(Command::parse(&out[..out.len() - 2]), Ok(cmd));
     }
 }

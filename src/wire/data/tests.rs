@@ -168,3 +168,46 @@ proptest! {
         prop_assert!(!sum.bare_line_endings);
     }
 }
+
+/// BDAT text: a dot line is content, nothing ends the message, and a CRLF
+/// split across two chunks is still one CRLF.
+#[test]
+fn chunks_keep_dot_lines_as_content() {
+    let mut d = DataDecoder::chunks(LineEndingPolicy::Reject, 1 << 20);
+    let mut out = Vec::new();
+    for piece in [&b"Subject: x\r\n\r\nbody\r\n.\r\nMAIL FROM:<evil@example.net>\r"[..], b"\n..\r\n"] {
+        d.expect_chunk(piece.len() as u64);
+        assert_eq!(d.decode(piece, &mut out), (piece.len(), true));
+    }
+    // A chunk ends at its size: what follows is left for the commands.
+    d.expect_chunk(2);
+    assert_eq!(d.decode(b"ab", &mut Vec::new()), (2, true));
+    d.expect_chunk(3);
+    assert_eq!(d.decode(b"cd", &mut Vec::new()), (2, false));
+    assert_eq!(d.decode(b"eRSET\r\n", &mut Vec::new()), (1, true));
+    assert_eq!(&out[..], b"Subject: x\r\n\r\nbody\r\n.\r\nMAIL FROM:<evil@example.net>\r\n..\r\n");
+    assert!(!d.summary().bare_line_endings);
+    let mut stuffed = BytesMut::new();
+    let mut s = DotStuffer::default();
+    s.stuff(&out, &mut stuffed);
+    s.finish(&mut stuffed);
+    assert_eq!(&stuffed[..], b"Subject: x\r\n\r\nbody\r\n..\r\nMAIL FROM:<evil@example.net>\r\n...\r\n.\r\n");
+    // A bare LF in a text chunk is flagged as in DATA.
+    let mut d = DataDecoder::chunks(LineEndingPolicy::Reject, 1 << 20);
+    d.expect_chunk(5);
+    d.decode(b"a\n.\nb", &mut Vec::new());
+    assert!(d.summary().bare_line_endings && d.is_refused());
+}
+
+/// BINARYMIME: octets pass as they are; only the size is checked.
+#[test]
+fn binary_chunks_pass_untouched() {
+    let mut d = DataDecoder::binary(8);
+    let mut out = Vec::new();
+    d.expect_chunk(9);
+    assert_eq!(d.decode(b"\0\r\n.\n\r", &mut out), (6, false));
+    assert_eq!(out, b"\0\r\n.\n\r");
+    assert!(!d.is_refused());
+    d.decode(b"abc", &mut out);
+    assert!(d.summary().too_big);
+}
