@@ -12,6 +12,8 @@ mod fingerprint;
 mod harvest;
 #[path = "relay/helo.rs"]
 mod helo;
+#[path = "relay/interop.rs"]
+mod interop;
 #[path = "relay/limits.rs"]
 mod limits;
 #[path = "relay/ops.rs"]

@@ -38,6 +38,22 @@ pub fn small() -> &'static Postfix {
     SMALL.get_or_init(|| Postfix::start_with("small", &[("POSTFIX_PROCESS_LIMIT", "10")]))
 }
 
+/// A second, sending Postfix (the `sender` flavour of postfix.sh): it keeps
+/// no mail, and its smtp client relays every message, `example.test`
+/// included, to `relay` (`relayhost = [127.0.0.1]:port`). 127.0.0.0/8 may
+/// relay through its smtpd. Stopped when the test process exits.
+pub fn sender(relay: std::net::SocketAddr) -> Postfix {
+    let relayhost = relay.to_string();
+    Postfix::start_with(
+        &format!("sender{}", relay.port()),
+        &[
+            ("POSTFIX_RELAYHOST", relayhost.as_str()),
+            ("POSTFIX_TRUSTED", "127.0.0.0/8"),
+            ("POSTFIX_HOSTNAME", "mta.sender.example"),
+        ],
+    )
+}
+
 impl Postfix {
     fn script() -> PathBuf {
         repo().join("tests/support/postfix.sh")
@@ -85,6 +101,27 @@ impl Postfix {
             .env("POSTFIX_PORT", self.port.to_string())
             .env("POSTFIX_PROXY_PORT", self.proxy_port.to_string());
         c
+    }
+
+    /// Injects `message` with this instance's `sendmail` (postdrop, pickup,
+    /// cleanup, qmgr: the local submission path); returns (success, output).
+    pub async fn sendmail(&self, from: &str, to: &str, message: &str) -> (bool, String) {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new("/usr/sbin/sendmail")
+            .arg("-C")
+            .arg(self.state.join("etc"))
+            .args(["-f", from, "--", to])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("/usr/sbin/sendmail is missing: run tests/support/install-deps.sh");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(message.as_bytes()).await.expect("write the message to sendmail");
+        drop(stdin);
+        let out = child.wait_with_output().await.expect("sendmail");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
     }
 
     /// `127.0.0.1:port` of the plain smtpd.
@@ -150,7 +187,8 @@ impl Postfix {
         std::fs::read_to_string(self.state.join("log/postfix.log")).unwrap_or_default()
     }
 
-    fn log_tail(&self) -> String {
+    /// The last 30 lines of the mail log.
+    pub fn log_tail(&self) -> String {
         let log = self.log();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")

@@ -29,6 +29,11 @@
 #   POSTFIX_PROCESS_LIMIT default_process_limit (default 100)
 #   POSTFIX_SASL_USER    the one SASL user in the sasldb (default alice@example.test)
 #   POSTFIX_SASL_PASSWORD its password (default s3cret-Pa55)
+#   POSTFIX_RELAYHOST    127.x.y.z:PORT: a SENDER instance instead of a backend. It
+#                        keeps no mail: everything, $POSTFIX_DOMAIN included, goes by
+#                        Postfix's smtp client to relayhost = [127.x.y.z]:PORT (inject
+#                        with `sendmail -C $POSTFIX_STATE/etc`, or over SMTP from
+#                        POSTFIX_TRUSTED); loopback only.
 #
 # Behaviour of the backend:
 #   * any <local>@$POSTFIX_DOMAIN is delivered to ONE Maildir,
@@ -65,6 +70,22 @@ TRUSTED=${POSTFIX_TRUSTED:-192.0.2.0/24}
 SIZE_LIMIT=${POSTFIX_SIZE_LIMIT:-10240000}
 SASL_USER=${POSTFIX_SASL_USER:-alice@example.test}
 SASL_PASSWORD=${POSTFIX_SASL_PASSWORD:-s3cret-Pa55}
+RELAYHOST=${POSTFIX_RELAYHOST:-}
+if [ -n "$RELAYHOST" ]; then
+  [[ $RELAYHOST =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}:[0-9]{1,5}$ ]] ||
+    die "POSTFIX_RELAYHOST must be a loopback 127.x.y.z:PORT: '$RELAYHOST'"
+  # a sender: no local domain, every message to the relayhost by smtp(8)
+  RELAYHOST_CF="[${RELAYHOST%:*}]:${RELAYHOST##*:}"
+  MAILBOX_DOMAINS=
+  TRANSPORT=smtp
+  RELAY_TRANSPORT=relay
+else
+  # a backend: nothing ever leaves the box, relayed mail is discarded
+  RELAYHOST_CF=
+  MAILBOX_DOMAINS=$DOMAIN
+  TRANSPORT="discard:test backend discards off-box mail"
+  RELAY_TRANSPORT=$TRANSPORT
+fi
 
 CONF=$STATE/etc
 SASLDIR=$CONF/sasl
@@ -130,11 +151,12 @@ smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_
 smtpd_recipient_restrictions = check_recipient_access regexp:$CONF/recipient_access
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
 smtpd_authorized_xforward_hosts = 127.0.0.0/8
-# nothing ever leaves the box: relayed mail is discarded
-default_transport = discard:test backend discards off-box mail
-relay_transport = discard:test backend discards off-box mail
-# --- the test domain: one shared Maildir ----------------------------------------
-virtual_mailbox_domains = $DOMAIN
+# a backend discards relayed mail; a sender (POSTFIX_RELAYHOST) relays it all
+relayhost = $RELAYHOST_CF
+default_transport = $TRANSPORT
+relay_transport = $RELAY_TRANSPORT
+# --- the test domain: one shared Maildir (none in a sender) ---------------------
+virtual_mailbox_domains = $MAILBOX_DOMAINS
 virtual_mailbox_base = $MAILDIR
 virtual_mailbox_maps = regexp:$CONF/virtual_mailbox
 virtual_uid_maps = static:$vuid
