@@ -25,8 +25,12 @@ impl<S: Io, D: Dialer> Session<S, D> {
         }
         if self.upstream.is_none() && self.shield.upstream_caps.get().is_none() {
             // The upstream's extensions are not known yet (it was down since
-            // start-up): this client's own upstream session learns them.
-            self.upstream().await?;
+            // start-up): this client's own upstream session learns them. The
+            // new HELO/EHLO ends what came before, and XCLIENT goes out with
+            // it (`relay_helo`), not before it without one.
+            self.reset_transaction();
+            self.helo = None;
+            self.open_upstream(false).await?;
         }
         let relayed = match self.upstream.is_some() {
             true => match self.relay_helo(&domain, extended).await? {

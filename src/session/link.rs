@@ -31,7 +31,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// client gets a 421), or the client's connection failed meanwhile.
     pub(super) async fn upstream(&mut self) -> Result<&mut UpstreamClient<D::Stream>, SessionError> {
         if self.upstream.is_none() {
-            self.open_upstream().await?;
+            self.open_upstream(true).await?;
         }
         Ok(self.connected()?)
     }
@@ -45,10 +45,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
         self.upstream.as_mut().ok_or(UpstreamError::Closed { stage: Stage::Idle })
     }
 
-    /// Opens the upstream session for this client: connection, identity,
-    /// and the client's HELO/EHLO (a refusal of it is logged; the upstream
-    /// then answers MAIL as it sees fit).
-    async fn open_upstream(&mut self) -> Result<(), SessionError> {
+    /// Opens the upstream session for this client: connection, identity
+    /// (unless `identity` is false: the caller sends it with the HELO it
+    /// relays next), and the client's HELO/EHLO (a refusal of it is logged;
+    /// the upstream then answers MAIL as it sees fit).
+    pub(super) async fn open_upstream(&mut self, identity: bool) -> Result<(), SessionError> {
         // XCLIENT's NAME and the rules need the connect-time checks' results.
         self.finish_client_check().await;
         let (client, _greeting) = connect_upstream(&self.dialer, &self.shared, self.client).await?;
@@ -58,7 +59,9 @@ impl<S: Io, D: Dialer> Session<S, D> {
         self.opened_upstream = true;
         self.identity_sent = false;
         let helo = self.helo.clone();
-        self.send_xclient(helo.as_deref(), self.esmtp).await?;
+        if identity {
+            self.send_xclient(helo.as_deref(), self.esmtp).await?;
+        }
         let Some(domain) = helo else {
             return Ok(());
         };

@@ -100,3 +100,18 @@ async fn a_helo_the_upstream_refuses_leaves_the_mail_reply_to_it() {
     let mut s = Harness::new().mta(mta).ready().await;
     assert_reply(&s.client.cmd("MAIL FROM:<alice@sender.example>").await, 503, "5.5.1");
 }
+
+/// The first client of a doorman that does not know the upstream's
+/// extensions yet: its upstream session opens at EHLO, and XCLIENT carries
+/// that EHLO's name and ESMTP (found by the relay oracle: it once went
+/// without HELO, as PROTO=SMTP).
+#[tokio::test(start_paused = true)]
+async fn the_learning_ehlo_sends_xclient_with_the_helo() {
+    let mut s = Harness::new().upstream_keys("client_identity: xclient").known(None).greeted().await;
+    assert_code(&s.client.cmd("EHLO client.example.net").await, 250);
+    assert_code(&s.client.transaction(MESSAGE).await, 250);
+    let up = s.upstream().text(0);
+    let xclient = up.lines().find(|l| l.starts_with("XCLIENT")).unwrap_or_else(|| panic!("no XCLIENT: {up}"));
+    assert!(xclient.contains("HELO=client.example.net") && xclient.contains("PROTO=ESMTP"), "{up}");
+    assert_eq!(up.matches("XCLIENT").count(), 1, "{up}");
+}
