@@ -16,6 +16,8 @@ mod helo;
 mod limits;
 #[path = "relay/ops.rs"]
 mod ops;
+#[path = "relay/oracle.rs"]
+mod oracle;
 #[path = "relay/scanning.rs"]
 mod scanning;
 #[path = "relay/session.rs"]
