@@ -89,3 +89,30 @@ fn the_oracle_checks_proxy_headers() {
     let found = judge(cut_v2, b"", ClientIdentity::ProxyV2).violations.join("\n");
     assert!(found.contains("not whole"), "{found}");
 }
+
+/// The count check, end to end: a client that does not report the 250 to
+/// its final dot (it reads it off a bare socket) makes a message the
+/// upstream accepted without a counted 250, and the oracle says so when the
+/// doorman is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oracle_counts_accepted_messages_per_doorman() {
+    use crate::support::client::{Client, assert_code};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let proxy = crate::support::proxy::Proxy::start(&crate::support::postfix::postfix().addr(), "").await;
+    let to = crate::support::rcpt("oracle-count");
+    let (mut c, _) = Client::connect(proxy.addr).await;
+    assert_code(&c.cmd("EHLO c.example.net").await, 250);
+    assert_code(&c.cmd("MAIL FROM:<a@sender.example>").await, 250);
+    assert_code(&c.cmd(&format!("RCPT TO:<{to}>")).await, 250);
+    assert_code(&c.cmd("DATA").await, 354);
+    let mut s = c.into_plain();
+    let body = crate::support::message(&to, "uncounted", &["x"]);
+    s.write_all(format!("{body}.\r\nQUIT\r\n").as_bytes()).await.expect("write");
+    let mut transcript = Vec::new();
+    s.read_to_end(&mut transcript).await.expect("read");
+    let transcript = String::from_utf8_lossy(&transcript);
+    assert!(transcript.starts_with("250 ") && transcript.contains("queued as"), "{transcript}");
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(proxy)));
+    let message = dropped.expect_err("the oracle did not notice").downcast::<String>().expect("a message");
+    assert!(message.contains("the upstream accepted 1 messages, clients got a 250 for 0"), "{message}");
+}

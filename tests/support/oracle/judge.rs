@@ -148,7 +148,10 @@ impl<'a> Walk<'a> {
         match verb.as_slice() {
             b"XCLIENT" | b"XFORWARD" => return self.identity_command(line, reply),
             b"BDAT" => return self.bdat(line, reply),
-            b"." => self.fail("a lone dot outside DATA (a second end of data?)".into()),
+            b"." => {
+                self.fail("a lone dot outside DATA (a second end of data?)".into());
+                return true;
+            }
             _ => {}
         }
         let cmd = match Command::parse(line) {
