@@ -180,7 +180,7 @@ pub fn received_header(content: &[u8]) -> Result<(), String> {
     }
     let bad = |what: &str| Err(format!("doorman's Received header {what}: {field:?}"));
     let addr = field.split_once(" [").and_then(|(_, rest)| rest.split_once("])")).map(|(a, _)| a);
-    if !addr.is_some_and(|a| a.parse::<IpAddr>().is_ok()) {
+    if addr.is_none_or(|a| a.parse::<IpAddr>().is_err()) {
         return bad("does not name the client's address");
     }
     let Some((_, by)) = field.split_once(" by ") else {

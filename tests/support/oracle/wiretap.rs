@@ -56,7 +56,10 @@ impl WireTap {
         Self { addr, conns, stop }
     }
 
-    /// Waits up to `limit` for every connection to close; returns whether they did.
+    /// Waits up to `limit` for every connection to close; returns whether
+    /// they did. Blocking on purpose: called from a `Drop`, in place of the
+    /// runtime's worker (`oracle::blocking`).
+    #[allow(clippy::disallowed_methods)]
     pub fn wait_closed(&self, limit: Duration) -> bool {
         let start = Instant::now();
         loop {
