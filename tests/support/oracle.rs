@@ -32,6 +32,9 @@
 //! that ends inside a line or a DATA (a killed process) is noted as cut, not
 //! failed: the upstream discards an unfinished command or message.
 //!
+//! After a 220 to STARTTLS toward the upstream the rest of that connection
+//! is TLS: it is not read, and the count check is waived for that doorman.
+//!
 //! It is on in the `relay` test binary (`DOORMAN_ORACLE=1` turns it on in
 //! others, `=0` off). A test may waive the count check, with its reason,
 //! through `skip_count`; nothing waives the byte-level checks. Each check
@@ -153,14 +156,22 @@ impl Oracle {
                 let received = conn.received.lock().expect("tap record").clone();
                 let v = judge(&sent, &received, self.identity);
                 violations.extend(v.violations.iter().map(|e| format!("{upstream} connection {i}: {e}")));
+                if !v.violations.is_empty() {
+                    let head = String::from_utf8_lossy(&sent[..sent.len().min(1500)]).into_owned();
+                    violations.push(format!("{upstream} connection {i} sent (first 1500 octets): {head:?}"));
+                }
                 open += usize::from(!conn.closed());
                 sessions += 1;
                 sum.commands += v.commands;
                 sum.messages += v.messages;
                 sum.accepted += v.accepted;
+                sum.opaque |= v.opaque;
             }
         }
         let clients = self.clients_accepted();
+        if sum.opaque {
+            self.skip_count.get_or_insert("the upstream session went under TLS: its replies are not readable");
+        }
         self.report(sessions, &sum, open, clients);
         if let (None, true) = (self.skip_count, all_closed)
             && sum.accepted != clients
