@@ -18,6 +18,8 @@ mod interop;
 mod limits;
 #[path = "relay/ops.rs"]
 mod ops;
+#[path = "relay/oracle.rs"]
+mod oracle;
 #[path = "relay/scanning.rs"]
 mod scanning;
 #[path = "relay/session.rs"]

@@ -1,5 +1,6 @@
 //! The real `doorman` binary under a configuration file, for signal tests
-//! (SIGHUP, SIGTERM). Killed on drop if the test fails before it exits.
+//! (SIGHUP, SIGTERM). Killed on drop; then, in the relay tests, the oracle
+//! judges what it sent upstream (`super::oracle`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::free_port;
+use super::oracle::Oracle;
 
 /// A running doorman process.
 pub struct Binary {
@@ -16,6 +18,7 @@ pub struct Binary {
     /// doorman's stderr (its log).
     pub log: PathBuf,
     child: Child,
+    oracle: Option<Oracle>,
     _dir: tempfile::TempDir,
 }
 
@@ -30,7 +33,11 @@ impl Binary {
         let dir = tempfile::tempdir().expect("tempdir");
         let admin = free_port();
         let config = dir.path().join("proxy.yaml");
-        let b = Self::write(&config, listen, admin, upstream, extra);
+        let text = Self::text(listen, admin, upstream, extra);
+        let identity = doorman::Config::from_yaml(&text, &config).map(|c| c.upstream.client_identity);
+        let mut oracle = Oracle::new(identity.unwrap_or_default());
+        let through = oracle.as_ref().map_or_else(|| upstream.to_owned(), |o| o.upstream(upstream));
+        let b = Self::write(&config, listen, admin, &through, extra);
         let log = dir.path().join("doorman.log");
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
@@ -40,23 +47,29 @@ impl Binary {
             .stderr(Stdio::from(log_file))
             .spawn()
             .expect("spawn doorman");
-        let first = listen.split("address: ").nth(1).and_then(|rest| rest.split_whitespace().next());
-        let addr: SocketAddr = first.and_then(|a| a.parse().ok()).expect("a listen address");
+        let addrs = listen_addrs(listen);
+        let addr = *addrs.first().expect("a listen address");
+        if let Some(o) = &mut oracle {
+            o.listening(&addrs);
+        }
         let start = Instant::now();
         while std::net::TcpStream::connect(b).is_err() {
             assert!(start.elapsed() < Duration::from_secs(10), "doorman's admin endpoint did not listen");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self { addr, admin: b, config, log, child, _dir: dir }
+        Self { addr, admin: b, config, log, child, oracle, _dir: dir }
     }
 
-    fn write(path: &PathBuf, listen: &str, admin: u16, upstream: &str, extra: &str) -> SocketAddr {
-        let text = format!(
+    fn text(listen: &str, admin: u16, upstream: &str, extra: &str) -> String {
+        format!(
             "hostname: mx.example.test\nlisten:\n{listen}upstream:\n  address: {upstream}\n\
              admin:\n  address: 127.0.0.1:{admin}\n{}{extra}\n",
             super::proxy::default_dns(extra)
-        );
-        std::fs::write(path, text).expect("write config");
+        )
+    }
+
+    fn write(path: &PathBuf, listen: &str, admin: u16, upstream: &str, extra: &str) -> SocketAddr {
+        std::fs::write(path, Self::text(listen, admin, upstream, extra)).expect("write config");
         format!("127.0.0.1:{admin}").parse().expect("addr")
     }
 
@@ -67,7 +80,16 @@ impl Binary {
 
     /// [`Binary::rewrite`] with the items of `listen:` given.
     pub fn rewrite_listening(&self, listen: &str, upstream: &str, extra: &str) {
-        Self::write(&self.config, listen, self.admin.port(), upstream, extra);
+        let through = self.oracle.as_ref().map_or_else(|| upstream.to_owned(), |o| o.upstream(upstream));
+        Self::write(&self.config, listen, self.admin.port(), &through, extra);
+    }
+
+    /// Waives the oracle's count check for this doorman (byte-level checks
+    /// stay), saying why.
+    pub fn skip_count(&mut self, why: &'static str) {
+        if let Some(o) = &mut self.oracle {
+            o.skip_count(why);
+        }
     }
 
     /// The log so far.
@@ -112,5 +134,13 @@ impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(o) = &mut self.oracle {
+            o.check(true);
+        }
     }
+}
+
+/// The addresses of the items of `listen:`.
+fn listen_addrs(listen: &str) -> Vec<SocketAddr> {
+    listen.split("address: ").skip(1).filter_map(|rest| rest.split_whitespace().next()?.parse().ok()).collect()
 }

@@ -9,10 +9,13 @@ use doorman::wire::{Reply, ReplyParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A raw SMTP client (plain or TLS).
+/// A raw SMTP client (plain or TLS). It tells the oracle of each 2xx to a
+/// final dot (the reply after a 354), by the address it connected to.
 pub struct Client {
     stream: doorman::tls::UpstreamStream,
     buf: BytesMut,
+    peer: SocketAddr,
+    in_data: bool,
 }
 
 const REPLY_WAIT: Duration = Duration::from_secs(15);
@@ -28,7 +31,7 @@ impl Client {
     /// Connects without reading anything.
     pub async fn connect_raw(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect to doorman");
-        Self { stream: doorman::tls::MaybeTls::Plain(stream), buf: BytesMut::new() }
+        Self::over(stream, addr)
     }
 
     /// Connects from a given loopback source address (e.g. 127.0.0.2, an
@@ -37,7 +40,18 @@ impl Client {
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         socket.bind(format!("{source}:0").parse().expect("source")).expect("bind source address");
         let stream = socket.connect(addr).await.expect("connect to doorman");
-        Self { stream: doorman::tls::MaybeTls::Plain(stream), buf: BytesMut::new() }
+        Self::over(stream, addr)
+    }
+
+    fn over(stream: TcpStream, peer: SocketAddr) -> Self {
+        Self { stream: doorman::tls::MaybeTls::Plain(stream), buf: BytesMut::new(), peer, in_data: false }
+    }
+
+    /// After a 354, the next reply answers the final dot.
+    fn note(&mut self, reply: &Reply) {
+        if std::mem::replace(&mut self.in_data, reply.code() == 354) && reply.is_positive() {
+            super::oracle::client_accepted(self.peer);
+        }
     }
 
     /// Performs a TLS handshake (after a 220 to STARTTLS, or at once for
@@ -79,7 +93,7 @@ impl Client {
 
     /// The next reply, or `None` if the connection closed first.
     pub async fn try_reply(&mut self) -> Option<Reply> {
-        tokio::time::timeout(REPLY_WAIT, async {
+        let reply = tokio::time::timeout(REPLY_WAIT, async {
             loop {
                 if let Some(r) = ReplyParser::parse(&mut self.buf).expect("doorman sent a malformed reply") {
                     return Some(r);
@@ -91,7 +105,11 @@ impl Client {
             }
         })
         .await
-        .expect("no reply from doorman within 15 s")
+        .expect("no reply from doorman within 15 s");
+        if let Some(r) = &reply {
+            self.note(r);
+        }
+        reply
     }
 
     /// Sends one command line and reads its reply.
@@ -162,7 +180,26 @@ pub async fn swaks(addr: SocketAddr, args: &[&str]) -> (bool, String) {
         .await
         .expect("swaks is not installed: run tests/support/install-deps.sh");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for _ in 0..swaks_accepted(&text) {
+        super::oracle::client_accepted(addr);
+    }
     (out.status.success(), text)
+}
+
+/// The 2xx replies to a final dot in a swaks transcript (` -> .`, then
+/// `<-  250 ...`).
+fn swaks_accepted(transcript: &str) -> usize {
+    let mut after_dot = false;
+    let mut n = 0;
+    for line in transcript.lines().map(str::trim) {
+        if line == "-> ." {
+            after_dot = true;
+        } else if after_dot && (line.starts_with("<-") || line.starts_with("<**")) {
+            n += usize::from(line.strip_prefix("<-").is_some_and(|r| r.trim_start().starts_with('2')));
+            after_dot = false;
+        }
+    }
+    n
 }
 
 /// Sends one message with Python's smtplib from `source` (a loopback
@@ -192,10 +229,12 @@ with smtplib.SMTP(host, port, local_hostname="client.example.net", timeout=20, s
 "#;
     let ca = ca.map(|p| p.display().to_string()).unwrap_or_default();
     let args = [addr.ip().to_string(), addr.port().to_string(), source.to_owned(), ca, from.to_owned(), to.to_owned()];
-    python(SCRIPT, &args, message).await
+    python(addr, SCRIPT, &args, message).await
 }
 
-async fn python(script: &str, args: &[String], stdin_text: &str) -> (bool, String) {
+/// Runs an smtplib script sending one message to `addr`; its success is
+/// the 250 to its final dot.
+async fn python(addr: SocketAddr, script: &str, args: &[String], stdin_text: &str) -> (bool, String) {
     let mut child = tokio::process::Command::new("/usr/bin/python3")
         .arg("-c")
         .arg(script)
@@ -210,6 +249,9 @@ async fn python(script: &str, args: &[String], stdin_text: &str) -> (bool, Strin
     drop(stdin);
     let out = child.wait_with_output().await.expect("python3");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() && text.contains("refused:") {
+        super::oracle::client_accepted(addr);
+    }
     (out.status.success(), text)
 }
 
@@ -226,5 +268,5 @@ with smtplib.SMTP(host, port, local_hostname="client.example.net", timeout=20) a
     print("refused:", refused)
 "#;
     let args = [addr.ip().to_string(), addr.port().to_string(), from.to_owned(), to.to_owned()];
-    python(SCRIPT, &args, message).await
+    python(addr, SCRIPT, &args, message).await
 }

@@ -10,6 +10,7 @@ pub mod content;
 pub mod dns;
 pub mod fake_scanner;
 pub mod http;
+pub mod oracle;
 pub mod postfix;
 pub mod proxy;
 pub mod redis;

@@ -1,11 +1,14 @@
 //! doorman in-process, on a free loopback port, with the same `Server` the
-//! binary runs. Stopped when dropped.
+//! binary runs. Stopped when dropped; then, in the relay tests, the oracle
+//! judges what it sent upstream (`super::oracle`).
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use doorman::{Config, Server};
 use tokio_util::sync::CancellationToken;
+
+use super::oracle::Oracle;
 
 /// A running doorman.
 pub struct Proxy {
@@ -14,6 +17,7 @@ pub struct Proxy {
     pub admin: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
+    oracle: Option<Oracle>,
 }
 
 /// The YAML of a test configuration: `extra` is appended (top-level keys).
@@ -39,14 +43,30 @@ impl Proxy {
         Self::start_with(config).await
     }
 
-    /// Starts doorman with a full configuration.
-    pub async fn start_with(config: Config) -> Self {
+    /// Starts doorman with a full configuration (its upstream behind the
+    /// oracle's tap when the oracle is on).
+    pub async fn start_with(mut config: Config) -> Self {
+        let mut oracle = Oracle::new(config.upstream.client_identity);
+        if let Some(o) = &oracle {
+            config.upstream.address = o.upstream(&config.upstream.address);
+        }
         let server = Server::bind(config).await.expect("bind doorman");
         let addr = server.local_addrs()[0];
+        if let Some(o) = &mut oracle {
+            o.listening(&server.local_addrs());
+        }
         let admin = server.admin_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server.run(shutdown.clone()));
-        Self { addr, admin, shutdown, task: Some(task) }
+        Self { addr, admin, shutdown, task: Some(task), oracle }
+    }
+
+    /// Waives the oracle's count check for this doorman (byte-level checks
+    /// stay), saying why.
+    pub fn skip_count(&mut self, why: &'static str) {
+        if let Some(o) = &mut self.oracle {
+            o.skip_count(why);
+        }
     }
 
     /// Triggers a graceful shutdown and waits for it.
@@ -61,5 +81,8 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some(o) = &mut self.oracle {
+            o.check(true);
+        }
     }
 }
