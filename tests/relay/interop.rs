@@ -56,6 +56,8 @@ async fn postfix_smtp_client_relays_through_doorman() {
     let sent = format!("to=<{to}>, relay=127.0.0.1[127.0.0.1]:{}", proxy.addr.port());
     let log = relay.wait_log(&sent).await;
     assert!(log.lines().any(|l| l.contains(&sent) && l.contains("status=sent")), "{log}");
+    // The relay oracle counts the 250 this sender got from doorman.
+    crate::support::oracle::client_accepted(proxy.addr);
 }
 
 /// The Exim binary tests/support/install-deps.sh unpacked.
@@ -162,6 +164,7 @@ async fn exim_smtp_transport_relays_through_doorman() {
     assert!(text.contains("Sent by Exim's smtp transport."), "{text}");
     let log = exim_log(state);
     assert!(log.contains(&format!("=> {to} R=doorman T=doorman_smtp")), "Exim did not deliver it:\n{log}");
+    crate::support::oracle::client_accepted(proxy.addr);
 }
 
 /// msmtp 1.8.23 (Debian 12) from `alice@sender.example` to `to` through
@@ -182,6 +185,9 @@ async fn msmtp(addr: SocketAddr, to: &str, message: &str) -> (bool, String) {
     drop(stdin);
     let out = child.wait_with_output().await.expect("msmtp");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        crate::support::oracle::client_accepted(addr);
+    }
     (out.status.success(), text)
 }
 
