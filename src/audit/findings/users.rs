@@ -48,7 +48,8 @@ pub(crate) fn judge_queries(s: &Surface, out: &mut Vec<Finding>) {
 }
 
 const RCPT_FIX: &str = "Refusing unknown users at RCPT is right (no backscatter), so limit the rate: Postfix \
-                        smtpd_hard_error_limit and anvil, Exim ratelimit ACLs; watch for dictionary runs";
+                        smtpd_hard_error_limit and anvil, Exim ratelimit ACLs; doorman tarpits and cuts off a dictionary run \
+                        (limits.harvest_tarpit_after, limits.max_refused_recipients)";
 
 /// The RCPT probe's finding.
 pub(crate) fn judge_rcpt(e: &Enumeration, out: &mut Vec<Finding>) {
