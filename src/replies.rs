@@ -147,6 +147,11 @@ pub(crate) fn in_chunks() -> Reply {
     Reply::new(503, "5.5.1 Error: BDAT chunks already sent; only BDAT or RSET may follow")
 }
 
+/// DATA for a message declared `BODY=BINARYMIME`.
+pub(crate) fn binary_needs_bdat() -> Reply {
+    Reply::new(503, "5.5.1 Error: BODY=BINARYMIME needs BDAT, not DATA")
+}
+
 /// A BDAT chunk taken (all but the last, whose reply is the upstream's).
 pub(crate) fn chunk_taken(size: u64) -> Reply {
     Reply::new(250, format!("2.0.0 {size} octets taken"))

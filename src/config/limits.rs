@@ -54,8 +54,9 @@ pub struct Limits {
     #[serde(default = "default_max_junk_commands")]
     pub max_junk_commands: u32,
     /// A client that sends commands before their replies where that is not
-    /// allowed (before the greeting, without PIPELINING, after a command
-    /// that must end a pipelined group such as DATA or EHLO) gets `554 5.5.0`
+    /// allowed (without PIPELINING, after a command that must end a
+    /// pipelined group such as DATA or EHLO, before the greeting beyond a
+    /// first command, which is the `early_talker` rule's) gets `554 5.5.0`
     /// and the connection closes, as under Postfix's setting of the same
     /// name. A listener may override it; `helo.exempt` networks skip it.
     #[serde(default)]
@@ -68,8 +69,8 @@ pub struct Limits {
     pub max_connection_rate_per_ip: u32,
     /// Refused recipients (5xx to RCPT) a session may collect before each
     /// further RCPT reply waits `harvest_delay` (a tarpit, as Postfix's
-    /// `smtpd_soft_error_limit` and Exchange's tarpitting). Reset when a
-    /// message is delivered. 0: no tarpit.
+    /// `smtpd_soft_error_limit` and Exchange's tarpitting). Each recipient of
+    /// a delivered message takes one refusal off the count. 0: no tarpit.
     #[serde(default = "default_harvest_tarpit_after")]
     pub harvest_tarpit_after: u32,
     /// How long each RCPT reply waits in the tarpit.

@@ -31,12 +31,17 @@ pub(super) struct Chunks {
     decoder: DataDecoder,
     intake: Intake,
     started: Instant,
+    /// The whole message, every chunk, within `limits.data_timeout`.
+    deadline: tokio::time::Instant,
+    /// Octets announced so far (what the size limit counts, whatever the
+    /// decoder keeps of them).
+    announced: u64,
 }
 
 impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn on_bdat(&mut self, size: u64, last: bool) -> Step {
-        let taken = self.chunks.as_ref().map_or(0, |c| c.decoder.summary().size);
-        let over = taken.saturating_add(size) > self.config.limits.max_message_size.as_u64();
+        let announced = self.chunks.as_ref().map_or(0, |c| c.announced).saturating_add(size);
+        let over = announced > self.config.limits.max_message_size.as_u64();
         if over || !self.advertised.has("CHUNKING") {
             metrics().reject(Reason::Bdat);
             self.reset_transaction();
@@ -60,9 +65,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
             None => Box::new(self.first_chunk()),
         };
         chunks.decoder.expect_chunk(size);
+        chunks.announced = announced;
         let end = match size {
-            0 => DataEnd::Complete,
-            _ => self.receive(&mut chunks.decoder, &mut chunks.intake).await?,
+            0 if tokio::time::Instant::now() < chunks.deadline => DataEnd::Complete,
+            0 => DataEnd::Timeout,
+            _ => self.receive(&mut chunks.decoder, &mut chunks.intake, chunks.deadline).await?,
         };
         self.txn.chunk_taken();
         if end == DataEnd::Complete && !last {
@@ -70,7 +77,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
             return Ok(self.reply(replies::chunk_taken(size)));
         }
         let envelope = self.txn.envelope().cloned().unwrap_or_default();
-        let Chunks { decoder, intake, started } = *chunks;
+        let Chunks { mut decoder, mut intake, started, .. } = *chunks;
+        // A CR that ended the last chunk ended no line: refused or a space.
+        let mut tail = Vec::new();
+        decoder.finish_chunks(&mut tail);
+        intake.push(&tail).await;
         let transfer = Transfer { envelope, started, summary: decoder.summary().clone(), chunked: true };
         self.complete(end, transfer, intake).await
     }
@@ -80,7 +91,8 @@ impl<S: Io, D: Dialer> Session<S, D> {
         let envelope = self.txn.envelope().cloned().unwrap_or_default();
         let (policy, max) = (self.config.data.bare_line_endings, self.config.limits.max_message_size.as_u64());
         let decoder = if self.txn.is_binary() { DataDecoder::binary(max) } else { DataDecoder::chunks(policy, max) };
-        Chunks { decoder, intake: self.intake(&envelope), started: Instant::now() }
+        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout;
+        Chunks { decoder, intake: self.intake(&envelope), started: Instant::now(), deadline, announced: 0 }
     }
 
     /// Reads a chunk that cannot be taken to its end, and drops it.
@@ -91,7 +103,8 @@ impl<S: Io, D: Dialer> Session<S, D> {
         let mut decoder = DataDecoder::binary(0);
         decoder.expect_chunk(size);
         let mut dropped = Intake::dropping();
-        self.receive(&mut decoder, &mut dropped).await
+        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout;
+        self.receive(&mut decoder, &mut dropped, deadline).await
     }
 
     /// A chunk that was not read to its end: the client went away or stopped.

@@ -50,7 +50,8 @@ impl<S: Io, D: Dialer> Session<S, D> {
             DataDecoder::new(self.config.data.bare_line_endings, self.config.limits.max_message_size.as_u64());
         let mut intake = self.intake(&envelope);
         self.conn.flush().await?;
-        let end = self.receive(&mut decoder, &mut intake).await?;
+        let deadline = tokio::time::Instant::now() + self.config.limits.data_timeout;
+        let end = self.receive(&mut decoder, &mut intake, deadline).await?;
         let transfer = Transfer { envelope, started, summary: decoder.summary().clone(), chunked: false };
         self.complete(end, transfer, intake).await
     }
@@ -111,7 +112,8 @@ impl<S: Io, D: Dialer> Session<S, D> {
         Spool::new(memory, data.spool_dir.clone()).with_budget(budget)
     }
 
-    /// Reads the message until the final dot (or the client's end), into
+    /// Reads the message until the final dot (or the client's end, or
+    /// `deadline`: `limits.data_timeout` after the message began), into
     /// `intake`. A message slower than [`MIN_DATA_RATE`] on average once it
     /// has taken `upstream.release_after` gives the upstream session back
     /// meanwhile (the transaction is built again for the delivery); a large
@@ -120,9 +122,12 @@ impl<S: Io, D: Dialer> Session<S, D> {
         &mut self,
         decoder: &mut DataDecoder,
         intake: &mut Intake,
+        deadline: tokio::time::Instant,
     ) -> Result<DataEnd, SessionError> {
         let started = tokio::time::Instant::now();
-        let deadline = started + self.config.limits.data_timeout;
+        if started >= deadline {
+            return Ok(DataEnd::Timeout);
+        }
         let mut check = self.release_at().map(|_| started + self.config.upstream.release_after);
         let mut received = 0u64;
         let mut content = Vec::with_capacity(super::connection::READ_CHUNK);
@@ -220,6 +225,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
                 self.reset_upstream().await?;
                 reply
             }
+            // After a refused BDAT the sender must RSET (RFC 3030 2).
+            Delivery::Final(reply) if by_bdat && !reply.is_positive() => {
+                self.reset_upstream().await?;
+                reply
+            }
             Delivery::Final(reply) => reply,
         };
         let outcome = match reply.code() {
@@ -230,7 +240,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if reply.is_positive() {
             self.delivered += 1;
             self.junk = 0;
-            self.refused_rcpts = 0;
+            // Each delivered recipient takes one refusal off the harvest
+            // count: a list with a few stale addresses stays at zero, one
+            // real recipient per batch of probes does not wash them out.
+            let delivered = u32::try_from(transfer.envelope.rcpts.len()).unwrap_or(u32::MAX);
+            self.refused_rcpts = self.refused_rcpts.saturating_sub(delivered);
         }
         self.log_transaction(transfer, Some(reply.code()), outcome);
         Ok(self.relay(reply))

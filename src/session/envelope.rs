@@ -128,5 +128,6 @@ pub(super) fn sequence_reply(e: SequenceError) -> Reply {
         SequenceError::NoValidRecipients => replies::no_valid_recipients(),
         SequenceError::TooManyRecipients => replies::too_many_recipients(),
         SequenceError::InChunks => replies::in_chunks(),
+        SequenceError::BinaryNeedsBdat => replies::binary_needs_bdat(),
     }
 }

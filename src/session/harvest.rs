@@ -3,7 +3,7 @@
 //! which is what smtp-user-enum reads) is slowed down, then cut off, as
 //! Postfix's `smtpd_soft_error_limit`/`smtpd_hard_error_limit` and
 //! Exchange's tarpitting do. Exempt and authenticated clients are not
-//! counted; a delivered message starts the count again.
+//! counted; each recipient of a delivered message takes one refusal off.
 
 use tracing::info;
 

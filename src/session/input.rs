@@ -46,7 +46,10 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if line.bare_lf {
             self.deep_test(Rule::BareNewline, "a command ended by a bare LF");
             if self.config.data.bare_line_endings == LineEndingPolicy::Reject {
-                return Ok(self.protocol_error(Reason::BareLf, replies::bare_lf_command()));
+                let flow = self.protocol_error(Reason::BareLf, replies::bare_lf_command());
+                // A refused BDAT line: its payload must not run as commands.
+                let bdat = line.bytes.get(..4).is_some_and(|v| v.eq_ignore_ascii_case(b"BDAT"));
+                return Ok(if bdat { Flow::Close } else { flow });
             }
         }
         match Command::parse(&line.bytes) {

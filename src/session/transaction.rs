@@ -19,6 +19,8 @@ pub(super) enum SequenceError {
     TooManyRecipients,
     /// RCPT or DATA after BDAT chunks (RFC 3030: one way per message).
     InChunks,
+    /// DATA for a `BODY=BINARYMIME` message (RFC 3030 3: BDAT only).
+    BinaryNeedsBdat,
 }
 
 /// The envelope of an open transaction: the sender, and the recipients the
@@ -119,6 +121,7 @@ impl Transaction {
     pub(super) fn check_data(&self) -> Result<usize, SequenceError> {
         match self {
             Self::Open { chunks: 1.., .. } => Err(SequenceError::InChunks),
+            _ if self.is_binary() => Err(SequenceError::BinaryNeedsBdat),
             _ => self.check_bdat(),
         }
     }
@@ -139,7 +142,7 @@ impl Transaction {
     /// A BDAT chunk was taken.
     pub(super) fn chunk_taken(&mut self) {
         if let Self::Open { chunks, .. } = self {
-            *chunks += 1;
+            *chunks = chunks.saturating_add(1);
         }
     }
 

@@ -60,6 +60,16 @@ impl Command {
     /// A [`CommandError`] naming what is wrong; the session replies and goes on.
     pub fn parse(line: &[u8]) -> Result<Self, CommandError> {
         let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+        if line[..verb_end].eq_ignore_ascii_case(b"BDAT") {
+            // Whatever is wrong with a BDAT line, its payload follows: only a
+            // size read from a clean line lets the session go on.
+            return Self::parse_clean(line).map_err(|_| CommandError::Chunking);
+        }
+        Self::parse_clean(line)
+    }
+
+    fn parse_clean(line: &[u8]) -> Result<Self, CommandError> {
+        let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let is_auth = line[..verb_end].eq_ignore_ascii_case(b"AUTH");
         let max = if is_auth { AUTH_LINE_MAX } else { COMMAND_LINE_MAX };
         if line.len() + 2 > max {

@@ -129,6 +129,15 @@ impl DataDecoder {
         (take, self.chunk_left == 0)
     }
 
+    /// BDAT text after its last chunk: a CR that ended it ended no line, so
+    /// it is a bare CR (refused, or a space under `Normalize`).
+    pub fn finish_chunks(&mut self, out: &mut Vec<u8>) {
+        if self.framing == Framing::Chunks && self.state == State::Cr {
+            self.forbidden(out, b" ");
+            self.state = State::Mid;
+        }
+    }
+
     /// Decodes text: CR/LF/NUL and (under DATA) dots; see [`Self::decode`].
     fn text(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, bool) {
         let mut i = 0;

@@ -147,3 +147,60 @@ async fn null_chunks_bare_newlines_and_short_chunks() {
     let up = s.hang_up().await;
     assert!(!up.all().contains("BDAT") && !up.all().contains("short"), "{}", up.all());
 }
+
+/// The whole chunked message is bounded by `limits.data_timeout`, however
+/// its chunks are spaced (each within the idle timeout): 421, and nothing
+/// reaches the upstream.
+#[tokio::test(start_paused = true)]
+async fn a_chunked_message_is_bounded_in_time() {
+    let mut s = Harness::new().yaml("limits:\n  data_timeout: 60s\n  idle_timeout: 50s").ready().await;
+    open_transaction(&mut s).await;
+    for _ in 0..2 {
+        s.client.send(&bdat(b"x\r\n", false)).await;
+        assert_code(&s.client.reply().await, 250);
+        tokio::time::sleep(std::time::Duration::from_secs(40)).await;
+    }
+    s.client.send(&bdat(b"x\r\n", true)).await;
+    assert_reply(&s.client.reply().await, 421, "4.4.2");
+    s.client.closed().await;
+    assert!(!s.finished().await.all().contains("BDAT"));
+}
+
+/// Dropped octets count too: bare LFs a `reject` policy keeps out of the
+/// spool still take the message over the size limit.
+#[tokio::test(start_paused = true)]
+async fn dropped_octets_count_against_the_size_limit() {
+    let mut s = Harness::new().yaml("limits:\n  max_message_size: 1000").ready().await;
+    open_transaction(&mut s).await;
+    s.client.send(&bdat(&[b'\n'; 800], false)).await;
+    assert_code(&s.client.reply().await, 250);
+    s.client.send(&bdat(&[b'\n'; 800], false)).await;
+    assert_reply(&s.client.reply().await, 552, "5.3.4");
+    s.client.closed().await;
+}
+
+/// A message declared BINARYMIME can only come by BDAT: DATA gets 503
+/// before any 354; and a bad BDAT line (here 8-bit) ends the session, so
+/// the payload after it never runs.
+#[tokio::test(start_paused = true)]
+async fn binarymime_needs_bdat_and_a_bad_bdat_line_closes() {
+    let mut s = Harness::new().known(Some(BINARY)).mta(Mta { ehlo: BINARY, ..Mta::default() }).greeted().await;
+    assert_code(&s.client.cmd("EHLO client.example.net").await, 250);
+    assert_code(&s.client.cmd("MAIL FROM:<alice@sender.example> BODY=BINARYMIME").await, 250);
+    assert_code(&s.client.cmd("RCPT TO:<bob@example.test>").await, 250);
+    assert_reply(&s.client.cmd("DATA").await, 503, "5.5.1");
+    s.client.send("BDAT 30 é\r\nMAIL FROM:<evil@example.net>\r\n".as_bytes()).await;
+    assert_reply(&s.client.reply().await, 554, "5.5.4");
+    s.client.closed().await;
+    assert!(!s.finished().await.all().contains("evil"));
+}
+
+/// A CR that ends the last chunk ends no line: a bare CR, refused under
+/// the default `reject`.
+#[tokio::test(start_paused = true)]
+async fn a_cr_at_the_end_of_the_last_chunk_is_a_bare_cr() {
+    let mut s = Harness::new().ready().await;
+    open_transaction(&mut s).await;
+    s.client.send(&bdat(b"Subject: x\r\n\r\nbody\r", true)).await;
+    assert_reply(&s.client.reply().await, 550, "5.6.0");
+}

@@ -38,25 +38,47 @@ async fn a_harvest_is_tarpitted_then_cut_off() {
     assert!(counted("tarpit") > tarpits && counted("closed") > closes);
 }
 
-/// A delivered message starts the count again: a list server with a few
-/// stale addresses on every message is never slowed.
+/// Each delivered recipient takes one refusal off the count: a list server
+/// with two stale addresses among its readers is never slowed.
 #[tokio::test(start_paused = true)]
-async fn a_delivery_starts_the_count_again() {
+async fn deliveries_take_refusals_off_the_count() {
     let mta = Mta::default().on("RCPT TO:<gone", UNKNOWN);
     let mut s =
         Harness::new().yaml("limits:\n  harvest_tarpit_after: 2\n  max_refused_recipients: 4").mta(mta).ready().await;
     let started = Instant::now();
-    for _ in 0..3 {
+    for _ in 0..5 {
         assert_code(&s.client.cmd("MAIL FROM:<list@sender.example>").await, 250);
         for n in 1..=2u32 {
             assert_reply(&s.client.cmd(&format!("RCPT TO:<gone{n}@example.test>")).await, 550, "5.1.1");
+            assert_code(&s.client.cmd(&format!("RCPT TO:<reader{n}@example.test>")).await, 250);
         }
-        assert_code(&s.client.cmd("RCPT TO:<reader@example.test>").await, 250);
         assert_code(&s.client.cmd("DATA").await, 354);
         s.client.send(format!("{MESSAGE}.\r\n").as_bytes()).await;
         assert_code(&s.client.reply().await, 250);
     }
     assert_eq!(started.elapsed(), Duration::ZERO, "never tarpitted, never cut off");
+}
+
+/// A harvester cannot wash its probes out with one real recipient and an
+/// empty message per batch: five probes and one delivery still add four,
+/// so the twentieth refusal comes in the fifth batch, at its fourth probe.
+#[tokio::test(start_paused = true)]
+async fn one_real_recipient_per_batch_does_not_reset_a_harvest() {
+    let mta = Mta::default().on("RCPT TO:<probe", UNKNOWN);
+    let mut s = Harness::new().mta(mta).ready().await;
+    for batch in 0..5u32 {
+        assert_code(&s.client.cmd("MAIL FROM:<h@sender.example>").await, 250);
+        assert_code(&s.client.cmd("RCPT TO:<postmaster@example.test>").await, 250);
+        let probes = if batch < 4 { 5 } else { 4 };
+        for n in 0..probes {
+            assert_reply(&s.client.cmd(&format!("RCPT TO:<probe{batch}-{n}@example.test>")).await, 550, "5.1.1");
+        }
+        if batch < 4 {
+            assert_code(&s.client.cmd("BDAT 0 LAST").await, 250);
+        }
+    }
+    assert_reply(&s.client.reply().await, 421, "4.7.0");
+    s.client.closed().await;
 }
 
 /// `helo.exempt` networks (and authenticated clients) are not counted.
