@@ -12,6 +12,7 @@ mod chunking;
 mod commands;
 mod data;
 mod envelope;
+mod fault_matrix;
 mod greeting;
 mod harvest;
 mod helo_rules;

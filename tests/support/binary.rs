@@ -111,6 +111,11 @@ impl Binary {
         line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number of kB")
     }
 
+    /// The process id (for `/proc/<pid>/fd`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal by name (`HUP`, `TERM`).
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();

@@ -19,6 +19,8 @@ pub enum Protocol {
     Clamd,
     /// Everything up to the client's half-close.
     Spamd,
+    /// One HTTP request with a `Content-Length` body (rspamd's `/checkv2`).
+    Http,
 }
 
 /// What the fake does with each connection.
@@ -131,6 +133,7 @@ async fn serve(
             recorded.lock().expect("requests").push(request);
             complete
         }
+        Protocol::Http => read_http(&mut sock).await,
     };
     if !complete {
         cut_short.fetch_add(1, Ordering::SeqCst);
@@ -147,7 +150,7 @@ async fn serve(
             // Hold the connection until the client gives up (a spamd client
             // has half-closed already: its EOF cannot be seen, so wait).
             match protocol {
-                Protocol::Clamd => {
+                Protocol::Clamd | Protocol::Http => {
                     let mut b = [0u8; 1];
                     let _ = sock.read(&mut b).await;
                 }
@@ -161,6 +164,27 @@ async fn serve(
         }
         Behaviour::ResetAfter { .. } => {}
     }
+}
+
+/// Reads one HTTP request: its head, then `Content-Length` octets; false
+/// if the client went away first.
+async fn read_http(sock: &mut TcpStream) -> bool {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let mut rest = vec![0u8; (head_end + length).saturating_sub(buf.len())];
+    sock.read_exact(&mut rest).await.is_ok()
 }
 
 /// Reads one INSTREAM request; false if the client went away before the

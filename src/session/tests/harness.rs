@@ -148,16 +148,17 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let sync = config.listen[0].forbid_unauth_pipelining.unwrap_or(config.limits.forbid_unauth_pipelining);
         let info = ClientInfo { peer: self.peer, local: "127.0.0.1:25".parse().expect("address"), tls: self.tls, sync };
-        let spooled = Arc::default();
+        let spooled: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let shield = self.shield.clone().unwrap_or_default();
         if let Some(ehlo) = self.known {
             let mut buf = BytesMut::from(ehlo.as_bytes());
             let reply = ReplyParser::parse(&mut buf).ok().flatten().expect("an EHLO reply");
             shield.upstream_caps.learn(&Capabilities::from_ehlo(&reply));
         }
-        let env = SessionEnv { shared, spooled, dialer: dialer.clone(), shutdown: shutdown.clone(), shield };
+        let env =
+            SessionEnv { shared, spooled: spooled.clone(), dialer: dialer.clone(), shutdown: shutdown.clone(), shield };
         let task = tokio::spawn(serve(server, info, "t0000001".into(), env));
-        Running { client: Client { io: client, buf: BytesMut::new() }, dialer, shutdown, task }
+        Running { client: Client { io: client, buf: BytesMut::new() }, dialer, shutdown, task, spooled }
     }
 
     /// Starts the session and reads the greeting.
@@ -183,6 +184,8 @@ pub(crate) struct Running {
     dialer: PipeDialer,
     pub(crate) shutdown: CancellationToken,
     task: JoinHandle<()>,
+    /// Bytes all spools of this session hold now (`data.spool_max_total`).
+    pub(crate) spooled: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Running {
@@ -203,9 +206,9 @@ impl Running {
 
     /// The client hangs up; waits for the session to end.
     pub(crate) async fn hang_up(self) -> Recorded {
-        let Self { client, dialer, shutdown, task } = self;
+        let Self { client, dialer, shutdown, task, spooled } = self;
         drop(client);
-        Self { client: Client::closed_pipe(), dialer, shutdown, task }.finished().await
+        Self { client: Client::closed_pipe(), dialer, shutdown, task, spooled }.finished().await
     }
 }
 

@@ -9,6 +9,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 use crate::upstream::Dialer;
@@ -24,6 +26,8 @@ pub(crate) enum Step {
     ExpectData,
     /// Stop reading and answering, but keep the connection open.
     Hang,
+    /// Wait this long (paused time: at once), then go on.
+    Wait(Duration),
     /// Close the connection.
     Close,
 }
@@ -35,6 +39,10 @@ pub(crate) enum Upstream {
     Mta(Mta),
     /// Exactly these steps, then reading (and recording) until doorman closes.
     Script(Vec<Step>),
+    /// A dial that never completes (a black-holed SYN).
+    Blackhole,
+    /// A dial that completes after this long, then these steps.
+    SlowDial(Duration, Vec<Step>),
 }
 
 /// A well-behaved MTA with replies a test may override per verb.
@@ -165,8 +173,14 @@ impl Dialer for PipeDialer {
 
     async fn dial(&self, _address: &str) -> std::io::Result<DuplexStream> {
         let next = self.upstreams.lock().ok().and_then(|mut u| u.pop_front());
-        let Some(upstream) = next else {
-            return Err(std::io::ErrorKind::ConnectionRefused.into());
+        let upstream = match next {
+            None => return Err(std::io::ErrorKind::ConnectionRefused.into()),
+            Some(Upstream::Blackhole) => std::future::pending().await,
+            Some(Upstream::SlowDial(delay, steps)) => {
+                tokio::time::sleep(delay).await;
+                Upstream::Script(steps)
+            }
+            Some(upstream) => upstream,
         };
         let (ours, theirs) = tokio::io::duplex(256 * 1024);
         let conn = self.recorded.open();
@@ -176,6 +190,7 @@ impl Dialer for PipeDialer {
             let failed = match upstream {
                 Upstream::Mta(mta) => end.answer(&mta).await,
                 Upstream::Script(steps) => end.play(steps).await,
+                Upstream::Blackhole | Upstream::SlowDial(..) => None,
             };
             if let (Some(m), Ok(mut slot)) = (failed, mismatch.lock()) {
                 *slot = Some(m);
@@ -322,6 +337,7 @@ impl End {
                 Step::Hang => {
                     std::future::pending::<()>().await;
                 }
+                Step::Wait(delay) => tokio::time::sleep(delay).await,
                 Step::Close => return None,
             }
         }
