@@ -155,7 +155,8 @@ impl ScanEngine {
             stream =
                 Some(Stream { index, tx: Some(tx), abort, fed: 0, max_size: s.max_size, feed_timeout: s.feed_timeout });
         }
-        MessageScan { engine: self.clone(), ctx: Arc::new(ctx), stream, tasks, task_index, early: Vec::new(), skipped }
+        let ctx = Arc::new(ctx);
+        MessageScan { engine: self.clone(), ctx, stream, tasks, task_index, early: Vec::new(), skipped, released: None }
     }
 }
 

@@ -31,6 +31,9 @@ pub struct MessageScan {
     pub(super) early: Vec<(usize, ScanError)>,
     /// Per scanner: not run for this session (authenticated).
     pub(super) skipped: Vec<bool>,
+    /// The streaming scanner whose stream was given back (a slow client):
+    /// it scans the spooled message after the final dot.
+    pub(super) released: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -97,6 +100,30 @@ impl MessageScan {
         }
     }
 
+    /// A stream is open to the streaming scanner (clamd), taking content.
+    pub fn holds_stream(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.tx.is_some())
+    }
+
+    /// The client is slow: the streaming scanner's connection is given
+    /// back, so slow clients cannot hold all of clamd's threads while honest
+    /// mail waits; the spooled message is streamed from its start after
+    /// the final dot instead ([`MessageScan::finish`]).
+    pub fn release_stream(&mut self) {
+        let Some(s) = &mut self.stream else {
+            return;
+        };
+        if s.tx.take().is_none() {
+            return;
+        }
+        s.abort.abort();
+        let id = s.abort.id();
+        self.task_index.retain(|(t, _)| *t != id);
+        self.released = Some(s.index);
+        let scanner = self.engine.scanners[s.index].client.name();
+        info!(scanner, "slow client: scanner stream given back; the spooled message is scanned after the final dot");
+    }
+
     /// Completes the scan after the final dot: ends the streams, runs the
     /// whole-message scanners on `spool` (concurrently with the streams'
     /// replies) and combines the verdicts. A refusal returns at once and
@@ -118,6 +145,15 @@ impl MessageScan {
             return self.conclude(decided, Some(refusal), started);
         }
         let mut replayed = false;
+        if let Some(i) = self.released.take() {
+            replayed = true;
+            if !self.replay(i, spool, None).await {
+                decided[i] = Some((self.decide(i, Err(self.unreplayable(i, spool))), Duration::ZERO));
+                if let Some(refusal) = refusal_so_far(&decided) {
+                    return self.conclude(decided, Some(refusal), started);
+                }
+            }
+        }
         while let Some(joined) = self.tasks.join_next_with_id().await {
             let (id, result) = match joined {
                 Ok((id, r)) => (id, r),
@@ -135,7 +171,7 @@ impl MessageScan {
             }
             if !replayed && self.is_streaming(i) && stream_broke(&result) {
                 replayed = true;
-                if self.replay(i, spool, &result).await {
+                if self.replay(i, spool, Some(&result)).await {
                     continue;
                 }
             }
@@ -166,7 +202,7 @@ impl MessageScan {
     /// the client, or a clamd restart): stream the spooled message once more,
     /// from the start, on the next endpoint, one chunk at a time (never the
     /// whole message in memory). Returns whether a new scan was started.
-    async fn replay(&mut self, i: usize, spool: &mut Spool, failed: &Result<Verdict, ScanError>) -> bool {
+    async fn replay(&mut self, i: usize, spool: &mut Spool, failed: Option<&Result<Verdict, ScanError>>) -> bool {
         if spool.len() > self.engine.scanners[i].max_size {
             return false;
         }
@@ -174,7 +210,7 @@ impl MessageScan {
             return false;
         };
         let name = self.engine.scanners[i].client.name();
-        if let Err(e) = failed {
+        if let Some(Err(e)) = failed {
             warn!(scanner = name, error = %e, "stream broke; scanning the spooled message again");
         }
         let engine = self.engine.clone();
@@ -201,6 +237,16 @@ impl MessageScan {
         });
         self.task_index.push((abort.id(), i));
         true
+    }
+
+    /// Why the spooled message could not be streamed to scanner `i` again.
+    fn unreplayable(&self, i: usize, spool: &Spool) -> ScanError {
+        let (name, max) = (self.engine.scanners[i].client.name(), self.engine.scanners[i].max_size);
+        if spool.len() > max {
+            ScanError::TooBig { detail: format!("{} bytes over {name}.max_size of {max} bytes", spool.len()) }
+        } else {
+            ScanError::Internal("reading the spool".into())
+        }
     }
 
     /// Spawns the scanners that need the complete message (spamd, rspamd),

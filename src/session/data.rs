@@ -116,8 +116,9 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// `deadline`: `limits.data_timeout` after the message began), into
     /// `intake`. A message slower than [`MIN_DATA_RATE`] on average once it
     /// has taken `upstream.release_after` gives the upstream session back
-    /// meanwhile (the transaction is built again for the delivery); a large
-    /// message that arrives at a normal rate keeps it.
+    /// meanwhile (the transaction is built again for the delivery), and its
+    /// clamd stream (the spooled message is scanned after the final dot); a
+    /// large message that arrives at a normal rate keeps both.
     pub(super) async fn receive(
         &mut self,
         decoder: &mut DataDecoder,
@@ -128,7 +129,11 @@ impl<S: Io, D: Dialer> Session<S, D> {
         if started >= deadline {
             return Ok(DataEnd::Timeout);
         }
-        let mut check = self.release_at().map(|_| started + self.config.upstream.release_after);
+        // A slow client gives back what it holds meanwhile: its upstream
+        // session, and its stream to the streaming scanner (clamd).
+        let after = self.config.upstream.release_after;
+        let holds = self.release_at().is_some() || intake.holds_stream();
+        let mut check = (holds && !after.is_zero()).then(|| started + after);
         let mut received = 0u64;
         let mut content = Vec::with_capacity(super::connection::READ_CHUNK);
         loop {
@@ -144,6 +149,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
                 check = if slow { None } else { Some(now + std::time::Duration::from_secs(1)) };
                 if slow {
                     self.release_upstream().await?;
+                    intake.release_stream();
                 }
                 if read == DataRead::Done(DataEnd::Timeout) && now < until {
                     continue;

@@ -31,6 +31,19 @@ impl Intake {
         Self::new(Spool::new(usize::MAX, None), None)
     }
 
+    /// A scanner stream is open (see [`Intake::release_stream`]).
+    pub(super) fn holds_stream(&self) -> bool {
+        self.scan.as_ref().is_some_and(MessageScan::holds_stream)
+    }
+
+    /// The client is slow: the streaming scanner's connection goes back,
+    /// and the spooled message is scanned after the final dot.
+    pub(super) fn release_stream(&mut self) {
+        if let Some(scan) = &mut self.scan {
+            scan.release_stream();
+        }
+    }
+
     /// Takes the next piece of decoded content.
     pub(super) async fn push(&mut self, content: &[u8]) {
         if self.error.is_some() || content.is_empty() {

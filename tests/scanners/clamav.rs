@@ -113,3 +113,29 @@ async fn sessions_are_reused_across_messages() {
     }
     assert_eq!(client.connections_opened(), 1);
 }
+
+/// A slow client gives its clamd stream back (`MessageScan::release_stream`,
+/// called by the session once the message is slower than 500 B/s past
+/// `upstream.release_after`): the stream is closed at once, and the spooled
+/// message is streamed again after the final dot, so a virus that arrives
+/// after the release is still found, and a clean message still passes.
+#[tokio::test]
+async fn a_released_stream_scans_the_spool_after_the_final_dot() {
+    let e = engine(&config(""));
+    for (body, infected) in
+        [(clean_message("released").replace("Alice", &eicar()), true), (clean_message("released"), false)]
+    {
+        let (head, tail) = body.as_bytes().split_at(40);
+        let mut spool = doorman::spool::Spool::new(256 * 1024, None);
+        let mut scan = e.start(ctx());
+        spool.append(head).await.expect("spool write");
+        scan.feed(head).await;
+        assert!(scan.holds_stream());
+        scan.release_stream();
+        assert!(!scan.holds_stream(), "the stream is given back");
+        spool.append(tail).await.expect("spool write");
+        scan.feed(tail).await;
+        let outcome = scan.finish(&mut spool).await;
+        assert_eq!(result(&outcome, "clamav").outcome, if infected { "infected" } else { "clean" }, "{outcome:?}");
+    }
+}
