@@ -953,7 +953,7 @@ scanners:
 admin:
   address: 127.0.0.1:$LOSS_ADMIN" || die "doorman did not start: $(tail -n 3 "$WORK/loss.log")"
   # warm-up (spamd's first checks are slow); its messages carry no loss tag
-  "$PY" "$ROOT/bench/loss_load.py" flood --port "${PORT[loss]}" --slow 0 --messages 3 --settle 0 --limit 60 \
+  "$PY" "$ROOT/bench/loss_load.py" flood --port "${PORT[loss]}" --slow 0 --messages 3 --phases '' --limit 60 \
     --rcpt warmup@example.test >/dev/null
   sleep 1
   fd0=$(fd_count "${PID[loss]}")
@@ -1023,7 +1023,7 @@ print(f"   accepted {check.get('accepted')}  delivered {check.get('delivered')} 
       f"spam {check.get('refused_spam')}, ham {check.get('refused_ham')})  refused-but-delivered "
       f"{check.get('refused_but_delivered')}")
 print(f"   gave up after the retries {check.get('gave_up')}, unfinished at the time limit {check.get('unfinished')}, "
-      f"delivered without a 250 {check.get('delivered_without_250')}, files in the Maildir {check.get('files')}, "
+      f"delivered without a 250 {check.get('delivered_without_250')}, tagged files in the Maildir {check.get('files')}, "
       f"left in Postfix's queue {queued}")
 ex = {k: v for k, v in (check.get("examples") or {}).items() if v}
 if ex:

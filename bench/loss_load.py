@@ -265,7 +265,7 @@ async def load_main(a):
 def check_main(a):
     results = [json.loads(line) for line in open(a.results)]
     copies = {}
-    unknown = 0
+    other = 0
     parser = email.parser.BytesHeaderParser()
     for sub in ("new", "cur"):
         d = os.path.join(a.maildir, sub)
@@ -276,7 +276,7 @@ def check_main(a):
                 h = parser.parse(f)
             tag = (h.get("X-Loss-Tag") or "").strip()
             if not tag:
-                unknown += 1
+                other += 1  # the warm-up's and the flood's messages
                 continue
             copies[tag] = copies.get(tag, 0) + 1
     known = {r["tag"] for r in results}
@@ -291,7 +291,8 @@ def check_main(a):
         "refused_ham": sum(r["kind"] == "ham" for r in refused),
         "gave_up": sum(r["outcome"] == "gave_up" for r in results),
         "unfinished": sum(r["outcome"] == "unfinished" for r in results),
-        "files": sum(copies.values()) + unknown,
+        "files": sum(copies.values()),
+        "untagged_files": other,
         "delivered": sum(1 for r in acc if copies.get(r["tag"], 0) >= 1),
         "lost": sum(1 for r in acc if copies.get(r["tag"], 0) == 0),
         "duplicated": sum(1 for t, n in copies.items() if n > 1),
@@ -299,7 +300,7 @@ def check_main(a):
         "bad_kind_accepted": sum(1 for r in acc if r["kind"] != "ham"),
         "delivered_without_250": sum(1 for r in results if r["outcome"] in ("gave_up", "unfinished")
                                      and copies.get(r["tag"], 0) > 0),
-        "unknown_files": unknown + sum(n for t, n in copies.items() if t not in known),
+        "unknown_files": sum(n for t, n in copies.items() if t not in known),
         "ambiguous_attempts": sum(r["ambiguous"] for r in results),
     }
     s["examples"] = {
@@ -429,10 +430,10 @@ async def flood_main(a):
         await asyncio.sleep(2)
 
     await normal("alone", a.messages, a.phase_limit)
-    for phase in a.phases.split(","):
+    for phase in filter(None, a.phases.split(",")):
         await flooded(phase, phase)
     r = {"slow": a.slow, "trickle_s": a.trickle, **phases}
-    for phase in a.phases.split(","):
+    for phase in filter(None, a.phases.split(",")):
         if phases["alone"]["p99"] and phases[phase]["p99"] and not phases[phase]["failures"]:
             phases[phase]["p99_ratio"] = round(phases[phase]["p99"] / phases["alone"]["p99"], 2)
     r["seconds"] = round(time.monotonic() - start, 1)
