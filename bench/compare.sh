@@ -896,7 +896,7 @@ pf_queued() {
 pf_flush() { /usr/sbin/postqueue -c "$WORK/pf/etc" -f >/dev/null 2>&1 || true; }
 loss_done() {
   local d=0
-  read -r d _ <"$WORK/loss.progress" 2>/dev/null || true
+  [ -s "$WORK/loss.progress" ] && read -r d _ <"$WORK/loss.progress"
   echo "${d:-0}"
 }
 # loss_fault PERCENT WHAT CMD...: once PERCENT % of the messages are
