@@ -27,7 +27,14 @@
 #              client calls them directly with the same message, same concurrency
 #   profile    instructions per message (valgrind callgrind) and syscalls per
 #              message (strace -c) on the pass-through path, doorman vs haproxy
-#   all        table, big, idle, burst, scan, profile
+#   shield     bot connections: how many reach the MTA
+#   slowloris  slow clients against a Postfix with 100 smtpd processes
+#   loss       LOSS_SESSIONS sessions send LOSS_MSGS tagged messages through
+#              doorman + clamd + spamd into the real Postfix while Postfix and
+#              clamd restart and doorman reloads: every 250 delivered exactly
+#              once, no refused message delivered (exit 1 otherwise); then a
+#              normal client's p99 with and without FLOOD_SLOW slow senders
+#   all        every mode above, in that order
 #
 # Owns: a work dir /tmp/dmc.XXXXXX (configs, logs, results) and every process
 # it starts (sink, proxies, clamd, spamd, a UDP syslog sink for spampd), all on
@@ -80,6 +87,13 @@ SLOW_CLIENTS=${SLOW_CLIENTS:-800}
 SLOW_HONEST=${SLOW_HONEST:-50}
 SLOW_LIMIT=${SLOW_LIMIT:-100}
 SLOW_TARGETS=${SLOW_TARGETS:-haproxy doorman}
+LOSS_MSGS=${LOSS_MSGS:-3000}
+LOSS_SESSIONS=${LOSS_SESSIONS:-500}
+LOSS_LIMIT=${LOSS_LIMIT:-420}
+LOSS_DOWN=${LOSS_DOWN:-3}
+LOSS_SCAN_TIMEOUT=${LOSS_SCAN_TIMEOUT:-120}
+FLOOD_SLOW=${FLOOD_SLOW:-300}
+FLOOD_MSGS=${FLOOD_MSGS:-100}
 QUIET_WAIT=${QUIET_WAIT:-120}
 STEPS_N=${STEPS_N:-100}
 RSS_INTERVAL=${RSS_INTERVAL:-0.2}
@@ -89,11 +103,12 @@ SOURCE=/usr/sbin/smtp-source
 
 for v in ROUNDS SESSIONS MSG_SIZE WARMUP RUN_SECS MIN_MSGS MAX_MSGS LAT_SECS LAT_MIN LAT_MAX RUN_TIMEOUT \
   SPAMD_CHILDREN SPAMPD_CHILDREN BIG_ROUNDS IDLE_SESSIONS IDLE_HOLD IDLE_SETTLE SCAN_SECS SCAN_ROUNDS PROFILE_MSGS PROFILE_SCAN_MSGS QUIET_PCT STEPS_N BURST_SESSIONS BURST_TIMEOUT \
-  BOTS BOT_CONCURRENCY SLOW_CLIENTS SLOW_HONEST SLOW_LIMIT; do
+  BOTS BOT_CONCURRENCY SLOW_CLIENTS SLOW_HONEST SLOW_LIMIT LOSS_MSGS LOSS_SESSIONS LOSS_LIMIT LOSS_DOWN \
+  LOSS_SCAN_TIMEOUT FLOOD_SLOW FLOOD_MSGS; do
   { [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ]; } || die "$v must be a positive integer (got '${!v}')"
 done
 [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "QUIET_WAIT must be a number of seconds (got '$QUIET_WAIT')"
-case "$MODE" in table | big | idle | burst | scan | profile | shield | slowloris | all) ;; *) die "usage: $0 [table|big|idle|burst|scan|profile|shield|slowloris|all]" ;; esac
+case "$MODE" in table | big | idle | burst | scan | profile | shield | slowloris | loss | all) ;; *) die "usage: $0 [table|big|idle|burst|scan|profile|shield|slowloris|loss|all]" ;; esac
 need_root
 { [ -x "$SINK" ] && [ -x "$SOURCE" ]; } || die "smtp-sink/smtp-source missing: run bench/install-bench-deps.sh"
 [ -x "$DOORMAN_BIN" ] || die "no doorman binary at $DOORMAN_BIN: cargo build --release (or set DOORMAN_BIN)"
@@ -106,7 +121,7 @@ chmod 755 "$WORK" # spampd, smtp-sink and Haraka's children run as other users
 OK=0
 declare -A PID=() PORT=() NA=()
 STARTED=()        # "name pid" in start order, stopped in reverse
-CLAMD_UP="" SPAMD_UP="" SAMPLER_PID=""
+CLAMD_UP="" SPAMD_UP="" SAMPLER_PID="" PF_UP="" PF_PPORT="" LOSS_ADMIN="" LOAD_PID="" LOAD_T0=0
 # stop_started: stop every process this script started, newest first, and
 # then whatever they left behind (Haraka's worker, spampd's children): the
 # descendants are listed before the parent is signalled. By pid only.
@@ -129,6 +144,7 @@ cleanup() {
   stop_started
   [ -n "$SPAMD_UP" ] && SPAMD_STATE=$WORK/spamd SPAMD_PORT=$SPAMD_UP tests/support/spamd.sh stop >/dev/null 2>&1
   [ -n "$CLAMD_UP" ] && CLAMD_STATE=$WORK/clamd CLAMD_PORT=$CLAMD_UP tests/support/clamd.sh stop >/dev/null 2>&1
+  [ -n "$PF_UP" ] && POSTFIX_STATE=$WORK/pf POSTFIX_PORT=$PF_UP tests/support/postfix.sh stop >/dev/null 2>&1
   if [ "$OK" = 1 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
     rm -rf "$WORK"
   else
@@ -864,6 +880,186 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
+# mode: loss (issue 13): load without loss, with faults; then a slow-sender
+# flood against the same doorman
+# ---------------------------------------------------------------------------
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+vm_field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; } # kB
+pf() {
+  POSTFIX_STATE=$WORK/pf POSTFIX_PORT=$PF_UP POSTFIX_PROXY_PORT=$PF_PPORT \
+    POSTFIX_PROCESS_LIMIT=$((LOSS_SESSIONS + FLOOD_SLOW + 100)) tests/support/postfix.sh "$@"
+}
+pf_queued() {
+  find "$WORK/pf/spool/incoming" "$WORK/pf/spool/active" "$WORK/pf/spool/deferred" "$WORK/pf/spool/maildrop" \
+    -type f 2>/dev/null | wc -l
+}
+pf_flush() { /usr/sbin/postqueue -c "$WORK/pf/etc" -f >/dev/null 2>&1 || true; }
+loss_done() {
+  local d=0
+  [ -s "$WORK/loss.progress" ] && read -r d _ <"$WORK/loss.progress"
+  echo "${d:-0}"
+}
+# loss_fault PERCENT WHAT CMD...: once PERCENT % of the messages are
+# finished, run CMD (a fault) and note it; fails if the load ended before
+loss_fault() {
+  local pct=$1 what=$2 t0
+  shift 2
+  while [ "$(loss_done)" -lt $((LOSS_MSGS * pct / 100)) ]; do
+    proc_alive "$LOAD_PID" || { log "loss: the load ended before: $what"; return 1; }
+    sleep 0.2
+  done
+  t0=$(now_ms)
+  "$@" >>"$WORK/faults.log" 2>&1 || { log "loss: $what FAILED (see $WORK/faults.log)"; return 1; }
+  printf '     at %3s s, %4s of %s messages finished: %s (%s ms)\n' "$((SECONDS - LOAD_T0))" "$(loss_done)" \
+    "$LOSS_MSGS" "$what" "$(($(now_ms) - t0))" >>"$WORK/faults.txt"
+  log "loss: $what: done"
+}
+fault_postfix() { pf stop && sleep "$LOSS_DOWN" && pf start; }
+fault_clamd() {
+  CLAMD_STATE=$WORK/clamd CLAMD_PORT=$CLAMD_UP tests/support/clamd.sh stop && sleep "$LOSS_DOWN" &&
+    CLAMD_STATE=$WORK/clamd CLAMD_PORT=$CLAMD_UP tests/support/clamd.sh start
+}
+# a real change (another tempfail text), SIGHUP, and the reload counter must say ok
+fault_reload() {
+  sed -i 's/^    tempfail: .*/    tempfail: "Error: not scanned, try again later, reloaded (id {session_id})"/' "$WORK/loss.yaml"
+  "$DOORMAN_BIN" check --config "$WORK/loss.yaml" >/dev/null
+  kill -HUP "${PID[loss]}"
+  sleep 1
+  curl -fsS "http://127.0.0.1:$LOSS_ADMIN/metrics" | grep -E '^doorman_config_reloads_total' |
+    grep -q 'result="ok"} 1$'
+}
+
+mode_loss() {
+  local json check flood fd0 fd1 fd2 hwm1 hwm2 rc=0 n q=0 deadline t_end
+  : >"$WORK/na.tsv"
+  : >"$WORK/faults.txt"
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  read -r PF_UP PF_PPORT LOSS_ADMIN <<<"$(free_ports 3 | tr '\n' ' ')"
+  pf start >"$WORK/postfix.log" 2>&1 || die "Postfix did not start: $(tail -n 3 "$WORK/postfix.log")"
+  start_clamd || die "clamd did not start"
+  start_spamd || die "spamd did not start"
+  start_doorman loss "$PF_UP" "limits:
+  max_connections: $((LOSS_SESSIONS + FLOOD_SLOW + 500))
+  max_connections_per_ip: $((LOSS_SESSIONS + FLOOD_SLOW + 500))
+  final_reply_timeout: $((LOSS_SCAN_TIMEOUT + 120))s
+scanners:
+  clamav:
+    addresses: [\"127.0.0.1:$CLAMD_UP\"]
+  spamassassin:
+    addresses: [\"127.0.0.1:$SPAMD_UP\"]
+    timeout: ${LOSS_SCAN_TIMEOUT}s
+  replies:
+    tempfail: \"Error: message could not be scanned, try again later (id {session_id})\"
+admin:
+  address: 127.0.0.1:$LOSS_ADMIN" || die "doorman did not start: $(tail -n 3 "$WORK/loss.log")"
+  # warm-up (spamd's first checks are slow); its messages carry no loss tag
+  "$PY" "$ROOT/bench/loss_load.py" flood --port "${PORT[loss]}" --slow 0 --messages 3 --phases '' --limit 60 \
+    --rcpt warmup@example.test >/dev/null
+  sleep 1
+  fd0=$(fd_count "${PID[loss]}")
+  log "loss: doorman pid ${PID[loss]} on ${PORT[loss]} ($fd0 fds), Postfix $PF_UP, clamd $CLAMD_UP, spamd $SPAMD_UP"
+  LOAD_T0=$SECONDS
+  "$PY" "$ROOT/bench/loss_load.py" load --port "${PORT[loss]}" --count "$LOSS_MSGS" --sessions "$LOSS_SESSIONS" \
+    --limit "$LOSS_LIMIT" --out "$WORK/loss.results" --progress "$WORK/loss.progress" >"$WORK/loss.json" \
+    2>"$WORK/loss.err" &
+  LOAD_PID=$!
+  STARTED+=("loss-load $LOAD_PID")
+  loss_fault 20 "Postfix stopped, ${LOSS_DOWN}s down, started (postfix.sh stop, start)" fault_postfix || rc=1
+  loss_fault 45 "clamd stopped, ${LOSS_DOWN}s down, started (clamd.sh stop, start)" fault_clamd || rc=1
+  loss_fault 65 "doorman reloaded (another tempfail text, SIGHUP, reloads_total{result=ok} 1)" fault_reload || rc=1
+  wait "$LOAD_PID" || { log "loss: the load client failed: $(tail -n 3 "$WORK/loss.err")"; rc=1; }
+  t_end=$((SECONDS - LOAD_T0))
+  json=$(cat "$WORK/loss.json")
+  log "loss: load $json"
+  # whatever Postfix took must be delivered before counting: flush the
+  # deferred queue (a restart leaves a backoff), wait for an empty queue
+  pf_flush
+  deadline=$((SECONDS + 60))
+  while q=$(pf_queued) && [ "$q" -gt 0 ] && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 1
+    if [ $((SECONDS % 10)) = 0 ]; then pf_flush; fi
+  done
+  [ "$q" = 0 ] || log "loss: $q messages still in Postfix's queue after 60 s"
+  sleep 1
+  check=$("$PY" "$ROOT/bench/loss_load.py" check --maildir "$WORK/pf/mail/example.test" \
+    --results "$WORK/loss.results") || rc=1
+  sleep 2 # the sessions' last closes
+  fd1=$(fd_count "${PID[loss]}")
+  hwm1=$(vm_field "${PID[loss]}" VmHWM)
+  log "loss: check $check; doorman fds $fd1, VmHWM $hwm1 kB"
+  # the flood: a normal client alone, then beside FLOOD_SLOW slow senders
+  local log0
+  log0=$(wc -l <"$WORK/loss.log")
+  flood=$(timeout 400 "$PY" "$ROOT/bench/loss_load.py" flood --port "${PORT[loss]}" --slow "$FLOOD_SLOW" \
+    --messages "$FLOOD_MSGS" --trickle 1 --phase-limit 45 --limit 240) || flood='{"error": "client failed"}'
+  log "loss: flood $flood"
+  n=0
+  while [ "$(fd_count "${PID[loss]}")" -gt "$fd0" ] && [ "$n" -lt 30 ]; do
+    sleep 0.5
+    n=$((n + 1))
+  done
+  fd2=$(fd_count "${PID[loss]}")
+  hwm2=$(vm_field "${PID[loss]}" VmHWM)
+  proc_alive "${PID[loss]}" || { log "loss: doorman died"; rc=1; }
+  {
+    echo
+    echo "== loss: $LOSS_SESSIONS sessions send $LOSS_MSGS tagged messages through doorman (clamd + spamd) into Postfix;"
+    echo "   midway Postfix restarts, clamd restarts and doorman reloads; clients retry 4xx and broken connections"
+    echo "   $(machine_line)"
+    echo "   $(versions_line)"
+    echo "   load ran ${t_end} s; faults:"
+    cat "$WORK/faults.txt"
+    "$PY" - "$json" "$check" "$flood" "$fd0" "$fd1" "$fd2" "${hwm1:-0}" "${hwm2:-0}" "$q" "$FLOOD_SLOW" "$rc" \
+      "$WORK/loss.log" "$log0" <<'EOF'
+import json, sys
+load, check, flood = (json.loads(x) if x.strip() else {} for x in sys.argv[1:4])
+fd0, fd1, fd2, hwm1, hwm2, queued, slow, rc = sys.argv[4:12]
+print(f"   load: {load.get('messages')} messages over {load.get('sessions')} sessions (peak open "
+      f"{load.get('peak_open_sessions')}), {load.get('seconds')} s; {load.get('attempts')} attempts "
+      f"({load.get('retries')} retries, {load.get('ambiguous')} without a reply to the final dot)")
+print(f"   replies: {load.get('codes')}; broken connections: {load.get('conn_errors')}")
+print(f"   accepted {check.get('accepted')}  delivered {check.get('delivered')}  lost {check.get('lost')}  "
+      f"duplicated {check.get('duplicated')}  refused {check.get('refused')} (virus {check.get('refused_virus')}, "
+      f"spam {check.get('refused_spam')}, ham {check.get('refused_ham')})  refused-but-delivered "
+      f"{check.get('refused_but_delivered')}")
+print(f"   gave up after the retries {check.get('gave_up')}, unfinished at the time limit {check.get('unfinished')}, "
+      f"delivered without a 250 {check.get('delivered_without_250')}, tagged files in the Maildir {check.get('files')}, "
+      f"left in Postfix's queue {queued}")
+ex = {k: v for k, v in (check.get("examples") or {}).items() if v}
+if ex:
+    print(f"   examples: {ex}")
+print(f"   doorman: peak RSS (VmHWM) {int(hwm1) / 1024:.1f} MiB after the load, {int(hwm2) / 1024:.1f} MiB after the "
+      f"flood; open fds {fd0} before, {fd1} after the load, {fd2} after the flood")
+ok = check.get("pass") and rc == "0"
+print("   PASS: every 250 delivered exactly once, no refused message delivered, every fault injected" if ok else
+      "   FAIL: lost, duplicated or refused-but-delivered messages, or a fault not injected (see the log)")
+print()
+print(f"== flood: a normal client sends messages one by one (a new connection each, at most 45 s per phase), alone,")
+print(f"   then beside {slow} slow senders (one byte a second) trickling their commands from the connect on, then")
+print(f"   beside {slow} trickling their message after a prompt DATA")
+if "error" in flood:
+    print(f"   FAILED: {flood['error']}")
+else:
+    for k, label in (("alone", "alone"), ("commands", "slow commands"), ("data", "slow DATA")):
+        d = flood.get(k, {})
+        ratio = f"  p99 ×{d['p99_ratio']} of alone" if d.get("p99_ratio") else ""
+        slowc = (f"  (slow senders trickling {d.get('slow_trickling_at_start')} at the start, "
+                 f"{d.get('slow_trickling_at_end')} at the end)") if k != "alone" else ""
+        print(f"   {label:<13} delivered {d.get('delivered')}/{d.get('sent')}  p50 {d.get('p50')} s  p99 {d.get('p99')} s  "
+              f"max {d.get('max')} s{ratio}  failures {d.get('failures')} {d.get('first_failures') or ''}{slowc}")
+    import collections, re
+    warn = collections.Counter()
+    for line in list(open(sys.argv[12], errors="replace"))[int(sys.argv[13]):]:
+        m = re.search(r" WARN (\S+): ([^=]*?) \w+=.*?(?:outcome|kind)=\"(\w+)\"", line)
+        if m:
+            warn[f"{m.group(2)} ({m.group(3)})"] += 1
+    print(f"   doorman's warnings during the flood: {dict(warn) or 'none'}")
+sys.exit(0 if ok else 1)
+EOF
+  } | tee -a "$WORK/report.txt" || die "loss: FAILED (work dir kept: $WORK)"
+}
+
+# ---------------------------------------------------------------------------
 # mode: scan
 # ---------------------------------------------------------------------------
 spamd_checks() { grep -cE 'spamd: (clean message|identified spam)' "$WORK/spamd/spamd.log" 2>/dev/null || true; }
@@ -1076,8 +1272,9 @@ case "$MODE" in
   profile) mode_profile ;;
   shield) mode_shield ;;
   slowloris) mode_slowloris ;;
+  loss) mode_loss ;;
   all)
-    for m in table big idle burst scan profile shield slowloris; do
+    for m in table big idle burst scan profile shield slowloris loss; do
       log "=== mode $m"
       # every mode starts its own processes on fresh ports; stop the previous ones
       stop_started
