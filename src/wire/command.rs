@@ -4,8 +4,10 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::domain::{Charset, is_domain};
-use super::limits::{AUTH_LINE_MAX, COMMAND_LINE_MAX, DOMAIN_MAX, LOCAL_PART_MAX, PATH_MAX};
+use self::path::{split_path, valid_mailbox};
+use super::limits::{AUTH_LINE_MAX, COMMAND_LINE_MAX};
+
+mod path;
 
 /// An ESMTP parameter of MAIL or RCPT (`SIZE=1000`, `BODY=8BITMIME`, `SMTPUTF8`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,75 +271,6 @@ fn parse_rcpt(rest: &str) -> Result<Command, CommandError> {
         return Err(CommandError::BadRecipient);
     }
     Ok(Command::Rcpt { path: path.to_owned(), params: parse_params(params)? })
-}
-
-/// Splits `<path> params` (or a bare `path params`, as Postfix accepts) into the
-/// path without brackets and the parameter text.
-fn split_path(s: &str) -> Option<(&str, &str)> {
-    let (path, rest) = if let Some(inner) = s.strip_prefix('<') {
-        let end = closing_bracket(inner)?;
-        (&inner[..end], &inner[end + 1..])
-    } else {
-        let end = s.find([' ', '\t']).unwrap_or(s.len());
-        if end == 0 {
-            return None;
-        }
-        (&s[..end], &s[end..])
-    };
-    if path.len() + 2 > PATH_MAX || !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
-        return None;
-    }
-    Some((path, rest.trim_start_matches([' ', '\t'])))
-}
-
-/// Index of the `>` closing a path, skipping quoted strings.
-fn closing_bracket(inner: &str) -> Option<usize> {
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in inner.char_indices() {
-        match (quoted, escaped, c) {
-            (true, true, _) => escaped = false,
-            (true, false, '\\') => escaped = true,
-            (_, false, '"') => quoted = !quoted,
-            (false, _, '>') => return Some(i),
-            (false, _, '<') => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// A mailbox, optionally with a source route (`@a,@b:user@example.test`) and
-/// optionally without a domain (`postmaster`). Checks lengths and characters
-/// only; routing decisions stay with the upstream.
-fn valid_mailbox(path: &str) -> bool {
-    let mailbox = match path.strip_prefix('@') {
-        Some(route) => match route.split_once(':') {
-            Some((_, mailbox)) => mailbox,
-            None => return false,
-        },
-        None => path,
-    };
-    if mailbox.chars().any(|c| c.is_control()) {
-        return false;
-    }
-    let (local, domain) = match mailbox.rsplit_once('@') {
-        Some((l, d)) => (l, Some(d)),
-        None => (mailbox, None),
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= LOCAL_PART_MAX
-        && (local.starts_with('"') || !local.contains([' ', '\t', '<', '>', '(', ')', ',', ';', '\\', '"']));
-    let domain_ok = domain.is_none_or(|d| {
-        !d.is_empty()
-            && d.len() <= DOMAIN_MAX
-            && if d.starts_with('[') {
-                d.ends_with(']') && !d[1..d.len() - 1].contains(['[', ']', '\\', ' '])
-            } else {
-                is_domain(d.strip_suffix('.').unwrap_or(d), Charset::Utf8)
-            }
-    });
-    local_ok && domain_ok
 }
 
 fn parse_params(text: &str) -> Result<Vec<Param>, CommandError> {

@@ -98,3 +98,22 @@ fn path_lengths_and_control_characters() {
         assert!(parse(hostile).is_err(), "{hostile:?}");
     }
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/command.rs): a bare path with an
+/// unclosed quote was accepted, and its canonical form `MAIL FROM:<"<le>>`
+/// is a different (unparseable) command. A quoted local part must be a
+/// whole quoted string; every accepted command parses back from its encoding.
+#[test]
+fn quoted_local_parts_are_whole_quoted_strings() {
+    for bad in
+        ["MAIL FROM:\"<le>", "MAIL FROM:<\"a\"b@c.example>", "RCPT TO:<\"a\\\"@c.example>", "RCPT TO:\"@x.example"]
+    {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+    for good in ["MAIL FROM:<\"john doe\"@x.example>", "RCPT TO:<\"a\\\"b\"@c.example>", "MAIL FROM:\"x\"@y.example"] {
+        let cmd = parse(good).unwrap();
+        let mut wire = BytesMut::new();
+        cmd.encode(&mut wire);
+        assert_eq!(Command::parse(&wire[..wire.len() - 2]), Ok(cmd), "{good}");
+    }
+}

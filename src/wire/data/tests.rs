@@ -168,3 +168,35 @@ proptest! {
         prop_assert!(!sum.bare_line_endings);
     }
 }
+
+proptest! {
+    /// Any bytes fed in any pieces give the same content, end and summary
+    /// as the whole; normalised and relayed, the content round-trips.
+    #[test]
+    fn any_split_gives_the_same_decoding(
+        input in proptest::collection::vec(prop_oneof![
+            any::<u8>(), Just(b'.'), Just(b'\r'), Just(b'\n'), Just(0u8)], 0..400),
+        splits in proptest::collection::vec(0usize..400, 0..6),
+        normalize in any::<bool>(),
+    ) {
+        let policy = if normalize { LineEndingPolicy::Normalize } else { LineEndingPolicy::Reject };
+        let whole = decode(policy, &input);
+        let mut cuts: Vec<usize> = splits.into_iter().map(|s| s.min(input.len())).collect();
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut prev = 0;
+        for c in cuts { pieces.push(&input[prev..c]); prev = c; }
+        pieces.push(&input[prev..]);
+        prop_assert_eq!(decode_pieces(policy, &pieces), whole.clone());
+        let (content, _, done, sum) = whole;
+        if done && !(sum.bare_line_endings && !normalize) {
+            let mut wire = BytesMut::new();
+            let mut st = DotStuffer::default();
+            st.stuff(&content, &mut wire);
+            st.finish(&mut wire);
+            let (back, n, again, _) = decode(LineEndingPolicy::Reject, &wire);
+            prop_assert!(again && n == wire.len());
+            prop_assert_eq!(back, content);
+        }
+    }
+}
