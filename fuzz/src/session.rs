@@ -5,8 +5,9 @@
 //!
 //! Input: a configuration byte (client identity, bare line endings,
 //! pipelining check, banner mode, AUTH, message size), a seed for the
-//! upstream's replies, a chunk size for the client's writes (0: all at
-//! once), then the client's bytes, sent after the greeting.
+//! upstream's replies, a chunk size for the client's writes (0: line by
+//! line, 255: all at once), then the client's bytes, sent after the
+//! greeting.
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -69,7 +70,7 @@ async fn client(io: DuplexStream, bytes: &[u8], chunk: u8) -> ClientSide {
         }
     }
     let write = async {
-        for piece in crate::pieces(bytes, if chunk == 0 { &[] } else { std::slice::from_ref(&chunk) }) {
+        for piece in client_pieces(bytes, chunk) {
             if wr.write_all(piece).await.is_err() {
                 return;
             }
@@ -80,6 +81,16 @@ async fn client(io: DuplexStream, bytes: &[u8], chunk: u8) -> ClientSide {
     let read = rd.read_to_end(&mut replies);
     let ((), _) = tokio::join!(write, read);
     check_replies(replies)
+}
+
+/// The client's writes: line by line (`chunk` 0: a client that waits for
+/// each reply), all at once (255), or `chunk` octets at a time.
+fn client_pieces(bytes: &[u8], chunk: u8) -> Vec<&[u8]> {
+    match chunk {
+        0 => bytes.split_inclusive(|&b| b == b'\n').collect(),
+        255 => vec![bytes],
+        n => crate::pieces(bytes, &[n]),
+    }
 }
 
 /// Everything doorman says to a client is a well-formed reply.
@@ -135,14 +146,21 @@ pub fn run(input: &[u8]) -> Result<(), String> {
     verdict(client_side?, &upstreams)
 }
 
+/// `Err` with the problems and transcripts, if any; with
+/// `DOORMAN_FUZZ_SHOW` set, the transcripts are printed in any case.
 fn verdict(client: ClientSide, upstreams: &[Seen]) -> Result<(), String> {
     let problems: Vec<&String> = client.problems.iter().chain(upstreams.iter().flat_map(|s| &s.problems)).collect();
-    if problems.is_empty() {
+    let show = std::env::var_os("DOORMAN_FUZZ_SHOW").is_some();
+    if problems.is_empty() && !show {
         return Ok(());
     }
     let mut report = format!("{problems:#?}\n-- to the client:\n{}", String::from_utf8_lossy(&client.replies));
     for (i, seen) in upstreams.iter().enumerate() {
         report.push_str(&format!("\n-- upstream {i}:\n{}", String::from_utf8_lossy(&seen.bytes)));
+    }
+    if problems.is_empty() {
+        eprintln!("{report}");
+        return Ok(());
     }
     Err(report)
 }

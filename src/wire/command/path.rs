@@ -46,8 +46,8 @@ fn closing_bracket(inner: &str) -> Option<usize> {
 pub(super) fn valid_mailbox(path: &str) -> bool {
     let mailbox = match path.strip_prefix('@') {
         Some(route) => match route.split_once(':') {
-            Some((_, mailbox)) => mailbox,
-            None => return false,
+            Some((route, mailbox)) if valid_route(route) => mailbox,
+            _ => return false,
         },
         None => path,
     };
@@ -75,6 +75,16 @@ pub(super) fn valid_mailbox(path: &str) -> bool {
             }
     });
     local_ok && domain_ok
+}
+
+/// A source route without its first `@`: `a.example,@b.example`. Found by
+/// fuzzing: a route was not checked, and `<` in it (`@re<:u@x`) made the
+/// bracketed path doorman writes upstream unparseable.
+fn valid_route(route: &str) -> bool {
+    route.split(',').enumerate().all(|(i, hop)| {
+        let domain = if i == 0 { Some(hop) } else { hop.strip_prefix('@') };
+        domain.is_some_and(|d| is_domain(d, Charset::Utf8))
+    })
 }
 
 /// A whole quoted local part (`"john doe"`): closed by its last character,

@@ -117,3 +117,13 @@ fn quoted_local_parts_are_whole_quoted_strings() {
         assert_eq!(Command::parse(&wire[..wire.len() - 2]), Ok(cmd), "{good}");
     }
 }
+
+/// Found by fuzzing: a source route was not checked (`RCPT TO:@re<:u@x`
+/// was relayed as `RCPT TO:<@re<:u@x>`, which does not parse).
+#[test]
+fn source_routes_are_domains() {
+    for bad in ["RCPT TO:@re<:u@x.example", "RCPT TO:<@:u@x.example>", "RCPT TO:<@a.example,b.example:u@x.example>"] {
+        assert_eq!(parse(bad), Err(CommandError::BadRecipient), "{bad}");
+    }
+    assert!(parse("RCPT TO:<@a.example,@b.example:u@x.example>").is_ok());
+}

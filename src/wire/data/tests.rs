@@ -131,6 +131,22 @@ fn limits_are_flagged_and_content_dropped() {
     assert!(out.len() <= 10, "stored past the limit");
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/data.rs): bare CRs and NULs were
+/// not counted in a line's length, so under `normalize` a line of spaces
+/// of any length passed the 1000-octet limit.
+#[test]
+fn bare_cr_and_nul_count_towards_the_line_limit() {
+    for filler in [&b"x\r"[..], b"x\0"] {
+        let mut input = filler.repeat(500);
+        input.extend_from_slice(b"\r\n.\r\n");
+        let (out, _, done, sum) = decode(LineEndingPolicy::Normalize, &input);
+        assert!(done && sum.line_too_long, "{filler:?}: {} octets passed", out.len());
+        let mut ok = filler.repeat(499);
+        ok.extend_from_slice(b"\r\n.\r\n");
+        assert!(!decode(LineEndingPolicy::Normalize, &ok).3.line_too_long, "{filler:?}: 998 octets refused");
+    }
+}
+
 #[test]
 fn stuffer_handles_chunk_boundaries() {
     let mut st = DotStuffer::default();
