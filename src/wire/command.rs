@@ -147,8 +147,8 @@ impl Command {
         match upper.as_str() {
             "HELO" => Ok(Self::Helo { domain: required(rest, "HELO hostname")? }),
             "EHLO" => Ok(Self::Ehlo { domain: required(rest, "EHLO hostname")? }),
-            "MAIL" => parse_mail(rest),
-            "RCPT" => parse_rcpt(rest),
+            "MAIL" => parse_mail(rest).and_then(within_line),
+            "RCPT" => parse_rcpt(rest).and_then(within_line),
             "DATA" => no_args(rest, Self::Data, "DATA"),
             "RSET" => no_args(rest, Self::Rset, "RSET"),
             "QUIT" => no_args(rest, Self::Quit, "QUIT"),
@@ -230,6 +230,15 @@ fn put_path(dst: &mut BytesMut, prefix: &[u8], path: &str, params: &[Param]) {
         }
     }
     dst.put_slice(b"\r\n");
+}
+
+/// The command, unless its canonical form is longer than a command line
+/// (found by fuzzing: a bare path gains its brackets, so a 510-octet
+/// `MAIL FROM:a@b` was relayed in 512 octets and its CRLF).
+fn within_line(cmd: Command) -> Result<Command, CommandError> {
+    let mut wire = BytesMut::new();
+    cmd.encode(&mut wire);
+    if wire.len() > COMMAND_LINE_MAX { Err(CommandError::LineTooLong) } else { Ok(cmd) }
 }
 
 fn required(rest: &str, usage: &'static str) -> Result<String, CommandError> {

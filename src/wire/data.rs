@@ -77,9 +77,11 @@ impl DataDecoder {
         while i < input.len() {
             let byte = input[i];
             match self.state {
+                // The dot doubled for transparency is not counted in the
+                // line's 1000 octets (RFC 5321 §4.5.3.1.6).
                 State::LineStart if byte == b'.' => {
                     self.state = State::Dot;
-                    self.line_len = 1;
+                    self.line_len = 0;
                     i += 1;
                 }
                 State::LineStart => self.state = State::Mid,

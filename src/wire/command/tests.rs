@@ -127,3 +127,12 @@ fn source_routes_are_domains() {
     }
     assert!(parse("RCPT TO:<@a.example,@b.example:u@x.example>").is_ok());
 }
+
+/// Found by fuzzing: a bare path gains two octets of brackets, so the
+/// relayed line could exceed 512 octets with its CRLF.
+#[test]
+fn the_canonical_line_fits_the_limit() {
+    let bare = |n: usize| format!("MAIL FROM:a@b.example X-{}", "A".repeat(n));
+    assert_eq!(parse(&bare(510 - bare(0).len())), Err(CommandError::LineTooLong));
+    assert_eq!(encoded(&bare(508 - bare(0).len())).len(), 512);
+}

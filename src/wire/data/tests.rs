@@ -147,6 +147,23 @@ fn bare_cr_and_nul_count_towards_the_line_limit() {
     }
 }
 
+/// Found by fuzzing: the dot doubled for transparency was counted, so a
+/// line of 998 octets starting with `.` (1001 on the wire, which RFC 5321
+/// §4.5.3.1.6 allows) was refused, and doorman's own relayed form of a
+/// normalised line could exceed what it accepts.
+#[test]
+fn the_transparency_dot_is_not_counted() {
+    let line = |n: usize| {
+        let mut input = b"..".to_vec();
+        input.extend(std::iter::repeat_n(b'x', n));
+        input.extend_from_slice(b"\r\n.\r\n");
+        decode(LineEndingPolicy::Reject, &input)
+    };
+    let (out, _, done, sum) = line(997);
+    assert!(done && !sum.line_too_long && out.len() == 1000, "a 998-octet line refused");
+    assert!(line(998).3.line_too_long);
+}
+
 #[test]
 fn stuffer_handles_chunk_boundaries() {
     let mut st = DotStuffer::default();
