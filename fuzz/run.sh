@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short fuzz pass, as CI runs it (a stage of tests/run.sh): every target of
-# fuzz/ for FUZZ_SECONDS (default 8) from its committed corpus, on stable
+# fuzz/ for FUZZ_SECONDS (default 5) from its committed corpus, on stable
 # Rust (`-s none`: no sanitizer, which would need nightly). Fails on any
 # crash, leaving the input under fuzz/artifacts/<target>/. New corpus
 # entries go to a temporary directory, so the committed corpus stays as it
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-seconds=${FUZZ_SECONDS:-8}
+seconds=${FUZZ_SECONDS:-5}
 runs=${FUZZ_RUNS:--1}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -69,7 +69,7 @@ pub(super) fn valid_mailbox(path: &str) -> bool {
         !d.is_empty()
             && d.len() <= DOMAIN_MAX
             && if d.starts_with('[') {
-                d.ends_with(']') && !d[1..d.len() - 1].contains(['[', ']', '\\', ' '])
+                d.ends_with(']') && !d[1..d.len() - 1].contains(['[', ']', '\\', ' ', '<', '>'])
             } else {
                 is_domain(d.strip_suffix('.').unwrap_or(d), Charset::Utf8)
             }

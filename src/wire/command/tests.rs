@@ -119,13 +119,17 @@ fn quoted_local_parts_are_whole_quoted_strings() {
 }
 
 /// Found by fuzzing: a source route was not checked (`RCPT TO:@re<:u@x`
-/// was relayed as `RCPT TO:<@re<:u@x>`, which does not parse).
+/// was relayed as `RCPT TO:<@re<:u@x>`, which does not parse); no `<` or
+/// `>` may hide in a route or an address literal.
 #[test]
 fn source_routes_are_domains() {
     for bad in ["RCPT TO:@re<:u@x.example", "RCPT TO:<@:u@x.example>", "RCPT TO:<@a.example,b.example:u@x.example>"] {
         assert_eq!(parse(bad), Err(CommandError::BadRecipient), "{bad}");
     }
     assert!(parse("RCPT TO:<@a.example,@b.example:u@x.example>").is_ok());
+    // Nor in an address literal (`RCPT TO:!e@[>M]` relayed as `<!e@[>M]>`).
+    assert_eq!(parse("RCPT TO:!e@[>M]"), Err(CommandError::BadRecipient));
+    assert_eq!(parse("MAIL FROM:e@[<1]"), Err(CommandError::BadSender));
 }
 
 /// Found by fuzzing: a bare path gains two octets of brackets, so the
