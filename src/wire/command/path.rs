@@ -69,7 +69,7 @@ pub(super) fn valid_mailbox(path: &str) -> bool {
         !d.is_empty()
             && d.len() <= DOMAIN_MAX
             && if d.starts_with('[') {
-                d.ends_with(']') && !d[1..d.len() - 1].contains(['[', ']', '\\', ' ', '<', '>'])
+                d.ends_with(']') && is_literal(&d[1..d.len() - 1])
             } else {
                 is_domain(d.strip_suffix('.').unwrap_or(d), Charset::Utf8)
             }
@@ -85,6 +85,14 @@ fn valid_route(route: &str) -> bool {
         let domain = if i == 0 { Some(hop) } else { hop.strip_prefix('@') };
         domain.is_some_and(|d| is_domain(d, Charset::Utf8))
     })
+}
+
+/// The inside of an address literal: an IPv4 or `IPv6:` address, or a
+/// `tag:content` general literal of letters, digits, `.`, `:` and `-`.
+/// Found by fuzzing: a `>` or `"` inside (`e@[>M]`, `e@[9"M]`) made the
+/// bracketed path doorman writes upstream unparseable.
+fn is_literal(inner: &str) -> bool {
+    !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_alphanumeric() || b".:-".contains(&b))
 }
 
 /// A whole quoted local part (`"john doe"`): closed by its last character,

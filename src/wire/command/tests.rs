@@ -130,6 +130,9 @@ fn source_routes_are_domains() {
     // Nor in an address literal (`RCPT TO:!e@[>M]` relayed as `<!e@[>M]>`).
     assert_eq!(parse("RCPT TO:!e@[>M]"), Err(CommandError::BadRecipient));
     assert_eq!(parse("MAIL FROM:e@[<1]"), Err(CommandError::BadSender));
+    assert_eq!(parse("RCPT TO:<!@[9\"M]>"), Err(CommandError::BadRecipient));
+    assert_eq!(parse("RCPT TO:!@[9\"M]"), Err(CommandError::BadRecipient));
+    assert!(parse("RCPT TO:<u@[IPv6:2001:db8::1]>").is_ok());
 }
 
 /// Found by fuzzing: a bare path gains two octets of brackets, so the
