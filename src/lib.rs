@@ -19,6 +19,7 @@
 //! - [`readiness`]: `/readyz`: not shutting down, upstream and scanners answer (cached).
 //! - [`state`]: what sessions share; swapped whole on reload.
 //! - [`tls`]: rustls configurations and the plain-or-TLS stream.
+//! - `fuzzing` (feature `fuzzing` only): entry points for the fuzz targets in `fuzz/`.
 //! - [`audit`]: `doorman audit`: a server's outside view, judged; the same through doorman.
 
 pub(crate) mod admin;
@@ -26,6 +27,8 @@ pub mod audit;
 pub mod config;
 pub(crate) mod date;
 pub mod dns;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod logging;
 pub mod metrics;
 pub mod policy;

@@ -4,7 +4,7 @@
 //! requested and the sessions have finished, or the grace period ran out.
 //! [`Reloader`] swaps the shared state for new sessions (SIGHUP).
 
-mod inbound;
+pub(crate) mod inbound;
 mod per_ip;
 
 use std::net::SocketAddr;

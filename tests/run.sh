@@ -29,6 +29,8 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
 # The test output is kept to name the failing tests at the end.
 stage "cargo test" bash -c 'set -o pipefail; cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$1"' _ "$log"
+# A few seconds per fuzz target from its committed corpus (fuzz/run.sh).
+stage "cargo fuzz" bash fuzz/run.sh
 
 if [ ${#failed[@]} -eq 0 ]; then
   echo "== all passed"

@@ -75,7 +75,7 @@ pub(crate) async fn read_proxy_header(
 }
 
 /// `Ok(None)`: incomplete. `Ok(Some((client, header length)))`: complete.
-fn parse(buf: &[u8]) -> Result<Option<(Option<SocketAddr>, usize)>, ProxyError> {
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Option<SocketAddr>, usize)>, ProxyError> {
     use ppp::PartialResult;
     if buf.is_empty() {
         return Ok(None);
@@ -92,6 +92,9 @@ fn parse(buf: &[u8]) -> Result<Option<(Option<SocketAddr>, usize)>, ProxyError> 
         return Ok(None);
     }
     match result {
+        // ppp ends a v1 header two octets after its first CR, whatever they
+        // are (found by fuzzing: `PROXY UNKNOWN x \n\rN...`): only a CRLF ends it.
+        HeaderResult::V1(Ok(h)) if !h.header.ends_with("\r\n") => Err(ProxyError::Invalid),
         HeaderResult::V1(Ok(h)) => {
             let client = match h.addresses {
                 ppp::v1::Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
@@ -154,5 +157,15 @@ mod tests {
         }
         assert!(parse(b"EHLO client.example\r\n").is_err());
         assert_eq!(parse(b"PROXY UNKNOWN\r\n").unwrap(), Some((None, 15)));
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/proxy.rs): ppp took
+    /// `PROXY UNKNOWN a \n\rN` as a whole header, ending it inside the
+    /// client's bytes. Only CRLF ends a v1 header.
+    #[test]
+    fn a_v1_header_ends_only_at_crlf() {
+        assert!(parse(b"PROXY UNKNOWN a  \n\rNEHLO x\r\n").is_err());
+        assert!(parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rxEHLO x\r\n").is_err());
+        assert_eq!(parse(b"PROXY UNKNOWN a b\r\nEHLO x\r\n").unwrap(), Some((None, 19)));
     }
 }

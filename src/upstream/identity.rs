@@ -184,7 +184,7 @@ fn attribute_command(
 }
 
 /// RFC 3461 xtext: printable ASCII except `+` and `=` as is, the rest `+XX`.
-fn xtext(s: &str) -> String {
+pub(crate) fn xtext(s: &str) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -316,16 +316,39 @@ mod tests {
         assert_eq!(xforward_command(&f, "NAME HELO"), Err(IdentityError::NoAddr { verb: "XFORWARD" }));
     }
 
+    use proptest::strategy::Strategy as _;
+
     proptest::proptest! {
-        /// Whatever the HELO and NAME, XCLIENT keeps ADDR and fits a line.
+        /// Whatever the client's address, PTR name and HELO, XCLIENT and
+        /// XFORWARD keep ADDR (and PORT, PROTO, NAME) and fit a line.
         #[test]
-        fn xclient_never_drops_addr(helo in proptest::collection::vec(proptest::num::u8::ANY, 0..700), name in "[a-z.=+]{0,600}") {
+        fn xclient_never_drops_addr(
+            ip in proptest::prop_oneof![
+                proptest::num::u32::ANY.prop_map(|a| IpAddr::from(a.to_be_bytes())),
+                proptest::num::u128::ANY.prop_map(|a| IpAddr::from(a.to_be_bytes())),
+            ],
+            port in proptest::num::u16::ANY,
+            helo in proptest::collection::vec(proptest::num::u8::ANY, 0..700),
+            name in proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..600)),
+        ) {
             let helo = String::from_utf8_lossy(&helo).into_owned();
-            let f = ClientFacts { helo: Some(&helo), name: Some(&name), ..facts("[2001:db8::1]:25") };
-            let cmd = xclient_command(&f, "NAME ADDR PROTO HELO PORT LOGIN").unwrap();
-            proptest::prop_assert!(cmd.len() + 2 <= 512);
-            proptest::prop_assert!(cmd.contains(" ADDR=IPV6:2001:db8::1"));
-            proptest::prop_assert!(cmd.contains(" PORT=25") && cmd.contains(" PROTO=ESMTP") && cmd.contains(" NAME="));
+            let name = name.map(|n| String::from_utf8_lossy(&n).into_owned());
+            let addr = SocketAddr::new(ip, port);
+            let f = ClientFacts { helo: Some(&helo), name: name.as_deref(), addr, ..facts("[2001:db8::1]:25") };
+            let want = match ip {
+                IpAddr::V4(v4) => format!(" ADDR={v4}"),
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(format!(" ADDR=IPV6:{v6}"), |v4| format!(" ADDR={v4}")),
+            };
+            for cmd in [
+                xclient_command(&f, "NAME ADDR PROTO HELO PORT LOGIN").unwrap(),
+                xforward_command(&f, "NAME ADDR PROTO HELO SOURCE PORT IDENT").unwrap(),
+            ] {
+                proptest::prop_assert!(cmd.len() + 2 <= 512);
+                proptest::prop_assert!(cmd.contains(&format!("{want} ")) || cmd.ends_with(&want), "{}", cmd);
+                proptest::prop_assert!(cmd.contains(&format!(" PORT={port} ")), "{}", cmd);
+                proptest::prop_assert!(cmd.contains(" PROTO=ESMTP") && cmd.contains(" NAME="));
+                proptest::prop_assert!(cmd.bytes().all(|b| (32..=126).contains(&b)), "{}", cmd);
+            }
         }
     }
 

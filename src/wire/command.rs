@@ -4,8 +4,10 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::domain::{Charset, is_domain};
-use super::limits::{AUTH_LINE_MAX, COMMAND_LINE_MAX, DOMAIN_MAX, LOCAL_PART_MAX, PATH_MAX};
+use self::path::{split_path, valid_mailbox};
+use super::limits::{AUTH_LINE_MAX, COMMAND_LINE_MAX};
+
+mod path;
 
 mod error;
 pub use error::CommandError;
@@ -91,8 +93,8 @@ impl Command {
         match upper.as_str() {
             "HELO" => Ok(Self::Helo { domain: required(rest, "HELO hostname")? }),
             "EHLO" => Ok(Self::Ehlo { domain: required(rest, "EHLO hostname")? }),
-            "MAIL" => parse_mail(rest),
-            "RCPT" => parse_rcpt(rest),
+            "MAIL" => parse_mail(rest).and_then(within_line),
+            "RCPT" => parse_rcpt(rest).and_then(within_line),
             "DATA" => no_args(rest, Self::Data, "DATA"),
             "RSET" => no_args(rest, Self::Rset, "RSET"),
             "QUIT" => no_args(rest, Self::Quit, "QUIT"),
@@ -197,6 +199,15 @@ fn parse_bdat(rest: &str) -> Result<Command, CommandError> {
     Ok(Command::Bdat { size, last })
 }
 
+/// The command, unless its canonical form is longer than a command line
+/// (found by fuzzing: a bare path gains its brackets, so a 510-octet
+/// `MAIL FROM:a@b` was relayed in 512 octets and its CRLF).
+fn within_line(cmd: Command) -> Result<Command, CommandError> {
+    let mut wire = BytesMut::new();
+    cmd.encode(&mut wire);
+    if wire.len() > COMMAND_LINE_MAX { Err(CommandError::LineTooLong) } else { Ok(cmd) }
+}
+
 fn required(rest: &str, usage: &'static str) -> Result<String, CommandError> {
     if rest.is_empty() { Err(CommandError::Syntax { usage }) } else { Ok(rest.to_owned()) }
 }
@@ -236,75 +247,6 @@ fn parse_rcpt(rest: &str) -> Result<Command, CommandError> {
         return Err(CommandError::BadRecipient);
     }
     Ok(Command::Rcpt { path: path.to_owned(), params: parse_params(params)? })
-}
-
-/// Splits `<path> params` (or a bare `path params`, as Postfix accepts) into the
-/// path without brackets and the parameter text.
-fn split_path(s: &str) -> Option<(&str, &str)> {
-    let (path, rest) = if let Some(inner) = s.strip_prefix('<') {
-        let end = closing_bracket(inner)?;
-        (&inner[..end], &inner[end + 1..])
-    } else {
-        let end = s.find([' ', '\t']).unwrap_or(s.len());
-        if end == 0 {
-            return None;
-        }
-        (&s[..end], &s[end..])
-    };
-    if path.len() + 2 > PATH_MAX || !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
-        return None;
-    }
-    Some((path, rest.trim_start_matches([' ', '\t'])))
-}
-
-/// Index of the `>` closing a path, skipping quoted strings.
-fn closing_bracket(inner: &str) -> Option<usize> {
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in inner.char_indices() {
-        match (quoted, escaped, c) {
-            (true, true, _) => escaped = false,
-            (true, false, '\\') => escaped = true,
-            (_, false, '"') => quoted = !quoted,
-            (false, _, '>') => return Some(i),
-            (false, _, '<') => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// A mailbox, optionally with a source route (`@a,@b:user@example.test`) and
-/// optionally without a domain (`postmaster`). Checks lengths and characters
-/// only; routing decisions stay with the upstream.
-fn valid_mailbox(path: &str) -> bool {
-    let mailbox = match path.strip_prefix('@') {
-        Some(route) => match route.split_once(':') {
-            Some((_, mailbox)) => mailbox,
-            None => return false,
-        },
-        None => path,
-    };
-    if mailbox.chars().any(|c| c.is_control()) {
-        return false;
-    }
-    let (local, domain) = match mailbox.rsplit_once('@') {
-        Some((l, d)) => (l, Some(d)),
-        None => (mailbox, None),
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= LOCAL_PART_MAX
-        && (local.starts_with('"') || !local.contains([' ', '\t', '<', '>', '(', ')', ',', ';', '\\', '"']));
-    let domain_ok = domain.is_none_or(|d| {
-        !d.is_empty()
-            && d.len() <= DOMAIN_MAX
-            && if d.starts_with('[') {
-                d.ends_with(']') && !d[1..d.len() - 1].contains(['[', ']', '\\', ' '])
-            } else {
-                is_domain(d.strip_suffix('.').unwrap_or(d), Charset::Utf8)
-            }
-    });
-    local_ok && domain_ok
 }
 
 fn parse_params(text: &str) -> Result<Vec<Param>, CommandError> {

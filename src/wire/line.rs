@@ -144,4 +144,29 @@ mod tests {
         let got = decode_all(&mut dec, &mut buf);
         assert_eq!(got, vec![line("123456", false), Err(LineError::TooLong { max: 8 }), line("OK", false)]);
     }
+
+    proptest::proptest! {
+        /// Any split of any input gives the same lines and errors as the
+        /// whole, and never keeps a partial line of `max` octets.
+        #[test]
+        fn any_split_gives_the_same_lines(
+            input in proptest::collection::vec(proptest::prop_oneof![
+                proptest::num::u8::ANY, proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'\r')], 0..600),
+            cuts in proptest::collection::vec(0usize..600, 0..6),
+            max in 3usize..80,
+        ) {
+            let whole = decode_all(&mut LineDecoder::new(max), &mut BytesMut::from(&input[..]));
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort_unstable();
+            cuts.push(input.len());
+            let (mut dec, mut buf, mut got, mut from) = (LineDecoder::new(max), BytesMut::new(), Vec::new(), 0);
+            for cut in cuts {
+                buf.extend_from_slice(&input[from..cut]);
+                from = cut;
+                got.extend(decode_all(&mut dec, &mut buf));
+                proptest::prop_assert!(buf.len() < max);
+            }
+            proptest::prop_assert_eq!(got, whole);
+        }
+    }
 }

@@ -206,6 +206,7 @@ fn parse_line(line: &[u8]) -> Result<(u16, bool, String), ReplyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
 
     fn parse(input: &[u8]) -> Result<Option<Reply>, ReplyError> {
         ReplyParser::parse(&mut BytesMut::from(input))
@@ -269,6 +270,21 @@ mod tests {
             assert!(b.is_empty());
         }
         assert_eq!(&Reply::new(354, "").to_bytes()[..], b"354\r\n");
+    }
+
+    proptest::proptest! {
+        /// Any valid reply encodes to bytes that parse back to it, and
+        /// nothing more.
+        #[test]
+        fn encoding_and_parsing_round_trip(
+            code in (2u16..=5, 0u16..=5, 0u16..=9).prop_map(|(a, b, c)| a * 100 + b * 10 + c),
+            lines in proptest::collection::vec("[^\r\n\x00]{0,60}", 1..REPLY_LINES_MAX),
+        ) {
+            let reply = Reply::multi(code, lines);
+            let mut wire = reply.to_bytes();
+            proptest::prop_assert_eq!(ReplyParser::parse(&mut wire), Ok(Some(reply)));
+            proptest::prop_assert!(wire.is_empty());
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The deployment files pass their linters: hadolint for every Dockerfile
 //! under `docker/` (a rule is skipped only inline, with its reason next to
 //! it), shellcheck for every shell script under `docker/` and
-//! `tests/deployment/`.
+//! `tests/deployment/`, and `fuzz/run.sh`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,12 +51,13 @@ fn dockerfiles_pass_hadolint() {
 
 #[test]
 fn shell_scripts_pass_shellcheck() {
-    let files: Vec<PathBuf> = [repo().join("docker"), repo().join("tests/deployment")]
+    let mut files: Vec<PathBuf> = [repo().join("docker"), repo().join("tests/deployment")]
         .iter()
         .flat_map(|dir| files_under(dir))
         .filter(|p| p.extension().is_some_and(|e| e == "sh"))
         .collect();
-    // docker/tls/make-cert.sh and tests/deployment/redirect.sh.
+    files.push(repo().join("fuzz/run.sh"));
+    // docker/tls/make-cert.sh, tests/deployment/redirect.sh, fuzz/run.sh.
     assert!(files.len() >= 2, "shell scripts found: {files:?}");
     lint("shellcheck", &files);
 }

@@ -114,3 +114,48 @@ fn bdat_sizes_and_last() {
         assert_eq!(Command::parse(&out[..out.len() - 2]), Ok(cmd));
     }
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/command.rs): a bare path with an
+/// unclosed quote was accepted, and its canonical form `MAIL FROM:<"<le>>`
+/// is a different (unparseable) command. A quoted local part must be a
+/// whole quoted string; every accepted command parses back from its encoding.
+#[test]
+fn quoted_local_parts_are_whole_quoted_strings() {
+    for bad in
+        ["MAIL FROM:\"<le>", "MAIL FROM:<\"a\"b@c.example>", "RCPT TO:<\"a\\\"@c.example>", "RCPT TO:\"@x.example"]
+    {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+    for good in ["MAIL FROM:<\"john doe\"@x.example>", "RCPT TO:<\"a\\\"b\"@c.example>", "MAIL FROM:\"x\"@y.example"] {
+        let cmd = parse(good).unwrap();
+        let mut wire = BytesMut::new();
+        cmd.encode(&mut wire);
+        assert_eq!(Command::parse(&wire[..wire.len() - 2]), Ok(cmd), "{good}");
+    }
+}
+
+/// Found by fuzzing: a source route was not checked (`RCPT TO:@re<:u@x`
+/// was relayed as `RCPT TO:<@re<:u@x>`, which does not parse); no `<` or
+/// `>` may hide in a route or an address literal.
+#[test]
+fn source_routes_are_domains() {
+    for bad in ["RCPT TO:@re<:u@x.example", "RCPT TO:<@:u@x.example>", "RCPT TO:<@a.example,b.example:u@x.example>"] {
+        assert_eq!(parse(bad), Err(CommandError::BadRecipient), "{bad}");
+    }
+    assert!(parse("RCPT TO:<@a.example,@b.example:u@x.example>").is_ok());
+    // Nor in an address literal (`RCPT TO:!e@[>M]` relayed as `<!e@[>M]>`).
+    assert_eq!(parse("RCPT TO:!e@[>M]"), Err(CommandError::BadRecipient));
+    assert_eq!(parse("MAIL FROM:e@[<1]"), Err(CommandError::BadSender));
+    assert_eq!(parse("RCPT TO:<!@[9\"M]>"), Err(CommandError::BadRecipient));
+    assert_eq!(parse("RCPT TO:!@[9\"M]"), Err(CommandError::BadRecipient));
+    assert!(parse("RCPT TO:<u@[IPv6:2001:db8::1]>").is_ok());
+}
+
+/// Found by fuzzing: a bare path gains two octets of brackets, so the
+/// relayed line could exceed 512 octets with its CRLF.
+#[test]
+fn the_canonical_line_fits_the_limit() {
+    let bare = |n: usize| format!("MAIL FROM:a@b.example X-{}", "A".repeat(n));
+    assert_eq!(parse(&bare(510 - bare(0).len())), Err(CommandError::LineTooLong));
+    assert_eq!(encoded(&bare(508 - bare(0).len())).len(), 512);
+}

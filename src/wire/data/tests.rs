@@ -131,6 +131,39 @@ fn limits_are_flagged_and_content_dropped() {
     assert!(out.len() <= 10, "stored past the limit");
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/data.rs): bare CRs and NULs were
+/// not counted in a line's length, so under `normalize` a line of spaces
+/// of any length passed the 1000-octet limit.
+#[test]
+fn bare_cr_and_nul_count_towards_the_line_limit() {
+    for filler in [&b"x\r"[..], b"x\0"] {
+        let mut input = filler.repeat(500);
+        input.extend_from_slice(b"\r\n.\r\n");
+        let (out, _, done, sum) = decode(LineEndingPolicy::Normalize, &input);
+        assert!(done && sum.line_too_long, "{filler:?}: {} octets passed", out.len());
+        let mut ok = filler.repeat(499);
+        ok.extend_from_slice(b"\r\n.\r\n");
+        assert!(!decode(LineEndingPolicy::Normalize, &ok).3.line_too_long, "{filler:?}: 998 octets refused");
+    }
+}
+
+/// Found by fuzzing: the dot doubled for transparency was counted, so a
+/// line of 998 octets starting with `.` (1001 on the wire, which RFC 5321
+/// §4.5.3.1.6 allows) was refused, and doorman's own relayed form of a
+/// normalised line could exceed what it accepts.
+#[test]
+fn the_transparency_dot_is_not_counted() {
+    let line = |n: usize| {
+        let mut input = b"..".to_vec();
+        input.extend(std::iter::repeat_n(b'x', n));
+        input.extend_from_slice(b"\r\n.\r\n");
+        decode(LineEndingPolicy::Reject, &input)
+    };
+    let (out, _, done, sum) = line(997);
+    assert!(done && !sum.line_too_long && out.len() == 1000, "a 998-octet line refused");
+    assert!(line(998).3.line_too_long);
+}
+
 #[test]
 fn stuffer_handles_chunk_boundaries() {
     let mut st = DotStuffer::default();
@@ -210,4 +243,36 @@ fn binary_chunks_pass_untouched() {
     assert!(!d.is_refused());
     d.decode(b"abc", &mut out);
     assert!(d.summary().too_big);
+}
+
+proptest! {
+    /// Any bytes fed in any pieces give the same content, end and summary
+    /// as the whole; normalised and relayed, the content round-trips.
+    #[test]
+    fn any_split_gives_the_same_decoding(
+        input in proptest::collection::vec(prop_oneof![
+            any::<u8>(), Just(b'.'), Just(b'\r'), Just(b'\n'), Just(0u8)], 0..400),
+        splits in proptest::collection::vec(0usize..400, 0..6),
+        normalize in any::<bool>(),
+    ) {
+        let policy = if normalize { LineEndingPolicy::Normalize } else { LineEndingPolicy::Reject };
+        let whole = decode(policy, &input);
+        let mut cuts: Vec<usize> = splits.into_iter().map(|s| s.min(input.len())).collect();
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut prev = 0;
+        for c in cuts { pieces.push(&input[prev..c]); prev = c; }
+        pieces.push(&input[prev..]);
+        prop_assert_eq!(decode_pieces(policy, &pieces), whole.clone());
+        let (content, _, done, sum) = whole;
+        if done && (normalize || !sum.bare_line_endings) {
+            let mut wire = BytesMut::new();
+            let mut st = DotStuffer::default();
+            st.stuff(&content, &mut wire);
+            st.finish(&mut wire);
+            let (back, n, again, _) = decode(LineEndingPolicy::Reject, &wire);
+            prop_assert!(again && n == wire.len());
+            prop_assert_eq!(back, content);
+        }
+    }
 }
