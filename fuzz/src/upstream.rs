@@ -147,6 +147,18 @@ impl End {
             let verb = verb(&line, sasl);
             let reply = self.reply(&verb);
             sasl = reply.starts_with("334");
+            if verb == "BDAT" {
+                // doorman relays a chunked message as one `BDAT <n> LAST`:
+                // its octets are read by count, never as lines.
+                if !self.chunk(&line).await {
+                    return;
+                }
+                let reply = self.reply(".");
+                if reply.is_empty() || !self.send(reply).await || reply.starts_with("421") {
+                    return;
+                }
+                continue;
+            }
             if verb == "DATA" {
                 self.expect_quiet("DATA").await;
             }
@@ -157,6 +169,33 @@ impl End {
                 return;
             }
         }
+    }
+
+    /// Reads the octets of `BDAT <n> LAST`; false when the connection ended
+    /// first or the command was not a single last chunk.
+    async fn chunk(&mut self, line: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(line);
+        let mut words = text.split_whitespace().skip(1);
+        let (Some(size), Some(last), None) = (words.next(), words.next(), words.next()) else {
+            self.problem(format!("not a single last chunk: {text:?}"));
+            return false;
+        };
+        let Ok(size) = size.parse::<usize>() else {
+            self.problem(format!("a BDAT size that does not parse: {text:?}"));
+            return false;
+        };
+        if !last.eq_ignore_ascii_case("LAST") {
+            self.problem(format!("not a single last chunk: {text:?}"));
+            return false;
+        }
+        while self.buf.len() < size {
+            if !self.fill().await {
+                return false;
+            }
+        }
+        self.buf.drain(..size);
+        self.expect_quiet("BDAT LAST").await;
+        true
     }
 
     /// Reads a message through its final dot, checking each line; then
