@@ -67,13 +67,6 @@ pub(crate) fn legal_banner() -> &'static EximServer {
     })
 }
 
-fn exim_binary() -> PathBuf {
-    let tools = std::env::var_os("DOORMAN_TEST_TOOLS").map_or_else(|| "/opt/doorman-test-tools".into(), PathBuf::from);
-    let bin = tools.join("exim/usr/sbin/exim4");
-    assert!(bin.is_file(), "{} is missing: run tests/support/install-deps.sh (as root)", bin.display());
-    bin
-}
-
 fn config(state: &std::path::Path, name: &str, port: u16, exim: &std::path::Path, extra: &str) -> String {
     let s = state.display();
     format!(
@@ -119,7 +112,7 @@ devnull:
 
 #[allow(clippy::disallowed_methods)] // fixture start-up, once, before the tests use it
 fn start(name: &str, extra: impl FnOnce(&std::path::Path) -> String) -> EximServer {
-    let exim = exim_binary();
+    let exim = crate::support::exim_binary();
     let state = PathBuf::from(format!("/tmp/doorman-audit-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
     for sub in ["spool", "log"] {

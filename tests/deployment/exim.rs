@@ -8,7 +8,7 @@
 //! Received header (docs/exim.md).
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,14 +18,6 @@ use super::support::tls::TestCert;
 use super::support::{PATIENCE, free_port, message, repo};
 use super::tools::{str_at, yaml};
 use super::topology::{compose_config_on_loopback, send};
-
-/// The Exim binary install-deps.sh unpacked.
-fn exim_binary() -> PathBuf {
-    let tools = std::env::var_os("DOORMAN_TEST_TOOLS").map_or_else(|| "/opt/doorman-test-tools".into(), PathBuf::from);
-    let bin = tools.join("exim/usr/sbin/exim4");
-    assert!(bin.is_file(), "{} is missing: run tests/support/install-deps.sh (as root)", bin.display());
-    bin
-}
 
 /// docker/exim/exim4.conf with doorman at 127.0.0.1, the daemon on `port`
 /// of loopback, spool, log and mailboxes under `dir`, mailboxes owned by
@@ -63,7 +55,7 @@ struct Exim {
 
 impl Exim {
     async fn start() -> Self {
-        let exim = exim_binary();
+        let exim = crate::support::exim_binary();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let path = dir.path();

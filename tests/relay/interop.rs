@@ -6,7 +6,7 @@
 //! naming the sender's HELO.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -58,14 +58,6 @@ async fn postfix_smtp_client_relays_through_doorman() {
     assert!(log.lines().any(|l| l.contains(&sent) && l.contains("status=sent")), "{log}");
     // The relay oracle counts the 250 this sender got from doorman.
     crate::support::oracle::client_accepted(proxy.addr);
-}
-
-/// The Exim binary tests/support/install-deps.sh unpacked.
-fn exim_binary() -> PathBuf {
-    let tools = std::env::var_os("DOORMAN_TEST_TOOLS").map_or_else(|| "/opt/doorman-test-tools".into(), PathBuf::from);
-    let bin = tools.join("exim/usr/sbin/exim4");
-    assert!(bin.is_file(), "{} is missing: run tests/support/install-deps.sh (as root)", bin.display());
-    bin
 }
 
 /// An Exim that only sends: no daemon, one manualroute router sending
@@ -136,7 +128,7 @@ async fn exim_send(exim: &Path, conf: &Path, from: &str, to: &str, message: &str
 /// delivered at once (`-odi`) by a manualroute router to doorman.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exim_smtp_transport_relays_through_doorman() {
-    let exim = exim_binary();
+    let exim = crate::support::exim_binary();
     let proxy = Proxy::start(&postfix().addr(), "").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path();

@@ -124,3 +124,12 @@ pub fn message(to: &str, subject: &str, body: &[&str]) -> String {
     }
     m
 }
+
+/// Debian's Exim, unpacked by `tests/support/install-deps.sh` (never
+/// installed as the system MTA).
+pub fn exim_binary() -> PathBuf {
+    let tools = std::env::var_os("DOORMAN_TEST_TOOLS").map_or_else(|| "/opt/doorman-test-tools".into(), PathBuf::from);
+    let bin = tools.join("exim/usr/sbin/exim4");
+    assert!(bin.is_file(), "{} is missing: run tests/support/install-deps.sh (as root)", bin.display());
+    bin
+}
