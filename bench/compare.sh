@@ -993,6 +993,22 @@ admin:
   flood=$(timeout 400 "$PY" "$ROOT/bench/loss_load.py" flood --port "${PORT[loss]}" --slow "$FLOOD_SLOW" \
     --messages "$FLOOD_MSGS" --trickle 1 --phase-limit 45 --limit 240) || flood='{"error": "client failed"}'
   log "loss: flood $flood"
+  # The bound of bench/README.md: beside the slow senders the normal client
+  # still delivers (95% at least), with a p99 within 2x its p99 alone.
+  if ! "$PY" - "$flood" <<'EOF'; then
+import json, sys
+d = json.loads(sys.argv[1])
+alone = (d.get("alone") or {}).get("p99") or 0
+ok = bool(alone)
+for name in ("commands", "data"):
+    p = d.get(name) or {}
+    sent = p.get("sent") or 0
+    ok = ok and sent > 0 and p.get("delivered", 0) >= 0.95 * sent and (p.get("p99") or 1e9) <= 2 * alone
+sys.exit(0 if ok else 1)
+EOF
+    log "loss: FAIL: beside the slow senders the normal client fell outside the bound (95% delivered, p99 within 2x alone)"
+    rc=1
+  fi
   n=0
   while [ "$(fd_count "${PID[loss]}")" -gt "$fd0" ] && [ "$n" -lt 30 ]; do
     sleep 0.5
