@@ -237,15 +237,7 @@ impl<U: Io> UpstreamClient<U> {
         let mut stuffer = DotStuffer::default();
         self.write_buf.clear();
         stuffer.stuff(prefix, &mut self.write_buf);
-        let mut reader = spool.reader().await.map_err(UpstreamError::Spool)?;
-        while let Some(chunk) = reader.next_chunk().await.map_err(UpstreamError::Spool)? {
-            stuffer.stuff(chunk, &mut self.write_buf);
-            // Batch writes: a small message and its final dot go out together.
-            if self.write_buf.len() >= WRITE_BATCH {
-                self.write_out(Stage::Message).await?;
-                self.write_buf.clear();
-            }
-        }
+        self.write_spool(spool, Some(&mut stuffer)).await?;
         stuffer.finish(&mut self.write_buf);
         self.write_out(Stage::DataEnd).await?;
         self.read_reply(Stage::DataEnd, self.data_timeout).await.map(Delivery::Final)
@@ -268,16 +260,31 @@ impl<U: Io> UpstreamClient<U> {
         self.write_buf.clear();
         Command::Bdat { size, last: true }.encode(&mut self.write_buf);
         self.write_buf.extend_from_slice(prefix);
+        self.write_spool(spool, None).await?;
+        self.write_out(Stage::DataEnd).await?;
+        self.read_reply(Stage::DataEnd, self.data_timeout).await.map(Delivery::Final)
+    }
+
+    /// Appends the spooled message to the write buffer (dot-stuffed by
+    /// `stuffer` for DATA, as it is for BDAT), writing out in batches: a
+    /// small message and its end go out together.
+    async fn write_spool(
+        &mut self,
+        spool: &mut Spool,
+        mut stuffer: Option<&mut DotStuffer>,
+    ) -> Result<(), UpstreamError> {
         let mut reader = spool.reader().await.map_err(UpstreamError::Spool)?;
         while let Some(chunk) = reader.next_chunk().await.map_err(UpstreamError::Spool)? {
-            self.write_buf.extend_from_slice(chunk);
+            match stuffer.as_deref_mut() {
+                Some(s) => s.stuff(chunk, &mut self.write_buf),
+                None => self.write_buf.extend_from_slice(chunk),
+            }
             if self.write_buf.len() >= WRITE_BATCH {
                 self.write_out(Stage::Message).await?;
                 self.write_buf.clear();
             }
         }
-        self.write_out(Stage::DataEnd).await?;
-        self.read_reply(Stage::DataEnd, self.data_timeout).await.map(Delivery::Final)
+        Ok(())
     }
 
     /// Says QUIT and waits briefly for the reply; errors are irrelevant now.

@@ -91,12 +91,7 @@ impl<S: Io, D: Dialer> Session<S, D> {
     /// Counts findings; logs and keeps each rule's first.
     pub(super) fn record(&mut self, found: Vec<Finding>) {
         for f in found {
-            let action = match f.action {
-                Action::Reject => "reject",
-                Action::TempFail => "tempfail",
-                Action::Monitor => "would_reject",
-            };
-            metrics().helo_rules.get_or_create(&HeloRuleLabels { rule: f.rule.as_str(), action }).inc();
+            count(&f);
             self.findings.add(f);
         }
     }
@@ -143,4 +138,14 @@ impl<S: Io, D: Dialer> Session<S, D> {
     pub(super) async fn early_refusal(&mut self) -> Option<Reply> {
         if self.shared.helo.delay_reject() { None } else { self.refusal().await }
     }
+}
+
+/// Counts a finding in `doorman_helo_rule_total{rule,action}`.
+pub(super) fn count(f: &Finding) {
+    let action = match f.action {
+        Action::Reject => "reject",
+        Action::TempFail => "tempfail",
+        Action::Monitor => "would_reject",
+    };
+    metrics().helo_rules.get_or_create(&HeloRuleLabels { rule: f.rule.as_str(), action }).inc();
 }

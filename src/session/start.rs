@@ -17,7 +17,7 @@ use super::connection::Connection;
 use super::policy::{ClientCheck, Findings};
 use super::transaction::Transaction;
 use crate::config::{BannerMode, ClientIdentity, ListenerTls, SyncCheck};
-use crate::metrics::{ConnectionResult, HeloRuleLabels, NoUpstream, Reason, TlsLabels, metrics};
+use crate::metrics::{ConnectionResult, NoUpstream, Reason, TlsLabels, metrics};
 use crate::policy::banner;
 use crate::policy::helo::{Action, Finding, Rule};
 use crate::replies;
@@ -182,8 +182,7 @@ async fn early_talk<S: Io>(conn: &mut Connection<S>, shared: &Shared, greet_at: 
                 other => return Some(Heard::Early(other)),
             };
             finding.log();
-            let action = finding.action.as_str();
-            metrics().helo_rules.get_or_create(&HeloRuleLabels { rule: Rule::EarlyTalker.as_str(), action }).inc();
+            super::policy::count(&finding);
             metrics().reject(Reason::EarlyTalker);
             let reply = match finding.action {
                 Action::TempFail => replies::early_talker_tempfail(shared.config.hostname.as_str()),

@@ -215,30 +215,24 @@ impl End {
             if let Some(at) = self.buf.windows(delim.len()).position(|w| w == delim) {
                 return Some(self.buf.drain(..at + delim.len()).collect());
             }
-            let mut chunk = [0u8; 8192];
-            match self.io.read(&mut chunk).await {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => {
-                    self.recorded.push(self.conn, &chunk[..n]);
-                    self.buf.extend_from_slice(&chunk[..n]);
-                }
+            if !self.fill().await {
+                return None;
             }
         }
     }
 
-    /// Reads exactly `n` octets (a BDAT chunk).
-    async fn read_exact(&mut self, n: usize) -> Option<Vec<u8>> {
-        while self.buf.len() < n {
-            let mut chunk = [0u8; 8192];
-            match self.io.read(&mut chunk).await {
-                Ok(0) | Err(_) => return None,
-                Ok(k) => {
-                    self.recorded.push(self.conn, &chunk[..k]);
-                    self.buf.extend_from_slice(&chunk[..k]);
-                }
+    /// Reads what the peer sent next into the buffer, recorded; false at
+    /// the end of the stream.
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match self.io.read(&mut chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.recorded.push(self.conn, &chunk[..n]);
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
             }
         }
-        Some(self.buf.drain(..n).collect())
     }
 
     async fn send(&mut self, bytes: &str) -> bool {
@@ -267,13 +261,8 @@ impl End {
 
     async fn read_exactly(&mut self, n: usize) -> Option<Vec<u8>> {
         while self.buf.len() < n {
-            let mut chunk = [0u8; 8192];
-            match self.io.read(&mut chunk).await {
-                Ok(0) | Err(_) => return None,
-                Ok(k) => {
-                    self.recorded.push(self.conn, &chunk[..k]);
-                    self.buf.extend_from_slice(&chunk[..k]);
-                }
+            if !self.fill().await {
+                return None;
             }
         }
         Some(self.buf.drain(..n).collect())
@@ -293,7 +282,7 @@ impl End {
             if verb == "BDAT" {
                 // The chunk, then the reply its last one gets (as to a final dot).
                 let size = text.split(' ').nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
-                if self.read_exact(size).await.is_none() || !self.send(mta.reply(".")).await {
+                if self.read_exactly(size).await.is_none() || !self.send(mta.reply(".")).await {
                     return None;
                 }
                 continue;
